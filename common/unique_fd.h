@@ -1,0 +1,44 @@
+#pragma once
+
+// Move-only owner of a file descriptor.
+
+#include <unistd.h>
+
+#include <utility>
+
+namespace spindle {
+
+class UniqueFd
+{
+public:
+	UniqueFd() = default;
+	explicit UniqueFd(int fd) : fd_(fd) {}
+	~UniqueFd() { reset(); }
+
+	UniqueFd(UniqueFd &&other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+	UniqueFd &operator=(UniqueFd &&other) noexcept
+	{
+		if (this != &other) {
+			reset();
+			fd_ = std::exchange(other.fd_, -1);
+		}
+		return *this;
+	}
+	UniqueFd(const UniqueFd &) = delete;
+	UniqueFd &operator=(const UniqueFd &) = delete;
+
+	int get() const { return fd_; }
+	bool isValid() const { return fd_ >= 0; }
+	int release() { return std::exchange(fd_, -1); }
+	void reset(int fd = -1)
+	{
+		if (fd_ >= 0)
+			::close(fd_);
+		fd_ = fd;
+	}
+
+private:
+	int fd_ = -1;
+};
+
+} // namespace spindle
