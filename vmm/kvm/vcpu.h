@@ -1,0 +1,45 @@
+#pragma once
+
+// One vCPU: its fd, the shared kvm_run page, registers, KVM_RUN.
+
+#include <linux/kvm.h>
+
+#include <vector>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+
+namespace spindle {
+
+class Vcpu
+{
+public:
+	Vcpu(UniqueFd fd, kvm_run *run, size_t runSize, unsigned index);
+	Vcpu(Vcpu &&other) noexcept;
+	Vcpu &operator=(Vcpu &&) = delete;
+	Vcpu(const Vcpu &) = delete;
+	Vcpu &operator=(const Vcpu &) = delete;
+	~Vcpu();
+
+	unsigned index() const { return index_; }
+	kvm_run *run() const { return run_; }
+	int fd() const { return fd_.get(); }
+
+	Result<kvm_regs> regs() const;
+	Status setRegs(const kvm_regs &regs);
+	Result<kvm_sregs> sregs() const;
+	Status setSregs(const kvm_sregs &sregs);
+	Status setCpuid(const std::vector<kvm_cpuid_entry2> &entries);
+	Result<uint64_t> tscKhz() const;
+
+	// One KVM_RUN. EINTR (a kick) comes back as an error with code EINTR; the caller decides.
+	Status runOnce();
+
+private:
+	UniqueFd fd_;
+	kvm_run *run_;
+	size_t runSize_;
+	unsigned index_;
+};
+
+} // namespace spindle

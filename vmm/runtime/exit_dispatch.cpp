@@ -1,0 +1,98 @@
+#include "vmm/runtime/exit_dispatch.h"
+
+#include <cstdio>
+#include <cstring>
+
+namespace spindle {
+
+namespace {
+
+std::string hex(uint64_t value)
+{
+	char buffer[24];
+	snprintf(buffer, sizeof(buffer), "%#llx", static_cast<unsigned long long>(value));
+	return buffer;
+}
+
+ExitResult handleIo(kvm_run &run, const ExitContext &context)
+{
+	context.counters.add(ExitKind::Io);
+	const auto &io = run.io;
+	const uint64_t bytes = uint64_t{io.size} * io.count;
+	if ((io.size != 1 && io.size != 2 && io.size != 4) || io.data_offset > context.runSize ||
+	    bytes > context.runSize - io.data_offset)
+		return {ExitOutcome::Fatal, "malformed port I/O exit (size " + std::to_string(io.size) + ", count " +
+						    std::to_string(io.count) + ")"};
+	uint8_t *data = reinterpret_cast<uint8_t *>(&run) + io.data_offset;
+	for (uint32_t i = 0; i < io.count; ++i) {
+		std::span<uint8_t> item(data + uint64_t{i} * io.size, io.size);
+		bool claimed;
+		if (io.direction == KVM_EXIT_IO_OUT) {
+			claimed = context.pio.write(context.vcpu, io.port, item);
+		} else {
+			claimed = context.pio.read(context.vcpu, io.port, item);
+			if (!claimed)
+				std::memset(item.data(), 0xff, item.size()); // an empty bus floats high
+		}
+		if (!claimed) {
+			context.counters.add(ExitKind::Unclaimed);
+			if (context.onUnclaimed)
+				context.onUnclaimed(std::string(io.direction == KVM_EXIT_IO_OUT ? "out" : "in") +
+						    " port " + hex(io.port) + " size " + std::to_string(io.size));
+		}
+	}
+	return {ExitOutcome::Continue, {}};
+}
+
+ExitResult handleMmio(kvm_run &run, const ExitContext &context)
+{
+	context.counters.add(ExitKind::Mmio);
+	auto &mmio = run.mmio;
+	if (mmio.len == 0 || mmio.len > sizeof(mmio.data))
+		return {ExitOutcome::Fatal, "malformed MMIO exit (length " + std::to_string(mmio.len) + ")"};
+	std::span<uint8_t> data(mmio.data, mmio.len);
+	bool claimed = mmio.is_write ? context.mmio.write(context.vcpu, mmio.phys_addr, data)
+				     : context.mmio.read(context.vcpu, mmio.phys_addr, data);
+	if (!claimed) {
+		if (!mmio.is_write)
+			std::memset(mmio.data, 0xff, mmio.len);
+		context.counters.add(ExitKind::Unclaimed);
+		if (context.onUnclaimed)
+			context.onUnclaimed(std::string(mmio.is_write ? "write" : "read") + " MMIO " +
+					    hex(mmio.phys_addr) + " length " + std::to_string(mmio.len));
+	}
+	return {ExitOutcome::Continue, {}};
+}
+
+} // namespace
+
+ExitResult dispatchExit(kvm_run &run, const ExitContext &context)
+{
+	switch (run.exit_reason) {
+	case KVM_EXIT_IO:
+		return handleIo(run, context);
+	case KVM_EXIT_MMIO:
+		return handleMmio(run, context);
+	case KVM_EXIT_HLT:
+		context.counters.add(ExitKind::Hlt);
+		return {ExitOutcome::Halted, {}};
+	case KVM_EXIT_INTR:
+		context.counters.add(ExitKind::Interrupted);
+		return {ExitOutcome::Continue, {}};
+	case KVM_EXIT_SHUTDOWN:
+		context.counters.add(ExitKind::Shutdown);
+		return {ExitOutcome::Fatal, "triple fault (KVM_EXIT_SHUTDOWN)"};
+	case KVM_EXIT_FAIL_ENTRY:
+		context.counters.add(ExitKind::FailEntry);
+		return {ExitOutcome::Fatal, "VM entry failed, hardware reason " +
+						    hex(run.fail_entry.hardware_entry_failure_reason)};
+	case KVM_EXIT_INTERNAL_ERROR:
+		context.counters.add(ExitKind::InternalError);
+		return {ExitOutcome::Fatal, "KVM internal error, suberror " + std::to_string(run.internal.suberror)};
+	default:
+		context.counters.add(ExitKind::Other);
+		return {ExitOutcome::Fatal, "unhandled exit reason " + std::to_string(run.exit_reason)};
+	}
+}
+
+} // namespace spindle

@@ -1,0 +1,162 @@
+#pragma once
+
+// One running guest: guest RAM, the KVM VM, its vCPUs (one thread each), the buses and devices.
+// Several VirtualMachines can live in one process (a pool under one scheduler).
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/rate_limiter.h"
+#include "common/result.h"
+#include "devices/bus.h"
+#include "devices/pv_device.h"
+#include "devices/serial.h"
+#include "vmm/kvm/guest_memory.h"
+#include "vmm/kvm/kvm_system.h"
+#include "vmm/kvm/vcpu.h"
+#include "vmm/kvm/vm.h"
+#include "vmm/runtime/exit_counters.h"
+#include "vmm/runtime/guest_results.h"
+
+namespace spindle {
+
+struct VmConfig {
+	std::string name;         // "vm0", shown in logs and metrics
+	std::string guest;        // guest name or kernel path, for display
+	std::vector<uint8_t> elf; // the guest image
+	unsigned cpus = 1;
+	uint64_t memBytes = 64ull << 20;
+	std::string args;         // guest arguments, joined by spaces
+	uint32_t spinThreshold = SPINDLE_DEFAULT_SPIN_THRESHOLD;
+	bool pauseExits = true;   // false: KVM_X86_DISABLE_EXITS_PAUSE (no PLE at all)
+};
+
+// Notified from vCPU threads; implementations must be thread-safe and must not block.
+class VmObserver
+{
+public:
+	virtual ~VmObserver() = default;
+	virtual void vcpuThreadStarted(int vm, unsigned vcpu, pid_t tid) = 0;
+	virtual void vcpuThreadStopping(int vm, unsigned vcpu) = 0;
+	virtual void longSpin(int vm, unsigned vcpu, uint32_t waitsOn, uint32_t lockId) = 0;
+};
+
+// Wakes whoever waits for any VM of a session to finish.
+class FinishSignal
+{
+public:
+	void notify()
+	{
+		{
+			std::lock_guard lock(mutex_);
+			++generation_;
+		}
+		cv_.notify_all();
+	}
+	// Waits until notified after `seen` or until timeout; returns the generation.
+	uint64_t waitFor(uint64_t seen, std::chrono::milliseconds timeout)
+	{
+		std::unique_lock lock(mutex_);
+		cv_.wait_for(lock, timeout, [&] { return generation_ != seen; });
+		return generation_;
+	}
+
+private:
+	std::mutex mutex_;
+	std::condition_variable cv_;
+	uint64_t generation_ = 0;
+};
+
+enum class StopReason {
+	None,
+	GuestExit,  // the guest sent an EXIT record
+	AllHalted,  // every vCPU halted without an EXIT record
+	Fatal,      // triple fault, failed entry, KVM error
+	Requested,  // timeout or signal: the host stopped it
+};
+
+class VirtualMachine : private PvRecordSink
+{
+public:
+	using LineSink = Serial::LineSink;
+
+	// Builds everything and loads the guest; no thread runs yet.
+	static Result<std::unique_ptr<VirtualMachine>> create(const KvmSystem &kvm, VmConfig config, int id,
+							      LineSink serialSink, FinishSignal &finished);
+	~VirtualMachine() override;
+
+	void setObserver(VmObserver *observer) { observer_ = observer; }
+	Status start();
+	// Asks every vCPU to leave KVM_RUN and stop; returns at once (join() waits).
+	void requestStop(StopReason reason, const std::string &message = {});
+	void join();
+
+	bool finished() const { return finished_.load(); }
+	StopReason stopReason() const;
+	std::string stopMessage() const;
+	// The guest's exit code, when it sent one.
+	std::optional<int> guestExitCode() const;
+
+	const VmConfig &config() const { return config_; }
+	int id() const { return id_; }
+	const GuestMemory &memory() const { return memory_; }
+	const volatile spindle_hint_slot *hintSlots() const;
+	const ExitCounters &counters(unsigned vcpu) const { return *counters_[vcpu]; }
+	uint64_t pvMalformed() const { return pvDevice_->malformedCount(); }
+	uint64_t unclaimedLogsSuppressed() const { return unclaimedLog_.refused(); }
+	GuestResults results() const;
+	// CLOCK_MONOTONIC ns of the first PV record or serial line from this guest (0: none yet).
+	uint64_t firstReportNs() const { return firstReportNs_.load(); }
+
+private:
+	VirtualMachine(VmConfig config, int id, GuestMemory memory, Vm vm, FinishSignal &finished);
+	Status setUp(const KvmSystem &kvm, LineSink serialSink);
+	void vcpuLoop(unsigned index);
+	void kickAll();
+	void noteReport();
+	std::string describeVcpuState(unsigned index) const;
+
+	void onPvRecord(unsigned vcpu, const PvRecord &record) override;
+	void onMalformedPvRecord(unsigned vcpu, const Error &reason) override;
+
+	VmConfig config_;
+	int id_;
+	GuestMemory memory_;
+	Vm vm_;
+	std::vector<Vcpu> vcpus_;
+	std::vector<std::unique_ptr<ExitCounters>> counters_;
+	std::mutex threadsMutex_; // start() and kickAll() race when a guest exits at once
+	std::vector<std::thread> threads_;
+	size_t runSize_ = 0;
+
+	Bus pio_{"port I/O bus"};
+	Bus mmio_{"MMIO bus"};
+	std::shared_ptr<Serial> serial_;
+	std::shared_ptr<PvDevice> pvDevice_;
+	VmObserver *observer_ = nullptr;
+	FinishSignal &finishedSignal_;
+
+	std::atomic<bool> stop_{false};
+	std::atomic<bool> finished_{false};
+	std::atomic<unsigned> runningVcpus_{0};
+	std::atomic<uint64_t> firstReportNs_{0};
+	mutable std::mutex mutex_; // guards the fields below
+	StopReason stopReason_ = StopReason::None;
+	std::string stopMessage_;
+	std::optional<int> exitCode_;
+	GuestResults results_;
+	RateLimiter unclaimedLog_{10, 1000000000};
+	RateLimiter malformedLog_{10, 1000000000};
+};
+
+uint64_t monotonicNs();
+
+} // namespace spindle
