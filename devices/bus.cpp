@@ -1,18 +1,10 @@
+#include "common/format.h"
 #include "devices/bus.h"
 
 #include <cstdio>
 #include <iterator>
 
 namespace spindle {
-
-namespace {
-std::string hex(uint64_t value)
-{
-	char buffer[24];
-	snprintf(buffer, sizeof(buffer), "%#llx", static_cast<unsigned long long>(value));
-	return buffer;
-}
-} // namespace
 
 Status Bus::insert(std::shared_ptr<BusDevice> device, uint64_t base, uint64_t length)
 {

@@ -1,3 +1,4 @@
+#include "common/format.h"
 #include "vmm/loader/elf_loader.h"
 
 #include <elf.h>
@@ -9,13 +10,6 @@
 namespace spindle {
 
 namespace {
-
-std::string hex(uint64_t value)
-{
-	char buffer[24];
-	snprintf(buffer, sizeof(buffer), "%#llx", static_cast<unsigned long long>(value));
-	return buffer;
-}
 
 constexpr uint16_t kMaxProgramHeaders = 64;
 

@@ -1,3 +1,4 @@
+#include "common/format.h"
 #include "vmm/runtime/exit_dispatch.h"
 
 #include <cstdio>
@@ -6,13 +7,6 @@
 namespace spindle {
 
 namespace {
-
-std::string hex(uint64_t value)
-{
-	char buffer[24];
-	snprintf(buffer, sizeof(buffer), "%#llx", static_cast<unsigned long long>(value));
-	return buffer;
-}
 
 ExitResult handleIo(kvm_run &run, const ExitContext &context)
 {
