@@ -1,0 +1,537 @@
+#include "sched/core.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "sched/policy.h"
+#include "spindle_abi.h"
+
+namespace spindle::sched {
+
+const char *toString(VcpuState state)
+{
+	switch (state) {
+	case VcpuState::Running: return "running";
+	case VcpuState::Runnable: return "runnable";
+	case VcpuState::Halted: return "halted";
+	}
+	return "?";
+}
+
+const char *toString(SpinSource source)
+{
+	switch (source) {
+	case SpinSource::Ple: return "ple";
+	case SpinSource::Pattern: return "pattern";
+	case SpinSource::Pv: return "pv";
+	case SpinSource::Hint: return "hint";
+	}
+	return "?";
+}
+
+const char *toString(BoostReason reason)
+{
+	switch (reason) {
+	case BoostReason::Coboost: return "coboost";
+	case BoostReason::Extend: return "extend";
+	case BoostReason::Express: return "express";
+	case BoostReason::Gang: return "gang";
+	}
+	return "?";
+}
+
+const char *toString(ActionKind kind)
+{
+	switch (kind) {
+	case ActionKind::Boost: return "boost";
+	case ActionKind::Unboost: return "unboost";
+	case ActionKind::Move: return "move";
+	case ActionKind::Deprioritize: return "deprioritize";
+	case ActionKind::Restore: return "restore";
+	case ActionKind::SetNice: return "set_nice";
+	}
+	return "?";
+}
+
+SchedCore::SchedCore(SchedulerOptions options, std::vector<int> poolCpus, const Clock &clock)
+	: options_(std::move(options)), poolCpus_(std::move(poolCpus)), clock_(clock)
+{
+	policy_ = makePolicy(options_);
+}
+
+SchedCore::~SchedCore() = default;
+
+bool SchedCore::valid(VcpuId id) const
+{
+	return id.vm >= 0 && static_cast<size_t>(id.vm) < vms_.size() && id.vcpu < vm(id.vm).vcpus.size();
+}
+
+int SchedCore::addVm(std::string name, unsigned vcpuCount, const volatile spindle_hint_slot *hints)
+{
+	VmModel model;
+	model.name = std::move(name);
+	model.hints = hints;
+	model.vcpus.resize(vcpuCount);
+	for (VcpuModel &v : model.vcpus) {
+		v.pattern = PatternDetector(options_.spinLow, options_.spinHigh);
+		if (!poolCpus_.empty()) {
+			v.homeCpu = poolCpus_[nextPlacement_ % poolCpus_.size()];
+			v.cpu = v.homeCpu;
+			++nextPlacement_;
+		}
+	}
+	vms_.push_back(std::move(model));
+	return static_cast<int>(vms_.size() - 1);
+}
+
+void SchedCore::removeVm(int id)
+{
+	if (id < 0 || static_cast<size_t>(id) >= vms_.size() || !vm(id).active)
+		return;
+	VmModel &m = vm(id);
+	for (unsigned i = 0; i < m.vcpus.size(); ++i) {
+		VcpuId who{ id, i };
+		if (m.vcpus[i].boosted)
+			endBoost(who, true);
+		if (m.vcpus[i].deprioritized)
+			restorePriority(who);
+	}
+	m.active = false;
+	m.hints = nullptr;
+}
+
+void SchedCore::emit(Action action)
+{
+	action.issuedNs = now();
+	if (traceOn_)
+		trace_.push_back({ action.issuedNs, toString(action.kind), action.who,
+				   action.kind == ActionKind::Boost ? toString(action.reason) : "",
+				   action.kind == ActionKind::Boost ? action.budgetNs
+				   : action.kind == ActionKind::Move ? static_cast<uint64_t>(action.cpu)
+				   : action.kind == ActionKind::SetNice ? static_cast<uint64_t>(action.nice)
+									 : 0 });
+	actions_.push_back(action);
+}
+
+void SchedCore::traceEvent(const char *event, VcpuId who, const char *detail, uint64_t value)
+{
+	if (traceOn_)
+		trace_.push_back({ now(), event, who, detail, value });
+}
+
+void SchedCore::countDenied(VcpuId who, const char *bound)
+{
+	vcpu(who).counters.deniedBounds++;
+	traceEvent("deny", who, bound, 0);
+}
+
+// ---- Events ---------------------------------------------------------------------------------
+
+void SchedCore::spinDetected(VcpuId spinner, SpinSource source, uint32_t waitsOn)
+{
+	if (!valid(spinner) || !vm(spinner.vm).active)
+		return;
+	VmModel &m = vm(spinner.vm);
+	VcpuModel &v = vcpu(spinner);
+	// A named vCPU outside the VM, or the spinner itself, is a guest error: keep the detection,
+	// drop the name.
+	if (waitsOn != kNoVcpu && (waitsOn >= m.vcpus.size() || waitsOn == spinner.vcpu)) {
+		v.counters.hintsInvalid++;
+		waitsOn = kNoVcpu;
+	}
+	v.counters.spins[static_cast<unsigned>(source)]++;
+	uint64_t t = now();
+	v.lastSpinNs = t;
+	m.lastSpinNs = t;
+	m.spunEver = true;
+	m.spinsTotal++;
+	traceEvent("spin", spinner, toString(source), waitsOn);
+	policy_->onSpin(*this, spinner, source, waitsOn);
+}
+
+void SchedCore::longSpin(VcpuId spinner, uint32_t waitsOn, uint32_t /*lockId*/, uint32_t count)
+{
+	if (!valid(spinner) || !vm(spinner.vm).active || count == 0 || !options_.detectPv)
+		return;
+	VcpuModel &v = vcpu(spinner);
+	uint64_t t = now();
+	// The guest is hostile: at most one notification per pvMinIntervalNs is acted on, the rest
+	// (including the ones coalesced before they reached us) are counted and dropped.
+	bool accept = !v.pvSeen || t - v.lastPvNs >= options_.pvMinIntervalNs;
+	v.counters.pvDropped += accept ? count - 1 : count;
+	if (!accept)
+		return;
+	v.pvSeen = true;
+	v.lastPvNs = t;
+	v.counters.pvAccepted++;
+	spinDetected(spinner, SpinSource::Pv, waitsOn);
+}
+
+void SchedCore::pauseExits(VcpuId who, uint64_t count)
+{
+	if (!valid(who) || !vm(who.vm).active)
+		return;
+	VcpuModel &v = vcpu(who);
+	if (options_.detectPattern) {
+		if (v.pattern.feed(count))
+			spinDetected(who, SpinSource::Pattern);
+	} else if (options_.detectPle && count > 0) {
+		spinDetected(who, SpinSource::Ple);
+	}
+}
+
+void SchedCore::vcpuState(VcpuId who, VcpuState state, int cpu)
+{
+	if (!valid(who))
+		return;
+	VcpuModel &v = vcpu(who);
+	v.state = state;
+	if (cpu >= 0)
+		v.cpu = cpu;
+}
+
+void SchedCore::hintUpdate(VcpuId who, uint32_t seq, uint32_t locksHeld, uint32_t waitingOn)
+{
+	if (!valid(who) || !vm(who.vm).active)
+		return;
+	VmModel &m = vm(who.vm);
+	VcpuModel &v = vcpu(who);
+	if (v.hintSeen && v.hintSeq == seq)
+		return;
+	if (locksHeld > kMaxLocksHeld) {
+		v.counters.hintsInvalid++;
+		locksHeld = kMaxLocksHeld;
+	}
+	if (waitingOn != kNoVcpu && (waitingOn >= m.vcpus.size() || waitingOn == who.vcpu)) {
+		v.counters.hintsInvalid++;
+		waitingOn = kNoVcpu;
+	}
+	bool startedWaiting = waitingOn != kNoVcpu && waitingOn != v.waitingOn;
+	if (locksHeld == 0)
+		v.extendedThisHold = false;
+	v.hintSeen = true;
+	v.hintSeq = seq;
+	v.locksHeld = locksHeld;
+	v.waitingOn = waitingOn;
+	policy_->onHint(*this, who);
+	if (startedWaiting)
+		spinDetected(who, SpinSource::Hint, waitingOn);
+}
+
+void SchedCore::sampleHints()
+{
+	for (size_t id = 0; id < vms_.size(); ++id) {
+		VmModel &m = vms_[id];
+		if (!m.active || m.hints == nullptr)
+			continue;
+		for (unsigned i = 0; i < m.vcpus.size(); ++i) {
+			// Each field is read exactly once (volatile, naturally aligned 32-bit loads are
+			// single loads on x86): the guest may change it under us, and a value checked
+			// must be the value used.
+			const volatile spindle_hint_slot &slot = m.hints[i];
+			uint32_t seq = slot.seq;
+			uint32_t locks = slot.locks_held;
+			uint32_t waiting = slot.waiting_on;
+			hintUpdate({ static_cast<int>(id), i }, seq, locks, waiting);
+		}
+	}
+}
+
+void SchedCore::expire()
+{
+	uint64_t t = now();
+	for (size_t id = 0; id < vms_.size(); ++id) {
+		VmModel &m = vms_[id];
+		for (unsigned i = 0; i < m.vcpus.size(); ++i) {
+			VcpuModel &v = m.vcpus[i];
+			VcpuId who{ static_cast<int>(id), i };
+			if (v.boosted && t >= v.boostUntilNs)
+				endBoost(who, false);
+			if (v.deprioritized && t >= v.deprioUntilNs)
+				restorePriority(who);
+		}
+	}
+}
+
+void SchedCore::repay(uint64_t elapsedNs)
+{
+	// A vCPU in debt runs at debtNice; against one nice-0 competitor on its CPU, nice +5 gets
+	// ~25% of the CPU instead of 50%, which is where the default repayPercent of 25 comes from:
+	// the debt is considered repaid at that share of wall time spent unboosted.
+	int64_t pay = static_cast<int64_t>(elapsedNs * options_.repayPercent / 100);
+	for (size_t id = 0; id < vms_.size(); ++id) {
+		VmModel &m = vms_[id];
+		for (unsigned i = 0; i < m.vcpus.size(); ++i) {
+			VcpuModel &v = m.vcpus[i];
+			if (v.boosted || v.debtNs <= 0)
+				continue;
+			int64_t paid = std::min(pay, v.debtNs);
+			v.debtNs -= paid;
+			v.counters.repaidNs += static_cast<uint64_t>(paid);
+			if (v.debtNs == 0 && v.penalized) {
+				v.penalized = false;
+				emit({ .kind = ActionKind::SetNice, .who = { static_cast<int>(id), i }, .nice = 0 });
+			}
+		}
+	}
+}
+
+void SchedCore::tick()
+{
+	uint64_t t = now();
+	uint64_t elapsed = ticked_ ? t - lastTickNs_ : 0;
+	lastTickNs_ = t;
+	ticked_ = true;
+	expire();
+	if (options_.detectHints)
+		sampleHints();
+	repay(elapsed);
+	policy_->onTick(*this);
+}
+
+// ---- Grants ---------------------------------------------------------------------------------
+
+bool SchedCore::grantBoost(VcpuId who, uint64_t budgetNs, BoostReason reason, bool debited)
+{
+	if (!valid(who) || !vm(who.vm).active)
+		return false;
+	VcpuModel &v = vcpu(who);
+	if (v.boosted) {
+		countDenied(who, "already_boosted");
+		return false;
+	}
+	if (debited && v.debtNs > 0) {
+		v.counters.deniedDebt++;
+		traceEvent("deny", who, "debt", static_cast<uint64_t>(v.debtNs));
+		return false;
+	}
+	if (v.deprioritized) {
+		v.deprioritized = false; // the boost replaces the idle class
+	}
+	uint64_t t = now();
+	v.boosted = true;
+	v.boostReason = reason;
+	v.boostDebited = debited;
+	v.boostStartNs = t;
+	v.boostUntilNs = t + budgetNs;
+	v.boostBudgetNs = budgetNs;
+	v.counters.boosts++;
+	if (debited) {
+		// Debit the whole budget up front, so a vCPU cannot collect a second boost before the
+		// first one is accounted for; an early end credits the unused part back.
+		v.debtNs += static_cast<int64_t>(budgetNs);
+		v.counters.debitedNs += budgetNs;
+	}
+	emit({ .kind = ActionKind::Boost, .who = who, .budgetNs = budgetNs, .untilNs = t + budgetNs,
+	       .reason = reason });
+	return true;
+}
+
+void SchedCore::endBoost(VcpuId who, bool early)
+{
+	if (!valid(who))
+		return;
+	VcpuModel &v = vcpu(who);
+	if (!v.boosted)
+		return;
+	uint64_t t = now();
+	uint64_t used = std::min(t - v.boostStartNs, v.boostBudgetNs);
+	v.boosted = false;
+	v.counters.boostedNs += used;
+	if (v.boostDebited && early && used < v.boostBudgetNs) {
+		uint64_t unused = v.boostBudgetNs - used;
+		v.debtNs -= static_cast<int64_t>(unused);
+		v.counters.debitedNs -= unused;
+	}
+	emit({ .kind = ActionKind::Unboost, .who = who, .reason = v.boostReason });
+	if (v.debtNs > 0 && !v.penalized) {
+		v.penalized = true;
+		emit({ .kind = ActionKind::SetNice, .who = who, .nice = options_.debtNice });
+	}
+	policy_->onBoostEnded(*this, who, v.boostReason, early);
+}
+
+void SchedCore::move(VcpuId who, int cpu)
+{
+	if (!valid(who))
+		return;
+	VcpuModel &v = vcpu(who);
+	v.cpu = cpu;
+	v.counters.moves++;
+	emit({ .kind = ActionKind::Move, .who = who, .cpu = cpu });
+}
+
+void SchedCore::deprioritize(VcpuId who, uint64_t durationNs)
+{
+	if (!valid(who) || !vm(who.vm).active)
+		return;
+	VcpuModel &v = vcpu(who);
+	if (v.boosted)
+		return; // a boost outranks a yield: never fight the policy's own grant
+	uint64_t t = now();
+	v.deprioritized = true;
+	v.deprioUntilNs = t + durationNs;
+	emit({ .kind = ActionKind::Deprioritize, .who = who, .untilNs = t + durationNs });
+}
+
+void SchedCore::restorePriority(VcpuId who)
+{
+	if (!valid(who))
+		return;
+	VcpuModel &v = vcpu(who);
+	if (!v.deprioritized)
+		return;
+	v.deprioritized = false;
+	emit({ .kind = ActionKind::Restore, .who = who });
+}
+
+std::vector<Action> SchedCore::takeActions()
+{
+	std::vector<Action> out;
+	out.swap(actions_);
+	return out;
+}
+
+std::vector<TraceRecord> SchedCore::takeTrace()
+{
+	std::vector<TraceRecord> out;
+	out.swap(trace_);
+	return out;
+}
+
+uint64_t SchedCore::nextExpiryNs() const
+{
+	uint64_t next = UINT64_MAX;
+	for (const VmModel &m : vms_)
+		for (const VcpuModel &v : m.vcpus) {
+			if (v.boosted)
+				next = std::min(next, v.boostUntilNs);
+			if (v.deprioritized)
+				next = std::min(next, v.deprioUntilNs);
+		}
+	return next;
+}
+
+// ---- Metrics --------------------------------------------------------------------------------
+
+void appendJsonString(std::string &out, std::string_view text)
+{
+	out += '"';
+	for (char c : text) {
+		unsigned char u = static_cast<unsigned char>(c);
+		switch (c) {
+		case '"': out += "\\\""; break;
+		case '\\': out += "\\\\"; break;
+		case '\n': out += "\\n"; break;
+		case '\r': out += "\\r"; break;
+		case '\t': out += "\\t"; break;
+		case '\b': out += "\\b"; break;
+		case '\f': out += "\\f"; break;
+		default:
+			if (u < 0x20) {
+				char buf[8];
+				std::snprintf(buf, sizeof(buf), "\\u%04x", u);
+				out += buf;
+			} else {
+				out += c;
+			}
+		}
+	}
+	out += '"';
+}
+
+namespace {
+
+void field(std::string &out, const char *name, uint64_t value, bool &first)
+{
+	if (!first)
+		out += ',';
+	first = false;
+	out += '"';
+	out += name;
+	out += "\":";
+	out += std::to_string(value);
+}
+
+void writeVcpuCounters(std::string &out, const VcpuCounters &c)
+{
+	bool first = true;
+	out += '{';
+	field(out, "spins_ple", c.spins[0], first);
+	field(out, "spins_pattern", c.spins[1], first);
+	field(out, "spins_pv", c.spins[2], first);
+	field(out, "spins_hint", c.spins[3], first);
+	field(out, "boosts", c.boosts, first);
+	field(out, "boosted_us", c.boostedNs / 1000, first);
+	field(out, "debited_us", c.debitedNs / 1000, first);
+	field(out, "repaid_us", c.repaidNs / 1000, first);
+	field(out, "denied_bounds", c.deniedBounds, first);
+	field(out, "denied_debt", c.deniedDebt, first);
+	field(out, "pv_accepted", c.pvAccepted, first);
+	field(out, "pv_dropped", c.pvDropped, first);
+	field(out, "hints_invalid", c.hintsInvalid, first);
+	field(out, "extensions_granted", c.extensionsGranted, first);
+	field(out, "extensions_ended_early", c.extensionsEndedEarly, first);
+	field(out, "express_runs", c.expressRuns, first);
+	field(out, "yields", c.yields, first);
+	field(out, "moves", c.moves, first);
+	out += '}';
+}
+
+VcpuCounters sum(const VmModel &m)
+{
+	VcpuCounters s;
+	for (const VcpuModel &v : m.vcpus) {
+		const VcpuCounters &c = v.counters;
+		for (unsigned i = 0; i < kSpinSources; ++i)
+			s.spins[i] += c.spins[i];
+		s.boosts += c.boosts;
+		s.boostedNs += c.boostedNs;
+		s.debitedNs += c.debitedNs;
+		s.repaidNs += c.repaidNs;
+		s.deniedBounds += c.deniedBounds;
+		s.deniedDebt += c.deniedDebt;
+		s.pvAccepted += c.pvAccepted;
+		s.pvDropped += c.pvDropped;
+		s.hintsInvalid += c.hintsInvalid;
+		s.extensionsGranted += c.extensionsGranted;
+		s.extensionsEndedEarly += c.extensionsEndedEarly;
+		s.expressRuns += c.expressRuns;
+		s.yields += c.yields;
+		s.moves += c.moves;
+	}
+	return s;
+}
+
+} // namespace
+
+void SchedCore::writeMetricsJson(std::string &out) const
+{
+	out += "{\"policy\":";
+	appendJsonString(out, policyName(options_.policy));
+	out += ",\"vms\":[";
+	for (size_t id = 0; id < vms_.size(); ++id) {
+		const VmModel &m = vms_[id];
+		if (id)
+			out += ',';
+		out += "{\"name\":";
+		appendJsonString(out, m.name);
+		bool first = false;
+		out += ",\"totals\":";
+		writeVcpuCounters(out, sum(m));
+		field(out, "coboosts", m.counters.coboosts, first);
+		field(out, "coboosts_in_flight", m.counters.coboostsInFlight, first);
+		field(out, "gang_turns", m.counters.gangTurns, first);
+		field(out, "gang_hole_cpu_us", m.counters.gangHoleCpuNs / 1000, first);
+		out += ",\"vcpus\":[";
+		for (size_t i = 0; i < m.vcpus.size(); ++i) {
+			if (i)
+				out += ',';
+			writeVcpuCounters(out, m.vcpus[i].counters);
+		}
+		out += "]}";
+	}
+	out += "]}";
+}
+
+} // namespace spindle::sched

@@ -1,0 +1,116 @@
+#pragma once
+
+// The pure policy core. It owns the model, applies events to it, runs the detectors that need no
+// host access (pattern classification, PV rate limit, hint validation), keeps the fairness ledger,
+// and asks the configured policy what to do. Its only outputs are Actions (drained with
+// takeActions()) and trace records. It makes no system calls and reads time only from the
+// injected Clock, so a test can drive it scenario by scenario.
+//
+// Not thread-safe: the Scheduler calls it from its one thread (or under its lock).
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sched/model.h"
+#include "sched/options.h"
+
+namespace spindle::sched {
+
+class Policy;
+
+struct TraceRecord {
+	uint64_t tNs;
+	const char *event; // "spin", "boost", "unboost", "move", "deny", ...
+	VcpuId who;
+	const char *detail; // source, reason or bound
+	uint64_t value;     // budget, cpu, count: depends on the event
+};
+
+class SchedCore
+{
+public:
+	SchedCore(SchedulerOptions options, std::vector<int> poolCpus, const Clock &clock);
+	~SchedCore();
+	SchedCore(const SchedCore &) = delete;
+	SchedCore &operator=(const SchedCore &) = delete;
+
+	// ---- Configuration --------------------------------------------------------------------
+	// Adds a VM; its vCPUs get home CPUs round-robin over the pool, continuing where the
+	// previous VM stopped (so k VMs of n vCPUs on n CPUs stack k vCPUs per CPU, one of each VM).
+	// hints may be null (no hint page). Returns the VM id (ids are never reused).
+	int addVm(std::string name, unsigned vcpuCount, const volatile spindle_hint_slot *hints);
+	// Ends every boost and deprioritization of the VM and forgets its hints.
+	void removeVm(int vm);
+	void enableTrace(bool on) { traceOn_ = on; }
+
+	// ---- Events in ------------------------------------------------------------------------
+	void spinDetected(VcpuId spinner, SpinSource source, uint32_t waitsOn = kNoVcpu);
+	// A long-spin notification (count > 1: coalesced ones since the last drain).
+	void longSpin(VcpuId spinner, uint32_t waitsOn, uint32_t lockId, uint32_t count = 1);
+	// PAUSE exits of one vCPU during the last window (tick).
+	void pauseExits(VcpuId who, uint64_t count);
+	void vcpuState(VcpuId who, VcpuState state, int cpu);
+	// A hint value as read (untrusted): validated here.
+	void hintUpdate(VcpuId who, uint32_t seq, uint32_t locksHeld, uint32_t waitingOn);
+	// Ends what is due (boosts, deprioritizations). Cheap; call on the expiry timer.
+	void expire();
+	// The periodic tick: expire(), sample hint slots, repay debts, then the policy's tick.
+	void tick();
+
+	// ---- Actions out ----------------------------------------------------------------------
+	std::vector<Action> takeActions();
+	std::vector<TraceRecord> takeTrace();
+	// The earliest time something must expire (UINT64_MAX: nothing pending).
+	uint64_t nextExpiryNs() const;
+
+	// ---- For policies: grants that enforce the ledger and the model's invariants ------------
+	// Boosts `who` for budgetNs. A debited boost is refused while the vCPU is in debt. Refused
+	// too for an inactive VM or a vCPU already boosted. Returns whether it was granted.
+	bool grantBoost(VcpuId who, uint64_t budgetNs, BoostReason reason, bool debited);
+	// Ends a boost now; `early` credits the unused budget back to the ledger.
+	void endBoost(VcpuId who, bool early);
+	void move(VcpuId who, int cpu);
+	void deprioritize(VcpuId who, uint64_t durationNs);
+	void restorePriority(VcpuId who);
+	void countDenied(VcpuId who, const char *bound);
+	void traceEvent(const char *event, VcpuId who, const char *detail, uint64_t value);
+
+	// ---- Inspection -----------------------------------------------------------------------
+	uint64_t now() const { return clock_.nowNs(); }
+	const SchedulerOptions &options() const { return options_; }
+	const std::vector<int> &poolCpus() const { return poolCpus_; }
+	size_t vmCount() const { return vms_.size(); }
+	const VmModel &vm(int id) const { return vms_[static_cast<size_t>(id)]; }
+	VmModel &vm(int id) { return vms_[static_cast<size_t>(id)]; }
+	const VcpuModel &vcpu(VcpuId id) const { return vm(id.vm).vcpus[id.vcpu]; }
+	VcpuModel &vcpu(VcpuId id) { return vm(id.vm).vcpus[id.vcpu]; }
+	bool valid(VcpuId id) const;
+	Policy &policy() { return *policy_; }
+
+	// Hand-written JSON of every counter: {"policy":..., "vms":[{...,"vcpus":[...]}]}.
+	void writeMetricsJson(std::string &out) const;
+
+private:
+	void repay(uint64_t elapsedNs);
+	void sampleHints();
+	void emit(Action action);
+
+	SchedulerOptions options_;
+	std::vector<int> poolCpus_;
+	const Clock &clock_;
+	std::unique_ptr<Policy> policy_;
+	std::vector<VmModel> vms_;
+	std::vector<Action> actions_;
+	std::vector<TraceRecord> trace_;
+	bool traceOn_ = false;
+	unsigned nextPlacement_ = 0;
+	uint64_t lastTickNs_ = 0;
+	bool ticked_ = false;
+};
+
+// Appends text as a JSON string literal (quotes included), escaping what JSON requires.
+void appendJsonString(std::string &out, std::string_view text);
+
+} // namespace spindle::sched

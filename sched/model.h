@@ -1,0 +1,176 @@
+#pragma once
+
+// The policy core's vocabulary: identifiers, the model of VMs and vCPUs, the events that come in
+// and the actions that go out. Nothing here touches the host; the host actuator turns actions into
+// system calls and the host observer turns /proc and perf readings into events.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+struct spindle_hint_slot;
+
+namespace spindle::sched {
+
+// Time source of the policy core. The real one reads CLOCK_MONOTONIC; tests script their own.
+class Clock
+{
+public:
+	virtual ~Clock() = default;
+	virtual uint64_t nowNs() const = 0;
+};
+
+constexpr uint32_t kNoVcpu = 0xffffffffu; // SPINDLE_VCPU_NONE
+constexpr uint32_t kMaxLocksHeld = 64;    // hint values above this are clamped and counted
+
+struct VcpuId {
+	int vm = -1;
+	unsigned vcpu = 0;
+	bool operator==(const VcpuId &) const = default;
+};
+
+enum class VcpuState : uint8_t {
+	Running,  // on a CPU now
+	Runnable, // wants a CPU, is preempted (inside KVM_RUN, so KVM sees it preempted too)
+	Halted,   // blocked (guest HLT or waiting in the kernel)
+};
+
+enum class SpinSource : uint8_t { Ple, Pattern, Pv, Hint };
+constexpr unsigned kSpinSources = 4;
+
+enum class BoostReason : uint8_t { Coboost, Extend, Express, Gang };
+
+const char *toString(VcpuState state);
+const char *toString(SpinSource source);
+const char *toString(BoostReason reason);
+
+enum class ActionKind : uint8_t {
+	Boost,        // run above every unboosted vCPU for budgetNs (until untilNs)
+	Unboost,      // back to the normal class at the current nice
+	Move,         // pin to cpu (placement changes; a deadline-boosted thread takes it at unboost)
+	Deprioritize, // SCHED_IDLE until untilNs: the only "yield" one thread can impose on another
+	Restore,      // end of a deprioritization: back to the normal class
+	SetNice,      // ledger weight: nice = original + nice while in debt, original when repaid
+};
+
+const char *toString(ActionKind kind);
+
+struct Action {
+	ActionKind kind;
+	VcpuId who;
+	uint64_t issuedNs = 0; // core time at the decision, for actuation latency in the trace
+	uint64_t budgetNs = 0; // Boost: CPU time granted
+	uint64_t untilNs = 0;  // Boost, Deprioritize: when the core will end it
+	int cpu = -1;          // Move
+	int nice = 0;          // SetNice: increment over the thread's original nice
+	BoostReason reason = BoostReason::Coboost;
+};
+
+// The two-threshold spin classifier of the patent: below `low` PAUSE exits per window the vCPU is
+// not spinning, above `high` it is, in between its previous classification stands. The gap is
+// what keeps a vCPU whose rate hovers around one threshold from flapping.
+class PatternDetector
+{
+public:
+	PatternDetector(uint32_t low = 2, uint32_t high = 8) : low_(low), high_(high) {}
+
+	// Feeds the count of one window; returns the classification after it.
+	bool feed(uint64_t pauseExits)
+	{
+		if (pauseExits < low_)
+			spinning_ = false;
+		else if (pauseExits > high_)
+			spinning_ = true;
+		return spinning_;
+	}
+	bool spinning() const { return spinning_; }
+
+private:
+	uint32_t low_;
+	uint32_t high_;
+	bool spinning_ = false;
+};
+
+// What is counted per vCPU; a VM's figures are the sums plus its own VmCounters.
+struct VcpuCounters {
+	uint64_t spins[kSpinSources] = {}; // spin waits detected, by source
+	uint64_t boosts = 0;               // boosts granted (any reason)
+	uint64_t boostedNs = 0;            // time spent boosted
+	uint64_t debitedNs = 0;            // time debited to the ledger
+	uint64_t repaidNs = 0;             // debt paid back
+	uint64_t deniedBounds = 0;         // grants refused by a bound (count, interval, in flight)
+	uint64_t deniedDebt = 0;           // grants refused because the ledger is in debt
+	uint64_t pvAccepted = 0;           // long-spin notifications accepted
+	uint64_t pvDropped = 0;            // long-spin notifications dropped by the rate limit
+	uint64_t hintsInvalid = 0;         // hint values out of range (clamped or ignored)
+	uint64_t extensionsGranted = 0;
+	uint64_t extensionsEndedEarly = 0; // ended because the hint said the lock was released
+	uint64_t expressRuns = 0;
+	uint64_t yields = 0;
+	uint64_t moves = 0;
+};
+
+struct VmCounters {
+	uint64_t coboosts = 0;         // co-boost rounds started
+	uint64_t coboostsInFlight = 0; // spin waits ignored because a co-boost was in flight
+	uint64_t gangTurns = 0;        // quanta this VM was given
+	uint64_t gangHoleCpuNs = 0;    // pool CPU time its turn left without a vCPU of its own
+};
+
+struct VcpuModel {
+	VcpuState state = VcpuState::Runnable;
+	int cpu = -1;     // last CPU seen (or the home CPU before any observation)
+	int homeCpu = -1; // placement: pinned here when not moved
+
+	bool boosted = false;
+	BoostReason boostReason = BoostReason::Coboost;
+	bool boostDebited = false;
+	uint64_t boostStartNs = 0;
+	uint64_t boostUntilNs = 0;
+	uint64_t boostBudgetNs = 0;
+
+	bool deprioritized = false;
+	uint64_t deprioUntilNs = 0;
+	uint64_t lastYieldNs = 0;
+	bool yielded = false;
+
+	// Ledger: positive debt is boosted time not yet paid back.
+	int64_t debtNs = 0;
+	bool penalized = false; // the debt nice is applied
+
+	// Hint slot as last sampled (validated).
+	bool hintSeen = false;
+	uint32_t hintSeq = 0;
+	uint32_t locksHeld = 0;
+	uint32_t waitingOn = kNoVcpu;
+
+	PatternDetector pattern;
+	uint64_t lastPvNs = 0;
+	bool pvSeen = false;
+	uint64_t lastSpinNs = 0;
+
+	uint64_t extendWindowStartNs = 0;
+	uint32_t extendsInWindow = 0;
+	bool extendedThisHold = false; // one extension per lock hold (per hint seq run)
+	uint64_t lastExpressNs = 0;
+	bool expressed = false;
+
+	VcpuCounters counters;
+};
+
+struct VmModel {
+	std::string name;
+	bool active = true;
+	const volatile spindle_hint_slot *hints = nullptr;
+	std::vector<VcpuModel> vcpus;
+
+	unsigned coboostOutstanding = 0; // boosts of the current co-boost round still running
+	uint64_t coboostStartNs = 0;
+	uint64_t spinsAtCoboost = 0;
+	uint64_t lastSpinNs = 0;
+	bool spunEver = false;
+	uint64_t spinsTotal = 0;
+	VmCounters counters;
+};
+
+} // namespace spindle::sched

@@ -1,0 +1,233 @@
+#include "sched/options.h"
+
+#include <array>
+#include <functional>
+
+#include "common/parse.h"
+
+namespace spindle::sched {
+
+namespace {
+
+constexpr uint64_t kUs = 1'000;
+constexpr uint64_t kMs = 1'000'000;
+constexpr uint64_t kS = 1'000'000'000;
+
+const std::array<std::pair<PolicyKind, PolicyDescription>, 7> kPolicies = { {
+	{ PolicyKind::Cfs, { "cfs", "stock Linux scheduling of pinned vCPU threads, no reaction (baseline)" } },
+	{ PolicyKind::Yield, { "yield", "a spinning vCPU gives up its CPU for a bounded time (stock Xen on PLE)" } },
+	{ PolicyKind::Coboost, { "coboost", "boost the runnable siblings of a spinning vCPU for a short slice" } },
+	{ PolicyKind::Extend, { "extend", "do not preempt a vCPU whose hint says it holds a lock (bounded)" } },
+	{ PolicyKind::Express, { "express", "run a de-scheduled vCPU named as holder or next waiter at once, briefly" } },
+	{ PolicyKind::Gang, { "gang", "all vCPUs of a VM run together, VMs take turns (baseline)" } },
+	{ PolicyKind::Adaptive, { "adaptive", "extension, express or co-boost by what is known, bounds adapted" } },
+} };
+
+Status durationFlag(uint64_t &field, std::string_view flag, std::string_view value, uint64_t min, uint64_t max)
+{
+	auto ns = parseDurationNs(value);
+	if (!ns)
+		return ns.error().wrap("--" + std::string(flag));
+	if (*ns < min || *ns > max)
+		return Error::invalid("--" + std::string(flag) + " " + std::string(value) + " is out of range [" +
+				      std::to_string(min) + "ns, " + std::to_string(max) + "ns]");
+	field = *ns;
+	return {};
+}
+
+template<typename T>
+Status unsignedFlag(T &field, std::string_view flag, std::string_view value, uint64_t min, uint64_t max)
+{
+	auto n = parseUnsigned(value, min, max);
+	if (!n)
+		return n.error().wrap("--" + std::string(flag));
+	field = static_cast<T>(*n);
+	return {};
+}
+
+Status detectFlag(SchedulerOptions &o, std::string_view value)
+{
+	bool ple = false, pattern = false, pv = false, hints = false;
+	if (value != "none") {
+		for (const std::string &item : split(value, ',')) {
+			if (item == "ple")
+				ple = true;
+			else if (item == "pattern")
+				pattern = true;
+			else if (item == "pv")
+				pv = true;
+			else if (item == "hints")
+				hints = true;
+			else if (item == "all")
+				ple = pattern = pv = hints = true;
+			else
+				return Error::invalid("--detect: unknown detector '" + item +
+						      "' (use ple, pattern, pv, hints, all or none)");
+		}
+	}
+	o.detectPle = ple;
+	o.detectPattern = pattern;
+	o.detectPv = pv;
+	o.detectHints = hints;
+	return {};
+}
+
+struct FlagHandler {
+	FlagDescription description;
+	std::function<Status(SchedulerOptions &, std::string_view)> apply;
+};
+
+const std::vector<FlagHandler> &flagHandlers()
+{
+	using O = SchedulerOptions;
+	static const std::vector<FlagHandler> handlers = {
+		{ { "policy", "NAME", "scheduler policy: cfs, yield, coboost, extend, express, gang, adaptive (default cfs)" },
+		  [](O &o, std::string_view v) -> Status {
+			  auto kind = parsePolicyName(v);
+			  if (!kind)
+				  return kind.error();
+			  o.policy = *kind;
+			  return {};
+		  } },
+		{ { "sched-tick", "DURATION", "sampling period of hints, thread states and counters (default 1ms, 100us..100ms)" },
+		  [](O &o, std::string_view v) { return durationFlag(o.tickNs, "sched-tick", v, 100 * kUs, 100 * kMs); } },
+		{ { "boost-slice", "DURATION", "co-boost slice (default 1ms, 50us..100ms)" },
+		  [](O &o, std::string_view v) { return durationFlag(o.boostSliceNs, "boost-slice", v, 50 * kUs, 100 * kMs); } },
+		{ { "yield-time", "DURATION", "yield: how long a spinner is deprioritized (default 500us, 10us..10ms)" },
+		  [](O &o, std::string_view v) { return durationFlag(o.yieldNs, "yield-time", v, 10 * kUs, 10 * kMs); } },
+		{ { "yield-interval", "DURATION", "yield: at most one yield per vCPU per interval (default 2ms, 0..1s)" },
+		  [](O &o, std::string_view v) { return durationFlag(o.yieldMinIntervalNs, "yield-interval", v, 0, kS); } },
+		{ { "extend-max", "DURATION", "extend: longest extension (default 500us, 10us..10ms)" },
+		  [](O &o, std::string_view v) { return durationFlag(o.extendMaxNs, "extend-max", v, 10 * kUs, 10 * kMs); } },
+		{ { "extend-count", "N", "extend: extensions per vCPU per window (default 4, 1..1000)" },
+		  [](O &o, std::string_view v) { return unsignedFlag(o.extendMaxPerWindow, "extend-count", v, 1, 1000); } },
+		{ { "extend-window", "DURATION", "extend: window of --extend-count (default 10ms, 1ms..10s)" },
+		  [](O &o, std::string_view v) { return durationFlag(o.extendWindowNs, "extend-window", v, kMs, 10 * kS); } },
+		{ { "express-window", "DURATION", "express: run time granted (default 50us, 10us..10ms)" },
+		  [](O &o, std::string_view v) { return durationFlag(o.expressNs, "express-window", v, 10 * kUs, 10 * kMs); } },
+		{ { "express-interval", "DURATION", "express: at most once per vCPU per interval (default 1ms, 0..1s)" },
+		  [](O &o, std::string_view v) { return durationFlag(o.expressMinIntervalNs, "express-interval", v, 0, kS); } },
+		{ { "gang-quantum", "DURATION", "gang: a VM's turn on the pool (default 10ms, 1ms..1s)" },
+		  [](O &o, std::string_view v) { return durationFlag(o.gangQuantumNs, "gang-quantum", v, kMs, kS); } },
+		{ { "repay-percent", "N", "ledger: debt repaid at N% of wall time (default 25, 1..100)" },
+		  [](O &o, std::string_view v) { return unsignedFlag(o.repayPercent, "repay-percent", v, 1, 100); } },
+		{ { "debt-nice", "N", "ledger: nice increment while in debt (default 5, 1..19)" },
+		  [](O &o, std::string_view v) { return unsignedFlag(o.debtNice, "debt-nice", v, 1, 19); } },
+		{ { "pv-min-interval", "DURATION", "long-spin notifications accepted per vCPU at most once per interval (default 100us, 0..1s)" },
+		  [](O &o, std::string_view v) { return durationFlag(o.pvMinIntervalNs, "pv-min-interval", v, 0, kS); } },
+		{ { "spin-low", "N", "pattern detector: PAUSE exits per tick below which a vCPU is not spinning (default 2)" },
+		  [](O &o, std::string_view v) { return unsignedFlag(o.spinLow, "spin-low", v, 0, 1'000'000); } },
+		{ { "spin-high", "N", "pattern detector: PAUSE exits per tick above which a vCPU spins (default 8)" },
+		  [](O &o, std::string_view v) { return unsignedFlag(o.spinHigh, "spin-high", v, 0, 1'000'000); } },
+		{ { "adapt-min-slice", "DURATION", "adaptive: smallest co-boost slice (default 250us, 50us..100ms)" },
+		  [](O &o, std::string_view v) { return durationFlag(o.adaptMinSliceNs, "adapt-min-slice", v, 50 * kUs, 100 * kMs); } },
+		{ { "adapt-max-slice", "DURATION", "adaptive: largest co-boost slice (default 2ms, 50us..100ms)" },
+		  [](O &o, std::string_view v) { return durationFlag(o.adaptMaxSliceNs, "adapt-max-slice", v, 50 * kUs, 100 * kMs); } },
+		{ { "detect", "LIST", "spin detectors: ple,pattern,pv,hints, all or none (default all)" },
+		  [](O &o, std::string_view v) { return detectFlag(o, v); } },
+		{ { "boost-class", "CLASS", "deadline (SCHED_DEADLINE, FIFO fallback) or fifo (default deadline)" },
+		  [](O &o, std::string_view v) -> Status {
+			  if (v == "deadline")
+				  o.boostClass = BoostClass::Deadline;
+			  else if (v == "fifo")
+				  o.boostClass = BoostClass::Fifo;
+			  else
+				  return Error::invalid("--boost-class: unknown class '" + std::string(v) + "' (use deadline or fifo)");
+			  return {};
+		  } },
+		{ { "fifo-priority", "N", "SCHED_FIFO priority of a boosted thread (default 10, 1..99)" },
+		  [](O &o, std::string_view v) { return unsignedFlag(o.fifoPriority, "fifo-priority", v, 1, 99); } },
+		{ { "event-loop", "KIND", "uring (epoll if io_uring is unavailable) or epoll (default uring)" },
+		  [](O &o, std::string_view v) -> Status {
+			  if (v == "uring")
+				  o.forceEpoll = false;
+			  else if (v == "epoll")
+				  o.forceEpoll = true;
+			  else
+				  return Error::invalid("--event-loop: unknown kind '" + std::string(v) + "' (use uring or epoll)");
+			  return {};
+		  } },
+		{ { "trace", "PATH", "write a JSON-lines timeline of scheduler events to PATH" },
+		  [](O &o, std::string_view v) -> Status {
+			  if (v.empty())
+				  return Error::invalid("--trace: empty path");
+			  o.tracePath = std::string(v);
+			  return {};
+		  } },
+	};
+	return handlers;
+}
+
+} // namespace
+
+Result<PolicyKind> parsePolicyName(std::string_view name)
+{
+	for (const auto &[kind, description] : kPolicies)
+		if (description.name == name)
+			return kind;
+	std::string known;
+	for (const auto &entry : kPolicies)
+		known += (known.empty() ? "" : ", ") + std::string(entry.second.name);
+	return Error::invalid("unknown scheduler policy '" + std::string(name) + "' (known: " + known + ")");
+}
+
+std::string_view policyName(PolicyKind kind)
+{
+	for (const auto &[k, description] : kPolicies)
+		if (k == kind)
+			return description.name;
+	return "?";
+}
+
+const std::vector<PolicyDescription> &policyDescriptions()
+{
+	static const std::vector<PolicyDescription> list = [] {
+		std::vector<PolicyDescription> out;
+		for (const auto &entry : kPolicies)
+			out.push_back(entry.second);
+		return out;
+	}();
+	return list;
+}
+
+const std::vector<FlagDescription> &schedFlags()
+{
+	static const std::vector<FlagDescription> list = [] {
+		std::vector<FlagDescription> out;
+		for (const FlagHandler &h : flagHandlers())
+			out.push_back(h.description);
+		return out;
+	}();
+	return list;
+}
+
+Status applySchedFlag(SchedulerOptions &options, std::string_view name, std::string_view value)
+{
+	if (name.substr(0, 2) == "--")
+		name.remove_prefix(2);
+	for (const FlagHandler &h : flagHandlers())
+		if (h.description.name == name)
+			return h.apply(options, value);
+	return Error::invalid("unknown scheduler flag '--" + std::string(name) + "'");
+}
+
+Status validateOptions(const SchedulerOptions &o)
+{
+	if (o.spinLow > o.spinHigh)
+		return Error::invalid("--spin-low (" + std::to_string(o.spinLow) + ") must not exceed --spin-high (" +
+				      std::to_string(o.spinHigh) + ")");
+	if (o.adaptMinSliceNs > o.adaptMaxSliceNs)
+		return Error::invalid("--adapt-min-slice must not exceed --adapt-max-slice");
+	if (o.extendMaxNs * o.extendMaxPerWindow > o.extendWindowNs)
+		return Error::invalid("--extend-max x --extend-count exceeds --extend-window: extensions could "
+				      "take the whole window");
+	if (o.debtNice < 1 || o.debtNice > 19)
+		return Error::invalid("--debt-nice must be in [1, 19]");
+	if (o.repayPercent < 1 || o.repayPercent > 100)
+		return Error::invalid("--repay-percent must be in [1, 100]");
+	if (o.fifoPriority < 1 || o.fifoPriority > 99)
+		return Error::invalid("--fifo-priority must be in [1, 99]");
+	return {};
+}
+
+} // namespace spindle::sched

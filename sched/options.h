@@ -1,0 +1,89 @@
+#pragma once
+
+// Scheduler configuration: the policy, every bound it uses, the detector switches and the
+// host-side knobs. Every field has a documented default (sched/README.md lists them) and every
+// field can be set from the command line through applySchedFlag(), so the VMM's CLI only has to
+// forward "--name value" pairs it does not know itself.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace spindle::sched {
+
+enum class PolicyKind {
+	Cfs,      // stock Linux scheduling of pinned vCPU threads; no reaction
+	Yield,    // stock Xen: the spinner gives up its CPU (bounded deprioritization)
+	Coboost,  // KAIST co-boosting of the spinner's runnable siblings
+	Extend,   // patent: time-slice extension for hinted lock holders
+	Express,  // patent: express scheduling of a named, de-scheduled vCPU
+	Gang,     // baseline: all vCPUs of a VM together, VMs take turns
+	Adaptive, // Spindle's own: picks the response per VM from what is known
+};
+
+enum class BoostClass {
+	Deadline, // SCHED_DEADLINE with the pool's full affinity; FIFO on EBUSY/EPERM
+	Fifo,     // SCHED_FIFO, pinned
+};
+
+struct SchedulerOptions {
+	PolicyKind policy = PolicyKind::Cfs;
+
+	uint64_t tickNs = 1'000'000;             // sampling period of hints, thread states, counters
+	uint64_t boostSliceNs = 1'000'000;       // co-boost slice (the KAIST 1 ms)
+	uint64_t yieldNs = 500'000;              // how long a yielding spinner is deprioritized
+	uint64_t yieldMinIntervalNs = 2'000'000; // a vCPU yields at most once per interval
+	uint64_t extendMaxNs = 500'000;          // longest time-slice extension
+	uint32_t extendMaxPerWindow = 4;         // extensions per vCPU per window
+	uint64_t extendWindowNs = 10'000'000;    // the window for extendMaxPerWindow
+	uint64_t expressNs = 50'000;             // express-scheduling window (the patent's 50 us)
+	uint64_t expressMinIntervalNs = 1'000'000; // a vCPU is expressed at most once per interval
+	uint64_t gangQuantumNs = 10'000'000;     // gang scheduling: a VM's turn
+	uint32_t repayPercent = 25;              // debt is repaid at this share of wall time
+	int32_t debtNice = 5;                    // nice increment while a vCPU is in debt
+	uint64_t pvMinIntervalNs = 100'000;      // per-vCPU rate limit of long-spin notifications
+	uint32_t spinLow = 2;                    // pattern detector: PAUSE exits per tick below = no spin
+	uint32_t spinHigh = 8;                   // pattern detector: above = spin wait
+	uint64_t adaptMinSliceNs = 250'000;      // adaptive: co-boost slice lower bound
+	uint64_t adaptMaxSliceNs = 2'000'000;    // adaptive: co-boost slice upper bound
+
+	bool detectPle = true;     // kvm:kvm_exit perf tracepoint per vCPU thread
+	bool detectPattern = true; // two-threshold classification of PAUSE exits per tick
+	bool detectPv = true;      // long-spin notifications from guests
+	bool detectHints = true;   // hint slots read each tick
+
+	BoostClass boostClass = BoostClass::Deadline;
+	uint32_t fifoPriority = 10; // SCHED_FIFO priority of a boosted thread (fallback or chosen)
+	bool forceEpoll = false;    // use epoll even when io_uring works
+	std::string tracePath;      // JSON-lines trace of scheduler events; empty = none
+};
+
+struct PolicyDescription {
+	std::string_view name;
+	std::string_view summary;
+};
+
+struct FlagDescription {
+	std::string_view name;  // without the leading "--"
+	std::string_view value; // e.g. "DURATION"
+	std::string_view help;  // one line, default included
+};
+
+Result<PolicyKind> parsePolicyName(std::string_view name);
+std::string_view policyName(PolicyKind kind);
+const std::vector<PolicyDescription> &policyDescriptions();
+
+// The flags applySchedFlag() understands, for the VMM's --help.
+const std::vector<FlagDescription> &schedFlags();
+
+// Applies one flag ("--boost-slice" or "boost-slice") with its value. Rejects unknown names,
+// malformed values and values out of the flag's range, naming the flag.
+Status applySchedFlag(SchedulerOptions &options, std::string_view name, std::string_view value);
+
+// Checks the relations between fields (spin-low <= spin-high, min slice <= max slice, ...).
+Status validateOptions(const SchedulerOptions &options);
+
+} // namespace spindle::sched

@@ -1,0 +1,125 @@
+#pragma once
+
+// Policies: each a small class that reads like the idea it implements. The core calls them after
+// it has applied an event to the model; they answer by calling the core's grant helpers, which
+// enforce the ledger, so no policy can boost a vCPU in debt by mistake.
+
+#include <memory>
+
+#include "sched/core.h"
+
+namespace spindle::sched {
+
+class Policy
+{
+public:
+	virtual ~Policy() = default;
+	// A spin wait was detected on `spinner`; waitsOn names the vCPU it waits on, if known.
+	virtual void onSpin(SchedCore &, VcpuId /*spinner*/, SpinSource, uint32_t /*waitsOn*/) {}
+	// The hint slot of `who` changed (already validated into the model).
+	virtual void onHint(SchedCore &, VcpuId /*who*/) {}
+	virtual void onTick(SchedCore &) {}
+	virtual void onBoostEnded(SchedCore &, VcpuId /*who*/, BoostReason, bool /*early*/) {}
+};
+
+// Baseline: stock Linux decides; the core still detects and counts.
+class CfsPolicy : public Policy
+{
+};
+
+// Stock Xen on a PLE exit: the spinner steps aside. One thread cannot make another call
+// sched_yield(), so the spinner is made SCHED_IDLE for yieldNs, at most once per
+// yieldMinIntervalNs, which is the bound that keeps it from starving itself.
+class YieldPolicy : public Policy
+{
+public:
+	void onSpin(SchedCore &core, VcpuId spinner, SpinSource, uint32_t) override;
+};
+
+// KAIST co-boosting: on a spin wait in VM d, boost every runnable-but-not-running sibling of the
+// spinner for one slice, moving a sibling stacked behind another running sibling to a pool CPU
+// running none first. One round per VM in flight; indebted siblings are skipped; the spinner is
+// left alone.
+class CoboostPolicy : public Policy
+{
+public:
+	void onSpin(SchedCore &core, VcpuId spinner, SpinSource, uint32_t) override;
+	void onBoostEnded(SchedCore &core, VcpuId who, BoostReason reason, bool early) override;
+	// Starts a round with the given slice; returns the number of siblings boosted.
+	unsigned coboost(SchedCore &core, VcpuId spinner, uint64_t sliceNs);
+};
+
+// Patent, time-slice extension: a running vCPU whose hint says it holds a lock is boosted so the
+// host does not preempt it inside the critical section: at most extendMaxNs, one extension per
+// lock hold, extendMaxPerWindow per window, debited, ended as soon as the hint says released
+// (noticed at the next tick: hint slots are sampled once per tick).
+class ExtendPolicy : public Policy
+{
+public:
+	void onHint(SchedCore &core, VcpuId who) override;
+	void onTick(SchedCore &core) override;
+	bool tryExtend(SchedCore &core, VcpuId who);
+};
+
+// Patent, express scheduling: a de-scheduled vCPU named by a long-spin notification or a hint
+// (the holder, or the next waiter of a FIFO lock) runs at once for expressNs, at most once per
+// expressMinIntervalNs, debited.
+class ExpressPolicy : public Policy
+{
+public:
+	void onSpin(SchedCore &core, VcpuId spinner, SpinSource source, uint32_t waitsOn) override;
+	void onTick(SchedCore &core) override;
+	bool express(SchedCore &core, VcpuId target);
+};
+
+// Gang scheduling baseline: each quantum one VM's vCPUs are boosted and every other VM's are
+// SCHED_IDLE; VMs take turns. Holes (pool CPUs the VM in turn cannot use) are counted.
+class GangPolicy : public Policy
+{
+public:
+	void onTick(SchedCore &core) override;
+	int current() const { return current_; }
+
+private:
+	int current_ = -1;
+	uint64_t turnEndsNs_ = 0;
+	uint64_t lastTickNs_ = 0;
+};
+
+// Spindle's own: extension for known holders (only in VMs that spin), express for named holders
+// or next waiters, co-boost when only a PLE/pattern detection is known, nothing for VMs that do
+// not spin. Adapts the co-boost slice per VM from the share of rounds followed by progress.
+class AdaptivePolicy : public Policy
+{
+public:
+	explicit AdaptivePolicy(const SchedulerOptions &options);
+	void onSpin(SchedCore &core, VcpuId spinner, SpinSource source, uint32_t waitsOn) override;
+	void onHint(SchedCore &core, VcpuId who) override;
+	void onTick(SchedCore &core) override;
+	void onBoostEnded(SchedCore &core, VcpuId who, BoostReason reason, bool early) override;
+	uint64_t sliceNs(int vm) const;
+
+	// A VM counts as spinning if it reported a spin wait within this many ticks.
+	static constexpr unsigned kSpinMemoryTicks = 20;
+	// Rounds looked at before the slice is adapted.
+	static constexpr unsigned kAdaptRounds = 8;
+
+private:
+	struct VmState {
+		uint64_t sliceNs;
+		unsigned rounds = 0;
+		unsigned progressed = 0;
+	};
+	VmState &state(int vm);
+	bool vmSpinsRecently(const SchedCore &core, int vm) const;
+
+	const SchedulerOptions &options_;
+	std::vector<VmState> vms_;
+	CoboostPolicy coboost_;
+	ExtendPolicy extend_;
+	ExpressPolicy express_;
+};
+
+std::unique_ptr<Policy> makePolicy(const SchedulerOptions &options);
+
+} // namespace spindle::sched

@@ -1,0 +1,131 @@
+#include <gtest/gtest.h>
+
+#include "sched/options.h"
+
+namespace spindle::sched {
+namespace {
+
+TEST(SchedOptions, ParsePolicyNameAcceptsEveryListedPolicy)
+{
+	for (const PolicyDescription &d : policyDescriptions()) {
+		auto kind = parsePolicyName(d.name);
+		ASSERT_TRUE(kind.ok()) << d.name;
+		EXPECT_EQ(policyName(*kind), d.name);
+	}
+}
+
+TEST(SchedOptions, ParsePolicyNameRejectsUnknownNameListingKnownOnes)
+{
+	auto kind = parsePolicyName("fair");
+
+	ASSERT_FALSE(kind.ok());
+	EXPECT_NE(kind.error().message().find("'fair'"), std::string::npos);
+	EXPECT_NE(kind.error().message().find("coboost"), std::string::npos);
+}
+
+TEST(SchedOptions, BoostSliceFlagTakesADuration)
+{
+	SchedulerOptions o;
+
+	Status s = applySchedFlag(o, "--boost-slice", "250us");
+
+	ASSERT_TRUE(s.ok()) << s.error().message();
+	EXPECT_EQ(o.boostSliceNs, 250'000u);
+}
+
+TEST(SchedOptions, FlagOutOfRangeIsRejectedNamingTheFlag)
+{
+	SchedulerOptions o;
+
+	Status s = applySchedFlag(o, "boost-slice", "10us");
+
+	ASSERT_FALSE(s.ok());
+	EXPECT_NE(s.error().message().find("--boost-slice"), std::string::npos);
+	EXPECT_EQ(o.boostSliceNs, 1'000'000u);
+}
+
+TEST(SchedOptions, MalformedDurationIsRejected)
+{
+	SchedulerOptions o;
+
+	EXPECT_FALSE(applySchedFlag(o, "--express-window", "50").ok());
+	EXPECT_FALSE(applySchedFlag(o, "--express-window", "fast").ok());
+}
+
+TEST(SchedOptions, UnknownFlagIsRejected)
+{
+	SchedulerOptions o;
+
+	Status s = applySchedFlag(o, "--boost-harder", "1");
+
+	ASSERT_FALSE(s.ok());
+	EXPECT_NE(s.error().message().find("--boost-harder"), std::string::npos);
+}
+
+TEST(SchedOptions, DetectListEnablesOnlyTheNamedDetectors)
+{
+	SchedulerOptions o;
+
+	ASSERT_TRUE(applySchedFlag(o, "--detect", "pv,hints").ok());
+
+	EXPECT_FALSE(o.detectPle);
+	EXPECT_FALSE(o.detectPattern);
+	EXPECT_TRUE(o.detectPv);
+	EXPECT_TRUE(o.detectHints);
+}
+
+TEST(SchedOptions, DetectListRejectsUnknownDetector)
+{
+	SchedulerOptions o;
+
+	EXPECT_FALSE(applySchedFlag(o, "--detect", "pv,psychic").ok());
+	EXPECT_TRUE(o.detectPle); // unchanged
+}
+
+TEST(SchedOptions, NegativeCountIsRejected)
+{
+	SchedulerOptions o;
+
+	EXPECT_FALSE(applySchedFlag(o, "--extend-count", "-1").ok());
+	EXPECT_FALSE(applySchedFlag(o, "--extend-count", "0").ok());
+}
+
+TEST(SchedOptions, DefaultsAreValid)
+{
+	Status s = validateOptions(SchedulerOptions{});
+
+	EXPECT_TRUE(s.ok()) << s.error().message();
+}
+
+TEST(SchedOptions, ValidateRejectsLowThresholdAboveHigh)
+{
+	SchedulerOptions o;
+	o.spinLow = 10;
+	o.spinHigh = 5;
+
+	EXPECT_FALSE(validateOptions(o).ok());
+}
+
+TEST(SchedOptions, ValidateRejectsExtensionsThatCouldFillTheirWindow)
+{
+	SchedulerOptions o;
+	o.extendMaxNs = 5'000'000;
+	o.extendMaxPerWindow = 4;
+	o.extendWindowNs = 10'000'000;
+
+	EXPECT_FALSE(validateOptions(o).ok());
+}
+
+TEST(SchedOptions, EveryListedFlagIsKnownToTheParser)
+{
+	for (const FlagDescription &f : schedFlags()) {
+		SchedulerOptions o;
+		Status s = applySchedFlag(o, f.name, "");
+		// An empty value is never valid, but the error must be about the value, not the name.
+		ASSERT_FALSE(s.ok()) << f.name;
+		EXPECT_EQ(s.error().message().find("unknown scheduler flag"), std::string::npos) << f.name;
+	}
+}
+
+} // namespace
+} // namespace spindle::sched
