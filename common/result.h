@@ -57,6 +57,8 @@ public:
 	T *operator->() { return &std::get<0>(v_); }
 	const T *operator->() const { return &std::get<0>(v_); }
 	T &operator*() & { return std::get<0>(v_); }
+	const T &operator*() const & { return std::get<0>(v_); }
+	T &&operator*() && { return std::get<0>(std::move(v_)); }
 
 	const Error &error() const { return std::get<1>(v_); }
 

@@ -1,0 +1,103 @@
+#pragma once
+
+// Builds small ELF64 x86-64 images in memory for loader tests and for `--kernel` KVM tests.
+// Each field is public so a test can break exactly one thing.
+
+#include <elf.h>
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace spindle::test {
+
+struct ElfSegmentSpec {
+	uint64_t address;
+	std::vector<uint8_t> bytes;
+	uint64_t memSize = 0; // 0: same as bytes.size()
+	uint32_t flags = PF_R | PF_X;
+};
+
+struct ElfBuilder {
+	Elf64_Ehdr header{};
+	std::vector<ElfSegmentSpec> segments;
+	uint64_t entry = 0;
+
+	ElfBuilder()
+	{
+		std::memcpy(header.e_ident, ELFMAG, SELFMAG);
+		header.e_ident[EI_CLASS] = ELFCLASS64;
+		header.e_ident[EI_DATA] = ELFDATA2LSB;
+		header.e_ident[EI_VERSION] = EV_CURRENT;
+		header.e_type = ET_EXEC;
+		header.e_machine = EM_X86_64;
+		header.e_version = EV_CURRENT;
+		header.e_phoff = sizeof(Elf64_Ehdr);
+		header.e_ehsize = sizeof(Elf64_Ehdr);
+		header.e_phentsize = sizeof(Elf64_Phdr);
+	}
+
+	// One executable segment at address holding code; entry at its start.
+	static ElfBuilder withCode(uint64_t address, std::vector<uint8_t> code)
+	{
+		ElfBuilder builder;
+		builder.segments.push_back({address, std::move(code)});
+		builder.entry = address;
+		return builder;
+	}
+
+	std::vector<uint8_t> build() const
+	{
+		Elf64_Ehdr h = header;
+		h.e_entry = entry;
+		h.e_phnum = static_cast<uint16_t>(segments.size());
+		std::vector<uint8_t> out(sizeof(Elf64_Ehdr) + segments.size() * sizeof(Elf64_Phdr));
+		std::memcpy(out.data(), &h, sizeof(h));
+		for (size_t i = 0; i < segments.size(); ++i) {
+			const ElfSegmentSpec &s = segments[i];
+			Elf64_Phdr ph{};
+			ph.p_type = PT_LOAD;
+			ph.p_flags = s.flags;
+			ph.p_offset = out.size();
+			ph.p_vaddr = ph.p_paddr = s.address;
+			ph.p_filesz = s.bytes.size();
+			ph.p_memsz = s.memSize ? s.memSize : s.bytes.size();
+			ph.p_align = 0x1000;
+			std::memcpy(out.data() + sizeof(Elf64_Ehdr) + i * sizeof(Elf64_Phdr), &ph, sizeof(ph));
+			out.insert(out.end(), s.bytes.begin(), s.bytes.end());
+		}
+		return out;
+	}
+};
+
+// Guest code (64-bit, loaded at 0x200000) that prints "OK" on the serial port, sends a PV EXIT
+// record with code 7 from its mailbox, then halts.
+inline std::vector<uint8_t> okExitSevenCode()
+{
+	return {
+		0x66, 0xba, 0xf8, 0x03,                   // mov dx, 0x3f8
+		0xb0, 'O', 0xee,                          // mov al, 'O'; out dx, al
+		0xb0, 'K', 0xee,                          // mov al, 'K'; out dx, al
+		0xb0, '\n', 0xee,                         // mov al, '\n'; out dx, al
+		0x48, 0x89, 0xfb,                         // mov rbx, rdi (vCPU index)
+		0x48, 0xc1, 0xe3, 0x09,                   // shl rbx, 9 (x 512-byte mailbox)
+		0x48, 0x81, 0xc3, 0x00, 0x00, 0x01, 0x00, // add rbx, 0x10000 (SPINDLE_MAILBOX_GPA)
+		0xc7, 0x03, 0x53, 0x50, 0x56, 0x52,       // mov dword [rbx], "SPVR"
+		0x66, 0xc7, 0x43, 0x04, 0x02, 0x00,       // mov word [rbx+4], SPINDLE_PV_EXIT
+		0x66, 0xc7, 0x43, 0x06, 0x10, 0x00,       // mov word [rbx+6], 16
+		0xc7, 0x43, 0x08, 0x07, 0x00, 0x00, 0x00, // mov dword [rbx+8], 7
+		0xb8, 0x10, 0x00, 0x00, 0x00,             // mov eax, 16
+		0x66, 0xba, 0x10, 0x05,                   // mov dx, 0x510
+		0xef,                                     // out dx, eax
+		0xf4,                                     // hlt
+		0xeb, 0xfd,                               // jmp hlt
+	};
+}
+
+// Guest code that spins for ever without exiting (for --timeout).
+inline std::vector<uint8_t> spinForeverCode()
+{
+	return {0xf3, 0x90, 0xeb, 0xfc}; // pause; jmp pause
+}
+
+} // namespace spindle::test
