@@ -1,0 +1,81 @@
+#pragma once
+
+// The guest runtime: entry, boot-info validation, serial console, PV records, time, and the lock
+// platform. Each guest defines guestMain(); the runtime's _start calls it on every vCPU.
+//
+// Every function takes the caller's vCPU index explicitly (the guests set up no per-CPU
+// register); `cpu` is always the index the VMM passed in RDI, already checked < vcpu_count.
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "guest-kernels/abi/spindle_abi.h"
+#include "guest-kernels/locks/barrier.h"
+#include "guest-kernels/runtime/arch.h"
+#include "guest-kernels/runtime/tsc.h"
+
+namespace spindle::guest {
+
+// Defined by each guest. Runs on every vCPU after the runtime validated the boot info and sent
+// READY. Returning halts the vCPU.
+void guestMain(uint32_t cpu, const spindle_boot_info &boot);
+
+// ---- Console (COM1 THR). One call = one line: the whole text goes out under a lock, so lines
+// from different vCPUs never interleave. Longer than 255 bytes is truncated.
+__attribute__((format(printf, 1, 2))) void print(const char *fmt, ...);
+
+// ---- PV records, built in this vCPU's mailbox and submitted with a 32-bit OUT.
+void pvReady(uint32_t cpu);
+void pvExit(uint32_t cpu, int32_t code);
+void pvError(uint32_t cpu, const char *text);
+void pvLongSpin(uint32_t cpu, uint32_t lockId, uint32_t waitsOn, uint64_t spins);
+void pvResultVcpu(uint32_t cpu, const spindle_pv_result_vcpu &result);
+void pvResultVm(uint32_t cpu, const spindle_pv_result_vm &result);
+
+// Prints "error: <text>" to the console, sends it as a PV error, sends EXIT with `code` and
+// halts. For a guest that rejects its input.
+[[noreturn]] __attribute__((format(printf, 3, 4))) void failVm(uint32_t cpu, int32_t code, const char *fmt,
+								    ...);
+
+// Sends EXIT with `code` and halts (the VMM stops the VM on EXIT; the halt is a backstop).
+[[noreturn]] void exitVm(uint32_t cpu, int32_t code);
+
+// ---- Time. False if boot_info.tsc_khz is 0 (then `clock` is untouched).
+bool tscClock(TscClock &clock);
+
+// Busy-waits, without PAUSE, until the TSC reaches `until`: this is the guest "working" (a
+// critical section or think time), which Pause-Loop-Exiting must not mistake for spinning.
+inline void busyUntil(uint64_t until)
+{
+	while (rdtsc() < until) {
+	}
+}
+
+// ---- Lock platform for guest code (see guest-kernels/locks/spin_wait.h).
+struct GuestLockPlatform {
+	static void pause(uint32_t) { cpuPause(); }
+	static uint32_t spinThreshold();
+	static spindle_hint_slot *hintSlot(uint32_t cpu);
+	// Sends SPINDLE_PV_LONG_SPIN and counts it for longSpins().
+	static void notifyLongSpin(uint32_t cpu, uint32_t lockId, uint32_t waitsOn, uint64_t spins);
+};
+
+// Long-spin notifications this vCPU has sent so far.
+uint64_t longSpins(uint32_t cpu);
+
+using Barrier = locks::SenseBarrier<GuestLockPlatform>;
+
+// A one-shot arrival count: returns how many callers (this one included) have arrived.
+inline uint32_t arrive(uint32_t &counter)
+{
+	return __atomic_add_fetch(&counter, 1, __ATOMIC_ACQ_REL);
+}
+
+// Waits until `counter` reaches `target`.
+inline void waitForCount(const uint32_t &counter, uint32_t target)
+{
+	while (__atomic_load_n(&counter, __ATOMIC_ACQUIRE) < target)
+		cpuPause();
+}
+
+} // namespace spindle::guest
