@@ -1,0 +1,160 @@
+// The VMM core on real KVM: bundled guests, --kernel, faults, timeouts, metrics.
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/elf_builder.h"
+#include "tests/support/kvm_main.h"
+#include "tests/support/run_command.h"
+
+using namespace spindle::test;
+
+namespace {
+
+CommandResult runSpindle(std::vector<std::string> args, double deadline = 120)
+{
+	args.insert(args.begin(), spindleBinary());
+	return runCommand(args, deadline);
+}
+
+std::string writeTemp(const std::string &name, const std::vector<uint8_t> &bytes)
+{
+	std::string path = "/tmp/spindle-kvm-test-" + std::to_string(getpid()) + "-" + name;
+	std::ofstream file(path, std::ios::binary);
+	file.write(reinterpret_cast<const char *>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+	return path;
+}
+
+std::string readFile(const std::string &path)
+{
+	std::ifstream file(path);
+	std::stringstream text;
+	text << file.rdbuf();
+	return text.str();
+}
+
+void expectHelloFromEveryVcpu(unsigned cpus)
+{
+	auto result = runSpindle({"run", "hello", "-c", std::to_string(cpus)});
+
+	EXPECT_EQ(result.status, 0) << result.err;
+	for (unsigned i = 0; i < cpus; ++i)
+		EXPECT_NE(result.out.find("hello from vCPU " + std::to_string(i) + " of " + std::to_string(cpus)),
+			  std::string::npos)
+			<< result.out;
+	EXPECT_NE(result.out.find("all " + std::to_string(cpus) + " vCPUs said hello"), std::string::npos);
+}
+
+} // namespace
+
+TEST(BootHello, OneVcpuSaysHelloAndExitsZero)
+{
+	expectHelloFromEveryVcpu(1);
+}
+
+TEST(BootHello, TwoVcpusEachSayHello)
+{
+	expectHelloFromEveryVcpu(2);
+}
+
+TEST(BootHello, FourVcpusEachSayHello)
+{
+	expectHelloFromEveryVcpu(4);
+}
+
+TEST(BootHello, GuestExitCodeIsPassedOn)
+{
+	auto result = runSpindle({"run", "hello", "-c", "2", "--", "exit=5"});
+	EXPECT_EQ(result.status, 5) << result.err;
+}
+
+TEST(BootKernel, RunsAnElfBuiltByTheTest)
+{
+	auto path = writeTemp("ok.elf", ElfBuilder::withCode(0x200000, okExitSevenCode()).build());
+
+	auto result = runSpindle({"run", "--kernel", path});
+
+	EXPECT_EQ(result.status, 7) << result.err;
+	EXPECT_NE(result.out.find("OK"), std::string::npos);
+	unlink(path.c_str());
+}
+
+TEST(BootKernel, MalformedElfGetsOneErrorLineAndExitTwo)
+{
+	auto file = ElfBuilder::withCode(0x200000, okExitSevenCode()).build();
+	file.resize(100); // truncated inside the program headers
+	auto path = writeTemp("truncated.elf", file);
+
+	auto result = runSpindle({"run", "--kernel", path});
+
+	EXPECT_EQ(result.status, 2);
+	EXPECT_NE(result.err.find("program header"), std::string::npos) << result.err;
+	EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+	unlink(path.c_str());
+}
+
+TEST(Faults, TripleFaultIsReportedWithRegistersAndStopsTheVm)
+{
+	auto result = runSpindle({"run", "triple-fault", "-c", "2"});
+
+	EXPECT_EQ(result.status, 1);
+	EXPECT_NE(result.out.find("about to fault"), std::string::npos) << result.out;
+	EXPECT_NE(result.err.find("triple fault"), std::string::npos) << result.err;
+	EXPECT_NE(result.err.find("rip="), std::string::npos) << result.err;
+}
+
+TEST(Faults, TimeoutStopsAGuestThatNeverExits)
+{
+	auto path = writeTemp("spin.elf", ElfBuilder::withCode(0x200000, spinForeverCode()).build());
+
+	auto result = runSpindle({"run", "--kernel", path, "-c", "2", "--timeout", "1"}, 60);
+
+	EXPECT_FALSE(result.killed);
+	EXPECT_EQ(result.status, 124) << result.err;
+	EXPECT_NE(result.err.find("timeout"), std::string::npos);
+	unlink(path.c_str());
+}
+
+TEST(Faults, MoreVcpusThanKvmAllowsIsAUsageError)
+{
+	auto result = runSpindle({"run", "hello", "-c", "256", "-m", "64M"});
+	// KVM allows at least 256 on recent kernels; then the guest simply runs.
+	EXPECT_TRUE(result.status == 0 || result.status == 2) << result.err;
+}
+
+TEST(Metrics, JsonHasEveryVcpuAndItsExits)
+{
+	const std::string path = "/tmp/spindle-kvm-test-metrics-" + std::to_string(getpid()) + ".json";
+
+	auto result = runSpindle({"run", "hello", "-c", "2", "--metrics", path});
+
+	ASSERT_EQ(result.status, 0) << result.err;
+	const std::string json = readFile(path);
+	EXPECT_NE(json.find("\"vcpu\": 1"), std::string::npos) << json;
+	EXPECT_NE(json.find("\"io\": "), std::string::npos);
+	EXPECT_NE(json.find("\"stop_reason\": \"guest_exit\""), std::string::npos);
+	unlink(path.c_str());
+}
+
+TEST(Stats, ReportsStartupTimeAndVmmMemory)
+{
+	auto result = runSpindle({"run", "hello", "--stats"});
+
+	ASSERT_EQ(result.status, 0) << result.err;
+	EXPECT_NE(result.err.find("stats: start-up"), std::string::npos) << result.err;
+	EXPECT_NE(result.err.find("beyond guest RAM"), std::string::npos);
+}
+
+TEST(Check, ReportsKvmUsable)
+{
+	auto result = runSpindle({"check"});
+
+	EXPECT_EQ(result.status, 0);
+	EXPECT_NE(result.out.find("ok       /dev/kvm"), std::string::npos) << result.out;
+	EXPECT_NE(result.out.find("PAUSE exits observable"), std::string::npos) << result.out;
+}
+
+SPINDLE_KVM_TEST_MAIN()

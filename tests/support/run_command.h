@@ -1,0 +1,96 @@
+#pragma once
+
+// Runs a program with arguments, captures stdout and stderr, and kills it after a deadline, so
+// a test of a hanging VMM fails instead of hanging the suite.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace spindle::test {
+
+struct CommandResult {
+	int status = -1; // exit status, or 128 + signal
+	std::string out;
+	std::string err;
+	double seconds = 0;
+	bool killed = false; // the deadline passed
+};
+
+inline double nowSeconds()
+{
+	timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+inline CommandResult runCommand(const std::vector<std::string> &argv, double deadlineSeconds = 120)
+{
+	CommandResult result;
+	int outPipe[2], errPipe[2];
+	if (pipe2(outPipe, O_CLOEXEC) < 0 || pipe2(errPipe, O_CLOEXEC) < 0)
+		return result;
+	const double start = nowSeconds();
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(outPipe[1], 1);
+		dup2(errPipe[1], 2);
+		std::vector<char *> args;
+		for (const std::string &a : argv)
+			args.push_back(const_cast<char *>(a.c_str()));
+		args.push_back(nullptr);
+		execv(args[0], args.data());
+		_exit(127);
+	}
+	close(outPipe[1]);
+	close(errPipe[1]);
+	pollfd fds[2] = {{outPipe[0], POLLIN, 0}, {errPipe[0], POLLIN, 0}};
+	int open = 2;
+	while (open > 0) {
+		const double left = deadlineSeconds - (nowSeconds() - start);
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			result.killed = true;
+			break;
+		}
+		if (poll(fds, 2, static_cast<int>(left * 1000) + 1) <= 0)
+			continue;
+		for (int i = 0; i < 2; ++i) {
+			if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP)))
+				continue;
+			char buffer[4096];
+			ssize_t n = read(fds[i].fd, buffer, sizeof(buffer));
+			if (n <= 0) {
+				close(fds[i].fd);
+				fds[i].fd = -1;
+				--open;
+			} else {
+				(i == 0 ? result.out : result.err).append(buffer, static_cast<size_t>(n));
+			}
+		}
+	}
+	for (auto &fd : fds)
+		if (fd.fd >= 0)
+			close(fd.fd);
+	int status = 0;
+	waitpid(pid, &status, 0);
+	result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	result.seconds = nowSeconds() - start;
+	return result;
+}
+
+// The spindle binary under test: $SPINDLE_BIN (set by meson test and the emulated host).
+inline std::string spindleBinary()
+{
+	const char *path = std::getenv("SPINDLE_BIN");
+	return path ? path : "spindle";
+}
+
+} // namespace spindle::test
