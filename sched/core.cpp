@@ -103,13 +103,6 @@ void SchedCore::removeVm(int id)
 void SchedCore::emit(Action action)
 {
 	action.issuedNs = now();
-	if (traceOn_)
-		trace_.push_back({ action.issuedNs, toString(action.kind), action.who,
-				   action.kind == ActionKind::Boost ? toString(action.reason) : "",
-				   action.kind == ActionKind::Boost ? action.budgetNs
-				   : action.kind == ActionKind::Move ? static_cast<uint64_t>(action.cpu)
-				   : action.kind == ActionKind::SetNice ? static_cast<uint64_t>(action.nice)
-									 : 0 });
 	actions_.push_back(action);
 }
 

@@ -1,0 +1,300 @@
+#include "sched/actuator.h"
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#ifndef SCHED_FLAG_RESET_ON_FORK
+#define SCHED_FLAG_RESET_ON_FORK 0x01
+#endif
+
+namespace spindle::sched {
+
+namespace {
+
+std::string tidContext(const std::string &what, pid_t tid)
+{
+	return what + " of thread " + std::to_string(tid);
+}
+
+} // namespace
+
+Result<SchedAttr> getSchedAttr(pid_t tid)
+{
+	SchedAttr attr;
+	if (syscall(SYS_sched_getattr, tid, &attr, sizeof(attr), 0) != 0)
+		return Error::fromErrno(tidContext("sched_getattr", tid));
+	return attr;
+}
+
+Status setSchedAttr(pid_t tid, const SchedAttr &attr)
+{
+	SchedAttr copy = attr;
+	copy.size = sizeof(copy);
+	if (syscall(SYS_sched_setattr, tid, &copy, 0) != 0)
+		return Error::fromErrno(tidContext("sched_setattr", tid));
+	return {};
+}
+
+HostActuator::HostActuator(BoostClass boostClass, uint32_t fifoPriority)
+	: boostClass_(boostClass), fifoPriority_(fifoPriority), entries_(new Entry[kMaxThreads])
+{
+}
+
+HostActuator::~HostActuator()
+{
+	restoreAll();
+}
+
+HostActuator::Entry *HostActuator::find(pid_t tid)
+{
+	for (size_t i = 0; i < kMaxThreads; ++i)
+		if (entries_[i].tid.load(std::memory_order_acquire) == tid)
+			return &entries_[i];
+	return nullptr;
+}
+
+size_t HostActuator::tracked() const
+{
+	size_t n = 0;
+	for (size_t i = 0; i < kMaxThreads; ++i)
+		if (entries_[i].tid.load(std::memory_order_relaxed) != 0)
+			++n;
+	return n;
+}
+
+Status HostActuator::track(pid_t tid, int homeCpu)
+{
+	if (tid <= 0)
+		return Error::invalid("cannot track thread id " + std::to_string(tid));
+	if (find(tid))
+		return Error(EEXIST, tidContext("tracking", tid));
+	Entry *slot = nullptr;
+	for (size_t i = 0; i < kMaxThreads && !slot; ++i)
+		if (entries_[i].tid.load(std::memory_order_relaxed) == 0)
+			slot = &entries_[i];
+	if (!slot)
+		return Error(ENOSPC, "more than " + std::to_string(kMaxThreads) + " threads to schedule");
+
+	auto attr = getSchedAttr(tid);
+	if (!attr)
+		return attr.error();
+	slot->original = *attr;
+	if (sched_getaffinity(tid, sizeof(cpu_set_t), &slot->originalAffinity) != 0)
+		return Error::fromErrno(tidContext("sched_getaffinity", tid));
+	slot->pin = homeCpu;
+	slot->niceDelta = 0;
+	slot->mode = Mode::Normal;
+	// Publish only once the originals are recorded: restoreAll() may run at any time after.
+	slot->tid.store(tid, std::memory_order_release);
+	if (homeCpu >= 0)
+		return pin(*slot);
+	return {};
+}
+
+void HostActuator::restoreEntry(Entry &e)
+{
+	pid_t tid = e.tid.load(std::memory_order_acquire);
+	if (tid == 0)
+		return;
+	// Only system calls here: this is the signal path. A thread that has exited makes both fail
+	// with ESRCH, which is fine.
+	SchedAttr attr = e.original;
+	attr.size = sizeof(attr);
+	syscall(SYS_sched_setattr, tid, &attr, 0);
+	sched_setaffinity(tid, sizeof(cpu_set_t), &e.originalAffinity);
+	e.tid.store(0, std::memory_order_release);
+}
+
+void HostActuator::restoreAll()
+{
+	for (size_t i = 0; i < kMaxThreads; ++i)
+		restoreEntry(entries_[i]);
+}
+
+Status HostActuator::untrack(pid_t tid)
+{
+	Entry *e = find(tid);
+	if (!e)
+		return Error(ESRCH, tidContext("untracking unknown", tid));
+	// Check the restore really happened before forgetting the originals.
+	SchedAttr attr = e->original;
+	Status s = setSchedAttr(tid, attr);
+	if (s.ok() && sched_setaffinity(tid, sizeof(cpu_set_t), &e->originalAffinity) != 0)
+		s = Error::fromErrno(tidContext("sched_setaffinity", tid));
+	e->tid.store(0, std::memory_order_release);
+	return s;
+}
+
+Status HostActuator::pin(Entry &e)
+{
+	if (e.pin < 0)
+		return {};
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(e.pin, &set);
+	if (sched_setaffinity(e.tid.load(), sizeof(set), &set) != 0)
+		return Error::fromErrno(tidContext("pinning to CPU " + std::to_string(e.pin) + ": sched_setaffinity",
+						   e.tid.load()));
+	return {};
+}
+
+Status HostActuator::applyNormal(Entry &e, SchedAttr attr)
+{
+	attr.flags = e.original.flags;
+	attr.runtime = attr.deadline = attr.period = 0;
+	Status s = setSchedAttr(e.tid.load(), attr);
+	if (!s)
+		return s;
+	Mode previous = e.mode;
+	e.mode = Mode::Normal;
+	// Leaving the deadline class: the pin can be put back only now.
+	if (previous == Mode::Deadline)
+		return pin(e);
+	return {};
+}
+
+namespace {
+
+SchedAttr normalAttr(const SchedAttr &original, int niceDelta)
+{
+	SchedAttr attr = original;
+	attr.nice = std::clamp(original.nice + niceDelta, -20, 19);
+	return attr;
+}
+
+} // namespace
+
+Status HostActuator::boostFifo(Entry &e)
+{
+	pid_t tid = e.tid.load();
+	if (e.mode == Mode::Deadline) {
+		Status s = applyNormal(e, normalAttr(e.original, e.niceDelta));
+		if (!s)
+			return s;
+	}
+	SchedAttr attr;
+	attr.policy = SCHED_FIFO;
+	attr.priority = fifoPriority_;
+	attr.flags = SCHED_FLAG_RESET_ON_FORK;
+	Status s = setSchedAttr(tid, attr);
+	if (!s)
+		return s.error().wrap("boosting (SCHED_FIFO)");
+	e.mode = Mode::Fifo;
+	return pin(e);
+}
+
+Status HostActuator::boost(pid_t tid, uint64_t budgetNs)
+{
+	Entry *e = find(tid);
+	if (!e)
+		return Error(ESRCH, tidContext("boosting unknown", tid));
+	if (boostClass_ == BoostClass::Fifo)
+		return boostFifo(*e);
+
+	// Deadline: drop the pin first (a pinned task cannot become a deadline task).
+	if (sched_setaffinity(tid, sizeof(cpu_set_t), &e->originalAffinity) != 0)
+		return Error::fromErrno(tidContext("unpinning for a deadline boost: sched_setaffinity", tid));
+	SchedAttr attr;
+	attr.policy = SCHED_DEADLINE;
+	attr.flags = SCHED_FLAG_RESET_ON_FORK; // a deadline task cannot fork otherwise
+	attr.runtime = std::max<uint64_t>(budgetNs, 10'000);
+	attr.deadline = attr.period = 2 * attr.runtime;
+	if (setSchedAttr(tid, attr).ok()) {
+		e->mode = Mode::Deadline;
+		return {};
+	}
+	int err = errno;
+	if (err != EBUSY && err != EPERM && err != EINVAL) {
+		Status restore = pin(*e);
+		(void)restore;
+		return Error(err, tidContext("boosting (SCHED_DEADLINE): sched_setattr", tid));
+	}
+	if (!fifoFallback_.exchange(true))
+		spdlog::warn("SCHED_DEADLINE boost refused ({}); boosting with SCHED_FIFO priority {} instead{}",
+			     std::strerror(err), fifoPriority_,
+			     err == EBUSY ? " (deadline admission control is full)" : "");
+	return boostFifo(*e);
+}
+
+Status HostActuator::unboost(pid_t tid)
+{
+	Entry *e = find(tid);
+	if (!e)
+		return Error(ESRCH, tidContext("unboosting unknown", tid));
+	if (e->mode != Mode::Deadline && e->mode != Mode::Fifo)
+		return {};
+	return applyNormal(*e, normalAttr(e->original, e->niceDelta));
+}
+
+Status HostActuator::deprioritize(pid_t tid)
+{
+	Entry *e = find(tid);
+	if (!e)
+		return Error(ESRCH, tidContext("deprioritizing unknown", tid));
+	if (e->mode == Mode::Deadline || e->mode == Mode::Fifo) {
+		Status s = applyNormal(*e, normalAttr(e->original, e->niceDelta));
+		if (!s)
+			return s;
+	}
+	SchedAttr attr;
+	attr.policy = SCHED_IDLE;
+	attr.flags = e->original.flags;
+	Status s = setSchedAttr(tid, attr);
+	if (!s)
+		return s.error().wrap("deprioritizing (SCHED_IDLE)");
+	e->mode = Mode::Idle;
+	return {};
+}
+
+Status HostActuator::restoreClass(pid_t tid)
+{
+	Entry *e = find(tid);
+	if (!e)
+		return Error(ESRCH, tidContext("restoring unknown", tid));
+	if (e->mode != Mode::Idle)
+		return {};
+	return applyNormal(*e, normalAttr(e->original, e->niceDelta));
+}
+
+Status HostActuator::setNice(pid_t tid, int delta)
+{
+	Entry *e = find(tid);
+	if (!e)
+		return Error(ESRCH, tidContext("renicing unknown", tid));
+	e->niceDelta = delta;
+	if (e->mode != Mode::Normal)
+		return {}; // applied when the thread returns to its normal class
+	return applyNormal(*e, normalAttr(e->original, delta));
+}
+
+Status HostActuator::move(pid_t tid, int cpu)
+{
+	Entry *e = find(tid);
+	if (!e)
+		return Error(ESRCH, tidContext("moving unknown", tid));
+	e->pin = cpu;
+	if (e->mode == Mode::Deadline)
+		return {}; // EDF places it now; the pin applies when the boost ends
+	return pin(*e);
+}
+
+Status HostActuator::apply(const Action &action, pid_t tid)
+{
+	switch (action.kind) {
+	case ActionKind::Boost: return boost(tid, action.budgetNs);
+	case ActionKind::Unboost: return unboost(tid);
+	case ActionKind::Move: return move(tid, action.cpu);
+	case ActionKind::Deprioritize: return deprioritize(tid);
+	case ActionKind::Restore: return restoreClass(tid);
+	case ActionKind::SetNice: return setNice(tid, action.nice);
+	}
+	return Error::invalid("unknown action");
+}
+
+} // namespace spindle::sched

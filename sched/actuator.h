@@ -1,0 +1,108 @@
+#pragma once
+
+// The host actuator: turns the core's actions into sched_setattr/sched_setaffinity calls on real
+// threads, and puts every thread back the way it found it.
+//
+// How a boost is applied (BoostClass::Deadline, the default): the thread becomes a
+// SCHED_DEADLINE task with runtime = budget and deadline = period = 2 x budget (half a CPU of
+// bandwidth, so admission control admits several boosted vCPUs per CPU). A deadline task may not
+// be pinned (its affinity must span its root domain), so for the boost the thread gets back the
+// affinity it had before Spindle pinned it — the whole machine — and global EDF places the
+// boosted siblings on distinct CPUs by itself; its pin is re-applied when the boost ends. If the
+// kernel refuses (EBUSY: admission control is full; EPERM: restricted affinity or no
+// CAP_SYS_NICE), the boost falls back to SCHED_FIFO at fifoPriority, pinned, with a one-time
+// warning; BoostClass::Fifo uses that path always. Never a silent no-op: a failure is returned.
+//
+// A "yield" (Deprioritize) is SCHED_IDLE, a ledger penalty is a nice increment: neither stops the
+// thread, so vCPU threads stay inside KVM_RUN and KVM keeps seeing them as preempted.
+//
+// The registry of tracked threads is a fixed array written only by track()/untrack(), so
+// restoreAll() needs no allocation and no lock: it is safe from the main thread after a signal
+// flag, and even from a signal handler as long as it does not race with track().
+
+#include <sched.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "common/result.h"
+#include "sched/model.h"
+#include "sched/options.h"
+
+namespace spindle::sched {
+
+// Mirror of the kernel's struct sched_attr (no glibc wrapper in Debian 12).
+struct SchedAttr {
+	uint32_t size = sizeof(SchedAttr);
+	uint32_t policy = 0;
+	uint64_t flags = 0;
+	int32_t nice = 0;
+	uint32_t priority = 0;
+	uint64_t runtime = 0;
+	uint64_t deadline = 0;
+	uint64_t period = 0;
+};
+
+#ifndef SCHED_DEADLINE
+#define SCHED_DEADLINE 6
+#endif
+
+Result<SchedAttr> getSchedAttr(pid_t tid);
+Status setSchedAttr(pid_t tid, const SchedAttr &attr);
+
+class HostActuator
+{
+public:
+	static constexpr size_t kMaxThreads = 1024;
+
+	HostActuator(BoostClass boostClass, uint32_t fifoPriority);
+	~HostActuator(); // restoreAll()
+	HostActuator(const HostActuator &) = delete;
+	HostActuator &operator=(const HostActuator &) = delete;
+
+	// Records the thread's policy, nice/priority and affinity, then pins it to homeCpu
+	// (homeCpu < 0: leave the affinity alone).
+	Status track(pid_t tid, int homeCpu);
+	// Puts one thread back and forgets it.
+	Status untrack(pid_t tid);
+	// Puts every tracked thread back (see the class comment for when this is safe).
+	void restoreAll();
+
+	Status boost(pid_t tid, uint64_t budgetNs);
+	Status unboost(pid_t tid);
+	Status deprioritize(pid_t tid);
+	Status restoreClass(pid_t tid);
+	Status setNice(pid_t tid, int delta);
+	Status move(pid_t tid, int cpu);
+	Status apply(const Action &action, pid_t tid);
+
+	bool fifoFallbackUsed() const { return fifoFallback_.load(std::memory_order_relaxed); }
+	size_t tracked() const;
+
+private:
+	enum class Mode : uint8_t { Normal, Deadline, Fifo, Idle };
+	struct Entry {
+		std::atomic<pid_t> tid{ 0 };
+		SchedAttr original;
+		cpu_set_t originalAffinity;
+		int pin = -1;
+		int niceDelta = 0;
+		Mode mode = Mode::Normal;
+	};
+
+	Entry *find(pid_t tid);
+	Status applyNormal(Entry &e, SchedAttr attr);
+	Status pin(Entry &e);
+	Status boostFifo(Entry &e);
+	static void restoreEntry(Entry &e);
+
+	BoostClass boostClass_;
+	uint32_t fifoPriority_;
+	std::unique_ptr<Entry[]> entries_;
+	std::atomic<bool> fifoFallback_{ false };
+};
+
+} // namespace spindle::sched

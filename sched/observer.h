@@ -1,0 +1,40 @@
+#pragma once
+
+// Host observation of vCPU threads: which are running, runnable or halted, and on which CPU.
+// /proc/self/task/TID/stat gives the state letter and field 39 (processor, the last CPU);
+// /proc/self/task/TID/schedstat gives the CPU time consumed. 'R' means running *or* runnable, so
+// classify() tells them apart per CPU: of the 'R' threads last seen on one CPU, the one that
+// consumed the most CPU time since the previous sample is taken as running, the others as
+// runnable. The parsing and the classification are pure; sampleThread() does the reading.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "sched/model.h"
+
+namespace spindle::sched {
+
+struct ThreadSample {
+	char state = '?';       // R, S, D, T, t, Z, X, I ...
+	int cpu = -1;           // field 39
+	uint64_t runtimeNs = 0; // schedstat field 1
+};
+
+// Parses a stat line. The command name (field 2) is in parentheses and may itself contain
+// spaces and parentheses, so parsing starts after the last ')'.
+Result<ThreadSample> parseProcStat(std::string_view line);
+// First field of /proc/.../schedstat: CPU time in ns.
+Result<uint64_t> parseSchedstatRuntime(std::string_view line);
+Result<ThreadSample> sampleThread(pid_t tid);
+
+struct ClassifyInput {
+	ThreadSample sample;
+	uint64_t runtimeDeltaNs = 0;
+};
+std::vector<VcpuState> classify(const std::vector<ClassifyInput> &threads);
+
+} // namespace spindle::sched

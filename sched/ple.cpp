@@ -1,0 +1,85 @@
+#include "sched/ple.h"
+
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "common/parse.h"
+
+namespace spindle::sched {
+
+CpuVendor parseCpuVendor(std::string_view cpuinfo)
+{
+	size_t pos = cpuinfo.find("vendor_id");
+	if (pos == std::string_view::npos)
+		return CpuVendor::Unknown;
+	std::string_view line = cpuinfo.substr(pos, cpuinfo.find('\n', pos) - pos);
+	if (line.find("GenuineIntel") != std::string_view::npos)
+		return CpuVendor::Intel;
+	if (line.find("AuthenticAMD") != std::string_view::npos || line.find("HygonGenuine") != std::string_view::npos)
+		return CpuVendor::Amd;
+	return CpuVendor::Unknown;
+}
+
+CpuVendor hostCpuVendor()
+{
+	std::ifstream in("/proc/cpuinfo");
+	std::stringstream text;
+	text << in.rdbuf();
+	return parseCpuVendor(text.str());
+}
+
+Result<std::string> pauseExitFilter(CpuVendor vendor)
+{
+	switch (vendor) {
+	case CpuVendor::Intel: return std::string("exit_reason == 40");
+	case CpuVendor::Amd: return std::string("exit_reason == 119");
+	case CpuVendor::Unknown: break;
+	}
+	return Error(ENOTSUP, "unknown CPU vendor: no PAUSE exit reason to filter kvm:kvm_exit on");
+}
+
+Result<uint64_t> kvmExitTracepointId()
+{
+	for (const char *path : { "/sys/kernel/tracing/events/kvm/kvm_exit/id",
+				  "/sys/kernel/debug/tracing/events/kvm/kvm_exit/id" }) {
+		std::ifstream in(path);
+		std::string text;
+		if (in && std::getline(in, text))
+			return parseUnsigned(text);
+	}
+	return Error(ENOENT, "no kvm:kvm_exit tracepoint (is tracefs mounted and the kvm module loaded?)");
+}
+
+Result<PleCounter> PleCounter::open(pid_t tid, uint64_t tracepointId, const std::string &filter)
+{
+	perf_event_attr attr{};
+	attr.size = sizeof(attr);
+	attr.type = PERF_TYPE_TRACEPOINT;
+	attr.config = tracepointId;
+	attr.exclude_kernel = 0; // the tracepoint fires in the kernel
+	int fd = static_cast<int>(syscall(SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC));
+	if (fd < 0)
+		return Error::fromErrno("perf_event_open(kvm:kvm_exit) on thread " + std::to_string(tid));
+	UniqueFd owned(fd);
+	if (ioctl(fd, PERF_EVENT_IOC_SET_FILTER, filter.c_str()) != 0)
+		return Error::fromErrno("PERF_EVENT_IOC_SET_FILTER '" + filter + "'");
+	return PleCounter(std::move(owned));
+}
+
+Result<uint64_t> PleCounter::readDelta()
+{
+	uint64_t value = 0;
+	if (::read(fd_.get(), &value, sizeof(value)) != static_cast<ssize_t>(sizeof(value)))
+		return Error::fromErrno("reading the PAUSE exit counter");
+	uint64_t delta = value - last_;
+	last_ = value;
+	return delta;
+}
+
+} // namespace spindle::sched

@@ -1,0 +1,419 @@
+#include "sched/scheduler.h"
+
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include <spdlog/spdlog.h>
+
+#include "common/parse.h"
+#include "sched/actuator.h"
+#include "sched/core.h"
+#include "sched/event_loop.h"
+#include "sched/observer.h"
+#include "sched/ple.h"
+#include "sched/trace.h"
+#include "spindle_abi.h"
+
+namespace spindle::sched {
+
+class MonotonicClock : public Clock
+{
+public:
+	uint64_t nowNs() const override
+	{
+		timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+	}
+};
+
+// ---- Pool -----------------------------------------------------------------------------------
+
+Result<std::vector<int>> checkPoolCpus(std::vector<int> pool, const std::vector<int> &online,
+				       const std::vector<int> &allowed)
+{
+	auto usable = [&](int cpu) {
+		return std::find(online.begin(), online.end(), cpu) != online.end() &&
+		       std::find(allowed.begin(), allowed.end(), cpu) != allowed.end();
+	};
+	if (pool.empty()) {
+		for (int cpu : online)
+			if (usable(cpu))
+				pool.push_back(cpu);
+		if (pool.empty())
+			return Error::invalid("no CPU is both online and allowed to this process");
+		return pool;
+	}
+	std::sort(pool.begin(), pool.end());
+	pool.erase(std::unique(pool.begin(), pool.end()), pool.end());
+	for (int cpu : pool) {
+		if (std::find(online.begin(), online.end(), cpu) == online.end())
+			return Error::invalid("pool CPU " + std::to_string(cpu) + " does not exist or is offline");
+		if (std::find(allowed.begin(), allowed.end(), cpu) == allowed.end())
+			return Error::invalid("pool CPU " + std::to_string(cpu) +
+					      " is not in this process's affinity (taskset/cpuset)");
+	}
+	return pool;
+}
+
+Result<std::vector<int>> checkPoolCpus(std::vector<int> pool)
+{
+	std::ifstream in("/sys/devices/system/cpu/online");
+	std::string text;
+	if (!in || !std::getline(in, text))
+		return Error(ENOENT, "cannot read /sys/devices/system/cpu/online");
+	auto online = parseCpuList(text);
+	if (!online)
+		return online.error().wrap("/sys/devices/system/cpu/online");
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) != 0)
+		return Error::fromErrno("sched_getaffinity");
+	std::vector<int> allowed;
+	for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+		if (CPU_ISSET(cpu, &set))
+			allowed.push_back(cpu);
+	return checkPoolCpus(std::move(pool), *online, allowed);
+}
+
+// ---- Construction ---------------------------------------------------------------------------
+
+Scheduler::Scheduler(SchedulerOptions options, std::vector<int> pool)
+	: options_(std::move(options)), pool_(std::move(pool)), clock_(std::make_unique<MonotonicClock>())
+{
+	core_ = std::make_unique<SchedCore>(options_, pool_, *clock_);
+	actuator_ = std::make_unique<HostActuator>(options_.boostClass, options_.fifoPriority);
+}
+
+Result<std::unique_ptr<Scheduler>> Scheduler::create(SchedulerOptions options, std::vector<int> poolCpus)
+{
+	Status valid = validateOptions(options);
+	if (!valid)
+		return valid.error();
+	auto pool = checkPoolCpus(std::move(poolCpus));
+	if (!pool)
+		return pool.error().wrap("scheduler pool");
+
+	std::unique_ptr<Scheduler> s(new Scheduler(std::move(options), std::move(*pool)));
+	s->notifyFd_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+	s->stopFd_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+	s->tickFd_.reset(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+	s->expiryFd_.reset(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+	if (!s->notifyFd_.isValid() || !s->stopFd_.isValid() || !s->tickFd_.isValid() || !s->expiryFd_.isValid())
+		return Error::fromErrno("creating the scheduler's eventfds/timerfds");
+
+	if (!s->options_.tracePath.empty()) {
+		auto trace = TraceWriter::open(s->options_.tracePath);
+		if (!trace)
+			return trace.error();
+		s->trace_ = std::move(*trace);
+		s->core_->enableTrace(true);
+	}
+
+	if (s->options_.detectPle) {
+		auto id = kvmExitTracepointId();
+		auto filter = pauseExitFilter(hostCpuVendor());
+		if (id && filter) {
+			s->pleTracepoint_ = *id;
+			s->pleFilter_ = *filter;
+			s->pleAvailable_ = true;
+		} else {
+			spdlog::warn("PLE detector off: {}; using the other spin detectors",
+				     id ? filter.error().message() : id.error().message());
+		}
+	}
+	return s;
+}
+
+Scheduler::~Scheduler()
+{
+	stop();
+}
+
+// ---- Configuration --------------------------------------------------------------------------
+
+int Scheduler::addVm(std::string name, unsigned vcpuCount, const volatile spindle_hint_slot *hints)
+{
+	std::lock_guard lock(mutex_);
+	if (vcpuCount == 0 || vcpuCount > SPINDLE_MAX_VCPUS || core_->vmCount() >= static_cast<size_t>(kMaxVms))
+		return -1;
+	int vm = core_->addVm(std::move(name), vcpuCount, options_.detectHints ? hints : nullptr);
+	tids_.emplace_back(vcpuCount, 0);
+	lastRuntime_.emplace_back(vcpuCount, 0);
+	ple_.emplace_back(vcpuCount);
+	auto pv = std::make_unique<PvVm>();
+	pv->vcpus = vcpuCount;
+	pv->slots.reset(new PvSlot[vcpuCount]);
+	pv_[static_cast<size_t>(vm)].store(pv.get(), std::memory_order_release);
+	pvOwned_.push_back(std::move(pv));
+	return vm;
+}
+
+Status Scheduler::attachVcpuThread(int vm, unsigned vcpu, pid_t tid)
+{
+	std::lock_guard lock(mutex_);
+	if (!core_->valid({ vm, vcpu }) || !core_->vm(vm).active)
+		return Error::invalid("attachVcpuThread: no vCPU " + std::to_string(vcpu) + " in VM " + std::to_string(vm));
+	if (tids_[static_cast<size_t>(vm)][vcpu] != 0)
+		return Error(EEXIST, "attachVcpuThread: vCPU " + std::to_string(vcpu) + " already has a thread");
+	Status s = actuator_->track(tid, core_->vcpu({ vm, vcpu }).homeCpu);
+	if (!s)
+		return s.error().wrap("attaching vCPU " + std::to_string(vcpu));
+	tids_[static_cast<size_t>(vm)][vcpu] = tid;
+	if (pleAvailable_) {
+		auto counter = PleCounter::open(tid, pleTracepoint_, pleFilter_);
+		if (counter) {
+			ple_[static_cast<size_t>(vm)][vcpu] = std::make_unique<PleCounter>(std::move(*counter));
+		} else {
+			spdlog::warn("PLE detector off: {}; using the other spin detectors", counter.error().message());
+			pleAvailable_ = false;
+		}
+	}
+	return {};
+}
+
+void Scheduler::notifyLongSpin(int vm, unsigned vcpu, uint32_t waitsOn, uint32_t lockId)
+{
+	if (vm < 0 || vm >= kMaxVms)
+		return;
+	PvVm *pv = pv_[static_cast<size_t>(vm)].load(std::memory_order_acquire);
+	if (!pv || vcpu >= pv->vcpus)
+		return;
+	PvSlot &slot = pv->slots[vcpu];
+	slot.latest.store(static_cast<uint64_t>(waitsOn) << 32 | lockId, std::memory_order_relaxed);
+	// Only the first pending notification wakes the scheduler: a flooding guest costs one
+	// atomic add per notification, not a system call.
+	if (slot.pending.fetch_add(1, std::memory_order_release) == 0) {
+		uint64_t one = 1;
+		ssize_t n = ::write(notifyFd_.get(), &one, sizeof(one));
+		(void)n; // EAGAIN means the counter is already non-zero: the scheduler will wake
+	}
+}
+
+void Scheduler::vmStopped(int vm)
+{
+	std::lock_guard lock(mutex_);
+	if (vm < 0 || static_cast<size_t>(vm) >= core_->vmCount())
+		return;
+	pv_[static_cast<size_t>(vm)].store(nullptr, std::memory_order_release);
+	core_->removeVm(vm);
+	applyLocked();
+	for (pid_t &tid : tids_[static_cast<size_t>(vm)]) {
+		if (tid != 0) {
+			Status s = actuator_->untrack(tid);
+			if (!s && s.error().code() != ESRCH)
+				spdlog::warn("restoring a stopped VM's thread: {}", s.error().message());
+			tid = 0;
+		}
+	}
+	for (auto &counter : ple_[static_cast<size_t>(vm)])
+		counter.reset();
+}
+
+// ---- The scheduler thread -------------------------------------------------------------------
+
+Status Scheduler::start()
+{
+	if (running_.load())
+		return Error(EALREADY, "scheduler already started");
+	itimerspec period{};
+	period.it_interval.tv_sec = static_cast<time_t>(options_.tickNs / 1'000'000'000);
+	period.it_interval.tv_nsec = static_cast<long>(options_.tickNs % 1'000'000'000);
+	period.it_value = period.it_interval;
+	if (timerfd_settime(tickFd_.get(), 0, &period, nullptr) != 0)
+		return Error::fromErrno("arming the scheduler tick");
+
+	auto loop = EventLoop::create(options_.forceEpoll);
+	if (!loop)
+		return loop.error();
+	std::shared_ptr<EventLoop> shared(std::move(*loop));
+	backend_ = shared->backend();
+	auto drain = [](int fd) {
+		uint64_t value;
+		ssize_t n = ::read(fd, &value, sizeof(value));
+		(void)n;
+	};
+	for (auto [fd, handler] : { std::pair<int, std::function<void()>>{ tickFd_.get(), [this] { onTick(); } },
+				   { expiryFd_.get(), [this] { onExpiry(); } },
+				   { notifyFd_.get(), [this] { onNotify(); } },
+				   { stopFd_.get(), [] {} } }) {
+		int f = fd;
+		std::function<void()> h = handler;
+		Status s = shared->add(f, [f, h, drain] {
+			drain(f);
+			h();
+		});
+		if (!s)
+			return s;
+	}
+	running_.store(true);
+	thread_ = std::thread([this, shared] {
+		while (running_.load(std::memory_order_acquire)) {
+			Status s = shared->runOnce(-1);
+			if (!s) {
+				spdlog::error("scheduler event loop: {}", s.error().message());
+				break;
+			}
+		}
+	});
+	return {};
+}
+
+void Scheduler::stop()
+{
+	if (running_.exchange(false)) {
+		uint64_t one = 1;
+		ssize_t n = ::write(stopFd_.get(), &one, sizeof(one));
+		(void)n;
+	}
+	if (thread_.joinable())
+		thread_.join();
+	std::lock_guard lock(mutex_);
+	for (size_t vm = 0; vm < core_->vmCount(); ++vm)
+		core_->removeVm(static_cast<int>(vm));
+	core_->takeActions(); // the restore below supersedes them
+	actuator_->restoreAll();
+	for (auto &vm : tids_)
+		std::fill(vm.begin(), vm.end(), 0);
+	if (trace_)
+		trace_->flush();
+}
+
+void Scheduler::restoreAll()
+{
+	actuator_->restoreAll();
+}
+
+void Scheduler::applyLocked()
+{
+	std::vector<Action> actions = core_->takeActions();
+	if (trace_)
+		for (const TraceRecord &r : core_->takeTrace())
+			trace_->record(r);
+	for (const Action &a : actions) {
+		pid_t tid = tids_[static_cast<size_t>(a.who.vm)][a.who.vcpu];
+		if (tid == 0)
+			continue; // not attached (yet): the model still tracks the grant
+		Status s = actuator_->apply(a, tid);
+		if (!s && actuationErrors_++ == 0)
+			spdlog::warn("scheduler action {} on thread {} failed: {}", toString(a.kind), tid,
+				     s.error().message());
+		if (trace_)
+			trace_->actuation(a, clock_->nowNs(), s.ok());
+	}
+}
+
+void Scheduler::armExpiryLocked()
+{
+	uint64_t next = core_->nextExpiryNs();
+	itimerspec when{};
+	if (next != UINT64_MAX) {
+		next = std::max<uint64_t>(next, 1);
+		when.it_value.tv_sec = static_cast<time_t>(next / 1'000'000'000);
+		when.it_value.tv_nsec = static_cast<long>(next % 1'000'000'000);
+	}
+	timerfd_settime(expiryFd_.get(), TFD_TIMER_ABSTIME, &when, nullptr);
+}
+
+void Scheduler::tickNow()
+{
+	onTick();
+}
+
+void Scheduler::reportSpin(int vm, unsigned vcpu)
+{
+	std::lock_guard lock(mutex_);
+	core_->spinDetected({ vm, vcpu }, SpinSource::Ple);
+	applyLocked();
+	armExpiryLocked();
+}
+
+void Scheduler::onTick()
+{
+	std::lock_guard lock(mutex_);
+	// Observe every attached thread together: telling running from runnable is per CPU.
+	std::vector<ClassifyInput> inputs;
+	std::vector<VcpuId> who;
+	for (size_t vm = 0; vm < tids_.size(); ++vm) {
+		for (unsigned i = 0; i < tids_[vm].size(); ++i) {
+			pid_t tid = tids_[vm][i];
+			if (tid == 0)
+				continue;
+			auto sample = sampleThread(tid);
+			if (!sample)
+				continue; // the thread exited; vmStopped will follow
+			uint64_t &last = lastRuntime_[vm][i];
+			inputs.push_back({ *sample, sample->runtimeNs - std::min(last, sample->runtimeNs) });
+			last = sample->runtimeNs;
+			who.push_back({ static_cast<int>(vm), i });
+		}
+	}
+	std::vector<VcpuState> states = classify(inputs);
+	for (size_t k = 0; k < who.size(); ++k)
+		core_->vcpuState(who[k], states[k], inputs[k].sample.cpu);
+
+	for (size_t vm = 0; vm < ple_.size(); ++vm)
+		for (unsigned i = 0; i < ple_[vm].size(); ++i)
+			if (ple_[vm][i]) {
+				auto delta = ple_[vm][i]->readDelta();
+				if (delta)
+					core_->pauseExits({ static_cast<int>(vm), i }, *delta);
+			}
+
+	core_->tick();
+	applyLocked();
+	armExpiryLocked();
+}
+
+void Scheduler::onExpiry()
+{
+	std::lock_guard lock(mutex_);
+	core_->expire();
+	applyLocked();
+	armExpiryLocked();
+}
+
+void Scheduler::onNotify()
+{
+	std::lock_guard lock(mutex_);
+	for (size_t vm = 0; vm < static_cast<size_t>(kMaxVms); ++vm) {
+		PvVm *pv = pv_[vm].load(std::memory_order_acquire);
+		if (!pv)
+			continue;
+		for (unsigned i = 0; i < pv->vcpus; ++i) {
+			uint32_t n = pv->slots[i].pending.exchange(0, std::memory_order_acquire);
+			if (n == 0)
+				continue;
+			uint64_t latest = pv->slots[i].latest.load(std::memory_order_relaxed);
+			core_->longSpin({ static_cast<int>(vm), i }, static_cast<uint32_t>(latest >> 32),
+					static_cast<uint32_t>(latest), n);
+		}
+	}
+	applyLocked();
+	armExpiryLocked();
+}
+
+void Scheduler::writeMetricsJson(std::string &out) const
+{
+	std::lock_guard lock(mutex_);
+	size_t start = out.size();
+	core_->writeMetricsJson(out);
+	// Extend the core's object with what only the host side knows.
+	if (out.size() > start && out.back() == '}') {
+		out.pop_back();
+		out += ",\"event_loop\":";
+		appendJsonString(out, backend_);
+		out += ",\"ple_detector\":";
+		out += pleAvailable_ ? "true" : "false";
+		out += ",\"fifo_fallback\":";
+		out += actuator_->fifoFallbackUsed() ? "true" : "false";
+		out += ",\"actuation_errors\":" + std::to_string(actuationErrors_) + "}";
+	}
+}
+
+} // namespace spindle::sched

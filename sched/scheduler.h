@@ -1,0 +1,126 @@
+#pragma once
+
+// The scheduler as the VMM uses it: the policy core, the host actuator, the detectors and one
+// scheduler thread with its event loop, behind a small API.
+//
+//   auto sched = Scheduler::create(options, poolCpus);      // validates options and pool
+//   int vm = sched->addVm("vm0", vcpus, hintArray);          // hintArray may be null
+//   sched->attachVcpuThread(vm, i, tid);                     // from each vCPU thread, before KVM_RUN
+//   sched->start();
+//   ... vCPU thread on a PV long-spin record: sched->notifyLongSpin(vm, i, waitsOn, lockId);
+//   sched->vmStopped(vm);                                    // restores that VM's threads
+//   sched->stop();                                           // restores every thread
+//   sched->writeMetricsJson(json);
+//
+// Placement: vCPU threads are pinned round-robin over the pool in attach order of VMs and vCPUs
+// (VM 0's vCPU 0 on pool[0], vCPU 1 on pool[1], ..., continuing with the next VM where the last
+// one stopped), so k VMs of n vCPUs on n CPUs put one vCPU of each VM on every CPU. Under cfs
+// that is all Spindle does.
+//
+// Threading: notifyLongSpin() is lock-free and never blocks (an atomic store and at most one
+// eventfd write); every other call takes the scheduler's lock and may be made from any thread.
+// restoreAll() takes no lock and is meant for the main thread after a signal flag is seen.
+
+#include <sys/types.h>
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+#include "sched/options.h"
+
+struct spindle_hint_slot;
+
+namespace spindle::sched {
+
+class SchedCore;
+class MonotonicClock;
+class HostActuator;
+class TraceWriter;
+class PleCounter;
+struct Action;
+
+// Checks a pool against the online CPUs and the CPUs this process may use. An empty pool means
+// "every CPU that is both". Pure, for tests; checkPoolCpus() reads the system.
+Result<std::vector<int>> checkPoolCpus(std::vector<int> pool, const std::vector<int> &online,
+				       const std::vector<int> &allowed);
+Result<std::vector<int>> checkPoolCpus(std::vector<int> pool);
+
+class Scheduler
+{
+public:
+	static constexpr int kMaxVms = 64;
+
+	static Result<std::unique_ptr<Scheduler>> create(SchedulerOptions options, std::vector<int> poolCpus);
+	~Scheduler(); // stop()
+
+	// Returns the VM id, or -1 past kMaxVms or for vcpuCount 0 or above SPINDLE_MAX_VCPUS.
+	int addVm(std::string name, unsigned vcpuCount, const volatile spindle_hint_slot *hints);
+	// Records the thread's scheduling state, pins it by the placement, opens its PLE counter.
+	Status attachVcpuThread(int vm, unsigned vcpu, pid_t tid);
+	// Thread-safe, non-blocking; excess notifications are rate-limited and counted as dropped.
+	void notifyLongSpin(int vm, unsigned vcpu, uint32_t waitsOn, uint32_t lockId);
+	// Ends the VM's boosts and restores its threads' original policy, priority and affinity.
+	void vmStopped(int vm);
+
+	Status start();
+	void stop(); // joins the scheduler thread, restores every thread; idempotent
+	void restoreAll();
+
+	void writeMetricsJson(std::string &out) const;
+	const char *eventLoopBackend() const { return backend_; }
+	const std::vector<int> &poolCpus() const { return pool_; }
+
+	// For tests and benchmarks: what the scheduler thread does on a tick / on a PLE report.
+	void tickNow();
+	void reportSpin(int vm, unsigned vcpu);
+
+private:
+	Scheduler(SchedulerOptions options, std::vector<int> pool);
+	struct PvSlot {
+		std::atomic<uint64_t> latest{ 0 };  // waitsOn << 32 | lockId
+		std::atomic<uint32_t> pending{ 0 }; // notifications since the last drain
+	};
+	struct PvVm {
+		unsigned vcpus = 0;
+		std::unique_ptr<PvSlot[]> slots;
+	};
+
+	void run();
+	void onTick();
+	void onExpiry();
+	void onNotify();
+	void applyLocked();
+	void armExpiryLocked();
+
+	SchedulerOptions options_;
+	std::vector<int> pool_;
+	std::unique_ptr<MonotonicClock> clock_;
+	mutable std::mutex mutex_;
+	std::unique_ptr<SchedCore> core_;
+	std::unique_ptr<HostActuator> actuator_;
+	std::unique_ptr<TraceWriter> trace_;
+	std::vector<std::vector<pid_t>> tids_;
+	std::vector<std::vector<uint64_t>> lastRuntime_;
+	std::vector<std::vector<std::unique_ptr<PleCounter>>> ple_;
+	uint64_t pleTracepoint_ = 0;
+	std::string pleFilter_;
+	bool pleAvailable_ = false;
+	uint64_t actuationErrors_ = 0;
+
+	std::array<std::atomic<PvVm *>, kMaxVms> pv_{};
+	std::vector<std::unique_ptr<PvVm>> pvOwned_; // never freed before the Scheduler: racing notifiers
+
+	UniqueFd notifyFd_, stopFd_, tickFd_, expiryFd_;
+	std::thread thread_;
+	std::atomic<bool> running_{ false };
+	const char *backend_ = "none";
+};
+
+} // namespace spindle::sched
