@@ -160,6 +160,12 @@ void runMode(const Params &params, VcpuRun &run)
 	}
 }
 
+// Results name a lock only in lock mode.
+uint32_t reportedLock(const Params &params)
+{
+	return params.mode == SPINDLE_MODE_LOCK ? params.lock : uint32_t{ SPINDLE_LOCK_NONE };
+}
+
 void sendVcpuResult(const Params &params, const VcpuRun &run)
 {
 	spindle_pv_result_vcpu result = {};
@@ -179,7 +185,7 @@ void sendVcpuResult(const Params &params, const VcpuRun &run)
 
 	spindle_pv_result_vm result = {};
 	result.mode = params.mode;
-	result.lock = params.mode == SPINDLE_MODE_LOCK ? params.lock : uint32_t{ SPINDLE_LOCK_NONE };
+	result.lock = reportedLock(params);
 	result.duration_ns = durationNs;
 	result.total_ops = total;
 	result.shared_counter = g_sharedCounter;
@@ -224,9 +230,7 @@ void guestMain(uint32_t cpu, const spindle_boot_info &boot)
 
 	if (cpu == 0)
 		print("lockbench: mode=%s lock=%s cs=%luns think=%luns duration=%luns vcpus=%u\n",
-		      lockbench::modeName(params.mode),
-		      lockbench::lockName(params.mode == SPINDLE_MODE_LOCK ? params.lock : uint32_t{ SPINDLE_LOCK_NONE }),
-		      params.csNs,
+		      lockbench::modeName(params.mode), lockbench::lockName(reportedLock(params)), params.csNs,
 		      params.thinkNs, params.durationNs, boot.vcpu_count);
 
 	// The clock starts when the last vCPU is in: a vCPU that boots late does not shorten the run.
