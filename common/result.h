@@ -17,28 +17,43 @@ class Error
 public:
 	Error(int code, std::string context) : code_(code), context_(std::move(context)) {}
 
-	// An error that is not from a system call (bad input, malformed file): code is EINVAL.
-	static Error invalid(std::string context) { return Error(EINVAL, std::move(context)); }
+	// An error that is not from a system call (bad input, malformed file): code is EINVAL, and
+	// the message is the context alone.
+	static Error invalid(std::string context)
+	{
+		Error error(EINVAL, std::move(context));
+		error.input_ = true;
+		return error;
+	}
 	// An error from the last failed system call: captures errno now.
 	static Error fromErrno(std::string context) { return Error(errno, std::move(context)); }
 
 	int code() const { return code_; }
 	const std::string &context() const { return context_; }
 
+	// True for bad input (a flag, a file, a guest record), false for a failed system call.
+	bool isInput() const { return input_; }
+
 	// "context: strerror" for system errors, just the context for input errors.
 	std::string message() const
 	{
-		if (code_ == EINVAL || code_ == 0)
+		if (input_ || code_ == 0)
 			return context_;
 		return context_ + ": " + std::strerror(code_);
 	}
 
 	// Prepend an outer context ("loading kernel: " + inner).
-	Error wrap(const std::string &outer) const { return Error(code_, outer + ": " + context_); }
+	Error wrap(const std::string &outer) const
+	{
+		Error error(code_, outer + ": " + context_);
+		error.input_ = input_;
+		return error;
+	}
 
 private:
 	int code_;
 	std::string context_;
+	bool input_ = false;
 };
 
 template<typename T>

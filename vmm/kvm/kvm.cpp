@@ -4,7 +4,9 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <utility>
 
 #include "vmm/kvm/kvm_system.h"
@@ -12,6 +14,30 @@
 #include "vmm/kvm/vm.h"
 
 namespace spindle {
+
+namespace {
+
+// struct kvm_cpuid2 as the kernel sees it. Debian 12's uapi headers declare its flexible array
+// with __DECLARE_FLEX_ARRAY, whose empty struct has size 1 in C++: sizeof(kvm_cpuid2) becomes
+// 12, entries move to offset 12, and the ioctl numbers encode the wrong size (KVM answers
+// EINVAL). So the layout and the ioctl numbers are spelled out here.
+struct CpuidHeader {
+	uint32_t nent;
+	uint32_t padding;
+};
+static_assert(sizeof(CpuidHeader) == 8);
+constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, CpuidHeader);
+constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, CpuidHeader);
+
+std::vector<uint8_t> cpuidBuffer(uint32_t count)
+{
+	std::vector<uint8_t> buffer(sizeof(CpuidHeader) + count * sizeof(kvm_cpuid_entry2), 0);
+	CpuidHeader header{count, 0};
+	std::memcpy(buffer.data(), &header, sizeof(header));
+	return buffer;
+}
+
+} // namespace
 
 Result<KvmSystem> KvmSystem::open(const std::string &path)
 {
@@ -52,14 +78,14 @@ Result<std::vector<kvm_cpuid_entry2>> KvmSystem::supportedCpuid() const
 {
 	// Grow the buffer until KVM stops saying E2BIG.
 	for (uint32_t count = 64; count <= 4096; count *= 2) {
-		size_t bytes = sizeof(kvm_cpuid2) + count * sizeof(kvm_cpuid_entry2);
-		std::unique_ptr<kvm_cpuid2, decltype(&free)> cpuid(
-			static_cast<kvm_cpuid2 *>(calloc(1, bytes)), &free);
-		if (!cpuid)
-			return Error(ENOMEM, "allocating a CPUID buffer");
-		cpuid->nent = count;
-		if (ioctl(fd_.get(), KVM_GET_SUPPORTED_CPUID, cpuid.get()) == 0)
-			return std::vector<kvm_cpuid_entry2>(cpuid->entries, cpuid->entries + cpuid->nent);
+		std::vector<uint8_t> buffer = cpuidBuffer(count);
+		if (ioctl(fd_.get(), kGetSupportedCpuid, buffer.data()) == 0) {
+			CpuidHeader header;
+			std::memcpy(&header, buffer.data(), sizeof(header));
+			std::vector<kvm_cpuid_entry2> entries(std::min(header.nent, count));
+			std::memcpy(entries.data(), buffer.data() + sizeof(header), entries.size() * sizeof(kvm_cpuid_entry2));
+			return entries;
+		}
 		if (errno != E2BIG)
 			return Error::fromErrno("KVM_GET_SUPPORTED_CPUID");
 	}
@@ -177,14 +203,9 @@ Status Vcpu::setSregs(const kvm_sregs &sregs)
 
 Status Vcpu::setCpuid(const std::vector<kvm_cpuid_entry2> &entries)
 {
-	size_t bytes = sizeof(kvm_cpuid2) + entries.size() * sizeof(kvm_cpuid_entry2);
-	std::unique_ptr<kvm_cpuid2, decltype(&free)> cpuid(static_cast<kvm_cpuid2 *>(calloc(1, bytes)),
-							   &free);
-	if (!cpuid)
-		return Error(ENOMEM, "allocating a CPUID buffer");
-	cpuid->nent = static_cast<uint32_t>(entries.size());
-	std::copy(entries.begin(), entries.end(), cpuid->entries);
-	if (ioctl(fd_.get(), KVM_SET_CPUID2, cpuid.get()) < 0)
+	std::vector<uint8_t> buffer = cpuidBuffer(static_cast<uint32_t>(entries.size()));
+	std::memcpy(buffer.data() + sizeof(CpuidHeader), entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
+	if (ioctl(fd_.get(), kSetCpuid2, buffer.data()) < 0)
 		return Error::fromErrno("KVM_SET_CPUID2");
 	return {};
 }

@@ -234,7 +234,7 @@ int runSession(const RunOptions &options)
 		};
 		auto vm = VirtualMachine::create(*kvm, std::move(configs[i]), static_cast<int>(i), sink, finished);
 		if (!vm) {
-			const bool usage = vm.error().code() == EINVAL;
+			const bool usage = vm.error().isInput();
 			spdlog::error("{}: {}", name, vm.error().message());
 			return usage ? kExitUsage : kExitVmFailed;
 		}
