@@ -1,0 +1,396 @@
+// The actuator and the Scheduler on real threads: ordinary threads stand in for vCPU threads.
+// These assert state changes read back from the kernel, never timings, and skip where the
+// machine forbids a policy.
+
+#include <gtest/gtest.h>
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "sched/actuator.h"
+#include "sched/scheduler.h"
+
+namespace spindle::sched {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A thread that spins, counting its loops; with a ticket lock it spins like a vCPU in a guest.
+class SpinThread
+{
+public:
+	explicit SpinThread(std::atomic<uint64_t> *ticket = nullptr, std::atomic<uint64_t> *serving = nullptr)
+	{
+		thread_ = std::thread([this, ticket, serving] {
+			tid_.store(gettid());
+			while (!stop_.load(std::memory_order_relaxed)) {
+				if (ticket) {
+					uint64_t mine = ticket->fetch_add(1);
+					while (serving->load(std::memory_order_acquire) != mine &&
+					       !stop_.load(std::memory_order_relaxed))
+						__builtin_ia32_pause();
+					loops_.fetch_add(1, std::memory_order_relaxed);
+					serving->store(mine + 1, std::memory_order_release);
+				} else {
+					loops_.fetch_add(1, std::memory_order_relaxed);
+				}
+			}
+		});
+		while (tid_.load() == 0)
+			std::this_thread::yield();
+	}
+	~SpinThread()
+	{
+		stop_.store(true);
+		thread_.join();
+	}
+	pid_t tid() const { return tid_.load(); }
+	uint64_t loops() const { return loops_.load(std::memory_order_relaxed); }
+
+private:
+	std::atomic<pid_t> tid_{ 0 };
+	std::atomic<bool> stop_{ false };
+	std::atomic<uint64_t> loops_{ 0 };
+	std::thread thread_;
+};
+
+std::vector<int> affinityOf(pid_t tid)
+{
+	cpu_set_t set;
+	EXPECT_EQ(sched_getaffinity(tid, sizeof(set), &set), 0);
+	std::vector<int> cpus;
+	for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+		if (CPU_ISSET(cpu, &set))
+			cpus.push_back(cpu);
+	return cpus;
+}
+
+uint32_t policyOf(pid_t tid)
+{
+	auto attr = getSchedAttr(tid);
+	EXPECT_TRUE(attr.ok());
+	return attr.ok() ? attr->policy : ~0u;
+}
+
+bool needsTwoCpus()
+{
+	return std::thread::hardware_concurrency() < 2;
+}
+
+TEST(Actuator, TrackPinsToTheHomeCpu)
+{
+	SpinThread t;
+	HostActuator a(BoostClass::Deadline, 10);
+
+	ASSERT_TRUE(a.track(t.tid(), 0).ok());
+
+	EXPECT_EQ(affinityOf(t.tid()), std::vector<int>{ 0 });
+}
+
+TEST(Actuator, DeadlineBoostMakesADeadlineTaskAndUnboostRestoresThePin)
+{
+	SpinThread t;
+	HostActuator a(BoostClass::Deadline, 10);
+	ASSERT_TRUE(a.track(t.tid(), 0).ok());
+
+	Status s = a.boost(t.tid(), 1'000'000);
+	if (!s && s.error().code() == EPERM)
+		GTEST_SKIP() << "no permission for real-time policies here";
+	ASSERT_TRUE(s.ok()) << s.error().message();
+	EXPECT_EQ(policyOf(t.tid()), a.fifoFallbackUsed() ? uint32_t(SCHED_FIFO) : uint32_t(SCHED_DEADLINE));
+
+	ASSERT_TRUE(a.unboost(t.tid()).ok());
+	EXPECT_EQ(policyOf(t.tid()), uint32_t(SCHED_OTHER));
+	EXPECT_EQ(affinityOf(t.tid()), std::vector<int>{ 0 });
+}
+
+TEST(Actuator, DeadlineBoostHasTheBudgetAsRuntime)
+{
+	SpinThread t;
+	HostActuator a(BoostClass::Deadline, 10);
+	ASSERT_TRUE(a.track(t.tid(), 0).ok());
+
+	if (!a.boost(t.tid(), 500'000).ok() || a.fifoFallbackUsed())
+		GTEST_SKIP() << "SCHED_DEADLINE is not available here";
+
+	auto attr = getSchedAttr(t.tid());
+	ASSERT_TRUE(attr.ok());
+	EXPECT_EQ(attr->runtime, 500'000u);
+	EXPECT_EQ(attr->period, 1'000'000u);
+}
+
+TEST(Actuator, FifoBoostIsPinnedAtTheConfiguredPriority)
+{
+	SpinThread t;
+	HostActuator a(BoostClass::Fifo, 7);
+	ASSERT_TRUE(a.track(t.tid(), 0).ok());
+
+	Status s = a.boost(t.tid(), 1'000'000);
+	if (!s && s.error().code() == EPERM)
+		GTEST_SKIP() << "no permission for SCHED_FIFO here";
+	ASSERT_TRUE(s.ok()) << s.error().message();
+
+	auto attr = getSchedAttr(t.tid());
+	ASSERT_TRUE(attr.ok());
+	EXPECT_EQ(attr->policy, uint32_t(SCHED_FIFO));
+	EXPECT_EQ(attr->priority, 7u);
+	EXPECT_EQ(affinityOf(t.tid()), std::vector<int>{ 0 });
+}
+
+TEST(Actuator, MoveWhileFifoBoostedRepinsNow)
+{
+	if (needsTwoCpus())
+		GTEST_SKIP() << "needs two CPUs";
+	SpinThread t;
+	HostActuator a(BoostClass::Fifo, 7);
+	ASSERT_TRUE(a.track(t.tid(), 0).ok());
+	if (!a.boost(t.tid(), 1'000'000).ok())
+		GTEST_SKIP() << "no permission for SCHED_FIFO here";
+
+	ASSERT_TRUE(a.move(t.tid(), 1).ok());
+
+	EXPECT_EQ(affinityOf(t.tid()), std::vector<int>{ 1 });
+}
+
+TEST(Actuator, DeprioritizeMakesTheThreadIdleClassUntilRestored)
+{
+	SpinThread t;
+	HostActuator a(BoostClass::Deadline, 10);
+	ASSERT_TRUE(a.track(t.tid(), 0).ok());
+
+	ASSERT_TRUE(a.deprioritize(t.tid()).ok());
+	EXPECT_EQ(policyOf(t.tid()), uint32_t(SCHED_IDLE));
+
+	ASSERT_TRUE(a.restoreClass(t.tid()).ok());
+	EXPECT_EQ(policyOf(t.tid()), uint32_t(SCHED_OTHER));
+}
+
+TEST(Actuator, DebtNiceIsAppliedOverTheOriginalNice)
+{
+	SpinThread t;
+	HostActuator a(BoostClass::Deadline, 10);
+	ASSERT_TRUE(a.track(t.tid(), 0).ok());
+
+	ASSERT_TRUE(a.setNice(t.tid(), 5).ok());
+
+	auto attr = getSchedAttr(t.tid());
+	ASSERT_TRUE(attr.ok());
+	EXPECT_EQ(attr->nice, 5);
+}
+
+TEST(Actuator, UnknownThreadIsAnError)
+{
+	HostActuator a(BoostClass::Deadline, 10);
+
+	Status s = a.boost(999999, 1000);
+
+	ASSERT_FALSE(s.ok());
+	EXPECT_EQ(s.error().code(), ESRCH);
+}
+
+TEST(Actuator, RestoreAllPutsEveryThreadBack)
+{
+	SpinThread t1, t2, t3;
+	std::vector<int> original = affinityOf(t1.tid());
+	HostActuator a(BoostClass::Deadline, 10);
+	ASSERT_TRUE(a.track(t1.tid(), 0).ok());
+	ASSERT_TRUE(a.track(t2.tid(), 0).ok());
+	ASSERT_TRUE(a.track(t3.tid(), 0).ok());
+	(void)a.boost(t1.tid(), 1'000'000);
+	ASSERT_TRUE(a.deprioritize(t2.tid()).ok());
+	ASSERT_TRUE(a.setNice(t3.tid(), 7).ok());
+
+	a.restoreAll();
+
+	for (const SpinThread *t : { &t1, &t2, &t3 }) {
+		auto attr = getSchedAttr(t->tid());
+		ASSERT_TRUE(attr.ok());
+		EXPECT_EQ(attr->policy, uint32_t(SCHED_OTHER));
+		EXPECT_EQ(attr->nice, 0);
+		EXPECT_EQ(affinityOf(t->tid()), original);
+	}
+	EXPECT_EQ(a.tracked(), 0u);
+}
+
+TEST(Actuator, BoostGetsAStarvedThreadRunning)
+{
+	if (needsTwoCpus())
+		GTEST_SKIP() << "needs two CPUs (the test runs on the other one)";
+	// Keep this test's own thread off CPU 0, where a SCHED_FIFO hog starves a normal thread.
+	cpu_set_t mine, other;
+	sched_getaffinity(0, sizeof(mine), &mine);
+	CPU_ZERO(&other);
+	CPU_SET(1, &other);
+	ASSERT_EQ(sched_setaffinity(0, sizeof(other), &other), 0);
+	SpinThread hog, waiter;
+	HostActuator a(BoostClass::Fifo, 20);
+	ASSERT_TRUE(a.track(hog.tid(), 0).ok());
+	ASSERT_TRUE(a.track(waiter.tid(), 0).ok());
+	SchedAttr hogAttr;
+	hogAttr.policy = SCHED_FIFO;
+	hogAttr.priority = 5;
+	if (!setSchedAttr(hog.tid(), hogAttr).ok()) {
+		sched_setaffinity(0, sizeof(mine), &mine);
+		GTEST_SKIP() << "no permission for SCHED_FIFO here";
+	}
+	std::this_thread::sleep_for(5ms);
+	uint64_t before = waiter.loops();
+	std::this_thread::sleep_for(20ms);
+	bool starved = waiter.loops() == before; // unless RT throttling's 5% window hit just now
+
+	ASSERT_TRUE(a.boost(waiter.tid(), 1'000'000).ok());
+	uint64_t atBoost = waiter.loops();
+	std::this_thread::sleep_for(20ms);
+	uint64_t after = waiter.loops();
+
+	a.restoreAll();
+	sched_setaffinity(0, sizeof(mine), &mine);
+	if (!starved)
+		GTEST_SKIP() << "the waiter was not starved before the boost (RT throttling window)";
+	EXPECT_GT(after, atBoost);
+}
+
+// ---- The Scheduler with its thread, on ticket-lock threads -----------------------------------
+
+struct TicketVm {
+	std::atomic<uint64_t> ticket{ 0 }, serving{ 0 };
+	std::vector<std::unique_ptr<SpinThread>> threads;
+	explicit TicketVm(unsigned n)
+	{
+		for (unsigned i = 0; i < n; ++i)
+			threads.push_back(std::make_unique<SpinThread>(&ticket, &serving));
+	}
+};
+
+uint64_t metric(const std::string &json, const std::string &name)
+{
+	// First occurrence is the VM totals.
+	size_t pos = json.find("\"" + name + "\":");
+	if (pos == std::string::npos)
+		return 0;
+	return std::stoull(json.substr(pos + name.size() + 3));
+}
+
+TEST(Scheduler, CoboostOnTicketLockThreadsBoostsAndRestoresEveryThread)
+{
+	SchedulerOptions o;
+	o.policy = PolicyKind::Coboost;
+	o.detectPle = false;
+	auto s = Scheduler::create(o, {});
+	ASSERT_TRUE(s.ok()) << s.error().message();
+	TicketVm vm(4); // two per CPU on a 2-CPU pool
+	std::vector<int> original = affinityOf(vm.threads[0]->tid());
+	int id = (*s)->addVm("ticket", 4, nullptr);
+	for (unsigned i = 0; i < 4; ++i)
+		ASSERT_TRUE((*s)->attachVcpuThread(id, i, vm.threads[i]->tid()).ok());
+	EXPECT_EQ(affinityOf(vm.threads[0]->tid()), std::vector<int>{ (*s)->poolCpus()[0] });
+	ASSERT_TRUE((*s)->start().ok());
+
+	std::string json;
+	for (int i = 0; i < 200 && metric(json, "boosts") == 0; ++i) {
+		(*s)->reportSpin(id, 0);
+		std::this_thread::sleep_for(5ms);
+		json.clear();
+		(*s)->writeMetricsJson(json);
+	}
+	(*s)->stop();
+
+	EXPECT_GT(metric(json, "boosts"), 0u) << json;
+	for (auto &t : vm.threads) {
+		EXPECT_EQ(policyOf(t->tid()), uint32_t(SCHED_OTHER));
+		EXPECT_EQ(affinityOf(t->tid()), original);
+	}
+}
+
+TEST(Scheduler, LongSpinNotificationsReachThePolicyCore)
+{
+	for (bool epoll : { false, true }) {
+		SchedulerOptions o;
+		o.policy = PolicyKind::Express;
+		o.detectPle = false;
+		o.forceEpoll = epoll;
+		auto s = Scheduler::create(o, {});
+		ASSERT_TRUE(s.ok()) << s.error().message();
+		int id = (*s)->addVm("pv", 2, nullptr);
+		ASSERT_TRUE((*s)->start().ok());
+
+		std::string json;
+		for (int i = 0; i < 200 && metric(json, "pv_accepted") == 0; ++i) {
+			(*s)->notifyLongSpin(id, 0, 1, 7);
+			std::this_thread::sleep_for(5ms);
+			json.clear();
+			(*s)->writeMetricsJson(json);
+		}
+		(*s)->stop();
+
+		EXPECT_GT(metric(json, "pv_accepted"), 0u) << json;
+		EXPECT_NE(json.find(epoll ? "\"event_loop\":\"epoll\"" : "\"event_loop\":\""), std::string::npos);
+	}
+}
+
+TEST(Scheduler, NotificationForUnknownVmOrVcpuIsIgnored)
+{
+	SchedulerOptions o;
+	o.detectPle = false;
+	auto s = Scheduler::create(o, {});
+	ASSERT_TRUE(s.ok());
+	int id = (*s)->addVm("pv", 2, nullptr);
+
+	(*s)->notifyLongSpin(id, 2, 0, 0);
+	(*s)->notifyLongSpin(-1, 0, 0, 0);
+	(*s)->notifyLongSpin(Scheduler::kMaxVms + 3, 0, 0, 0);
+	(*s)->tickNow();
+
+	std::string json;
+	(*s)->writeMetricsJson(json);
+	EXPECT_EQ(metric(json, "pv_accepted"), 0u);
+}
+
+TEST(Scheduler, AttachRejectsBadVcpuAndSecondThread)
+{
+	SchedulerOptions o;
+	o.detectPle = false;
+	auto s = Scheduler::create(o, {});
+	ASSERT_TRUE(s.ok());
+	SpinThread t;
+	int id = (*s)->addVm("a", 1, nullptr);
+
+	EXPECT_FALSE((*s)->attachVcpuThread(id, 1, t.tid()).ok());
+	EXPECT_FALSE((*s)->attachVcpuThread(id + 1, 0, t.tid()).ok());
+	ASSERT_TRUE((*s)->attachVcpuThread(id, 0, t.tid()).ok());
+	EXPECT_FALSE((*s)->attachVcpuThread(id, 0, t.tid()).ok());
+}
+
+TEST(Scheduler, StoppedVmThreadsAreRestored)
+{
+	SchedulerOptions o;
+	o.detectPle = false;
+	auto s = Scheduler::create(o, {});
+	ASSERT_TRUE(s.ok());
+	SpinThread t;
+	std::vector<int> original = affinityOf(t.tid());
+	int id = (*s)->addVm("a", 1, nullptr);
+	ASSERT_TRUE((*s)->attachVcpuThread(id, 0, t.tid()).ok());
+
+	(*s)->vmStopped(id);
+
+	EXPECT_EQ(affinityOf(t.tid()), original);
+}
+
+TEST(Scheduler, AddVmRejectsZeroVcpus)
+{
+	SchedulerOptions o;
+	o.detectPle = false;
+	auto s = Scheduler::create(o, {});
+	ASSERT_TRUE(s.ok());
+
+	EXPECT_EQ((*s)->addVm("empty", 0, nullptr), -1);
+	EXPECT_EQ((*s)->addVm("huge", 100000, nullptr), -1);
+}
+
+} // namespace
+} // namespace spindle::sched
