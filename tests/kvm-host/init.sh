@@ -13,6 +13,8 @@
 /bin/busybox --install -s /bin
 export PATH=/bin
 export HOME=/tmp TMPDIR=/tmp
+# The console is a tty: without this gtest and others would colour their output with escapes.
+export TERM=dumb
 export SPINDLE_BIN=/bin/spindle
 export SPINDLE_PAUSE_EXITS="${SPINDLE_PAUSE_EXITS:-1}"
 export SPINDLE_EMULATED_HOST=1
