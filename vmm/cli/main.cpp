@@ -74,7 +74,7 @@ int main(int argc, char **argv)
 		return spindle::kExitUsage;
 	}
 	if (options->help) {
-		std::fputs(spindle::runUsage(spindle::schedulerHelp()).c_str(), stdout);
+		std::fputs(spindle::runUsage(spindle::schedulerHelp(), spindle::schedulerBoundsHelp()).c_str(), stdout);
 		return 0;
 	}
 	spdlog::set_level(spdlog::level::from_str(options->logLevel));

@@ -315,7 +315,7 @@ Result<RunOptions> parseRunOptions(const std::vector<std::string> &args, SchedFl
 	return options;
 }
 
-std::string runUsage(const std::string &schedulerHelp)
+std::string runUsage(const std::string &policyHelp, const std::string &boundsHelp)
 {
 	return R"(Usage: spindle run [OPTIONS] GUEST [-- GUEST-ARGS...]
        spindle run [OPTIONS] --kernel PATH [-- GUEST-ARGS...]
@@ -333,13 +333,16 @@ VM options (single-guest form):
 
 Scheduling:
       --policy NAME       vCPU scheduling policy (default cfs):
-)" + schedulerHelp + R"(      --pcpus LIST        host CPUs of the pool, e.g. 0-1 or 0,2-3; vCPU threads are pinned
-                          round-robin over them (default: no pool; threads float, cfs only)
+)" + policyHelp + R"(      --pcpus LIST        host CPUs of the pool, e.g. 0-1 or 0,2-3 (default: every online CPU
+                          this process may use); vCPU threads are pinned round-robin over it,
+                          VM after VM, and restored when the run ends
       --ple on|off        PAUSE interception (Pause-Loop Exiting) for every VM (default on;
                           off uses KVM_X86_DISABLE_EXITS_PAUSE)
       --spin-threshold N  spin iterations before an enlightened guest reports a long spin
                           (CPUID 0x40000001 EBX; default 2048)
 
+Scheduler bounds (each has a default; sched/README.md explains them):
+)" + boundsHelp + R"(
 Output:
       --serial MODE       guest console: stdout (default), file=PATH, or off
       --metrics PATH      write per-VM and per-vCPU counters (exits, scheduler) as JSON

@@ -53,6 +53,6 @@ Result<VmSpec> parseVmSpec(const std::string &text);
 // Splits guest arguments given as one string ("lock=ticket cs=500ns") into words.
 std::vector<std::string> splitWords(const std::string &text);
 
-std::string runUsage(const std::string &schedulerHelp);
+std::string runUsage(const std::string &policyHelp, const std::string &boundsHelp);
 
 } // namespace spindle

@@ -1,41 +1,162 @@
-// Placeholder until sched/ lands: only the cfs baseline, without a pool.
+// The session's view of sched/: turns the command line into SchedulerOptions, maps the
+// session's VMs to scheduler VMs, and forwards vCPU-thread events.
+
+#include <spdlog/spdlog.h>
+
+#include "common/rate_limiter.h"
+#include "sched/options.h"
+#include "sched/scheduler.h"
 #include "vmm/runtime/session.h"
 
 namespace spindle {
 
 namespace {
-class NoScheduler final : public SessionScheduler
+
+class SchedulerBridge final : public SessionScheduler
 {
 public:
-	void vcpuThreadStarted(int, unsigned, pid_t) override {}
+	SchedulerBridge(std::unique_ptr<sched::Scheduler> scheduler, std::string policy)
+		: scheduler_(std::move(scheduler)), policy_(std::move(policy))
+	{
+	}
+
+	Status addVm(const VirtualMachine &vm) override
+	{
+		if (vm.id() < 0 || static_cast<size_t>(vm.id()) != ids_.size())
+			return Error::invalid("VMs must be added in order");
+		const int id = scheduler_->addVm(vm.config().name, vm.config().cpus, vm.hintSlots());
+		if (id < 0)
+			return Error::invalid("the scheduler takes at most " + std::to_string(sched::Scheduler::kMaxVms) +
+					      " VMs of 1-" + std::to_string(SPINDLE_MAX_VCPUS) + " vCPUs");
+		ids_.push_back(id);
+		return {};
+	}
+
+	void vcpuThreadStarted(int vm, unsigned vcpu, pid_t tid) override
+	{
+		// The vCPU runs even if it could not be pinned or watched; the user hears about it once
+		// or a few times, not per vCPU of a large VM.
+		if (auto status = scheduler_->attachVcpuThread(ids_[static_cast<size_t>(vm)], vcpu, tid); !status)
+			if (attachLog_.allow(0))
+				spdlog::warn("scheduler: vCPU {} of VM {}: {}", vcpu, vm, status.error().message());
+	}
+
 	void vcpuThreadStopping(int, unsigned) override {}
-	void longSpin(int, unsigned, uint32_t, uint32_t) override {}
-	Status addVm(const VirtualMachine &) override { return {}; }
-	Status start() override { return {}; }
-	void vmStopped(int) override {}
-	void stop() override {}
-	std::string metricsJson() const override { return "{\"policy\": \"cfs\"}"; }
-	std::string summary() const override { return {}; }
+
+	void longSpin(int vm, unsigned vcpu, uint32_t waitsOn, uint32_t lockId) override
+	{
+		scheduler_->notifyLongSpin(ids_[static_cast<size_t>(vm)], vcpu, waitsOn, lockId);
+	}
+
+	Status start() override { return scheduler_->start(); }
+	void vmStopped(int vm) override { scheduler_->vmStopped(ids_[static_cast<size_t>(vm)]); }
+	void stop() override { scheduler_->stop(); }
+
+	std::string metricsJson() const override
+	{
+		std::string json;
+		scheduler_->writeMetricsJson(json);
+		return json;
+	}
+
+	std::string summary() const override
+	{
+		std::string cpus;
+		for (int cpu : scheduler_->poolCpus())
+			cpus += (cpus.empty() ? "" : ",") + std::to_string(cpu);
+		return "scheduler: policy " + policy_ + " on host CPUs " + cpus + " (event loop: " +
+		       scheduler_->eventLoopBackend() + ")";
+	}
+
+private:
+	std::unique_ptr<sched::Scheduler> scheduler_;
+	std::string policy_;
+	std::vector<int> ids_;
+	RateLimiter attachLog_{3, 0};
 };
+
 } // namespace
+
+namespace {
+
+struct SchedulerPlan {
+	sched::SchedulerOptions options;
+	std::vector<int> pool;
+};
+
+Result<SchedulerPlan> planScheduler(const RunOptions &options)
+{
+	SchedulerPlan plan;
+	auto policy = sched::parsePolicyName(options.policy);
+	if (!policy)
+		return policy.error();
+	plan.options.policy = *policy;
+	for (const auto &[name, value] : options.schedFlags)
+		if (auto status = sched::applySchedFlag(plan.options, name, value); !status)
+			return status.error();
+	plan.options.tracePath = options.tracePath;
+	if (auto status = sched::validateOptions(plan.options); !status)
+		return status.error();
+	auto pool = sched::checkPoolCpus(options.pcpus);
+	if (!pool)
+		return pool.error();
+	plan.pool = std::move(*pool);
+	return plan;
+}
+
+} // namespace
+
+Status checkSchedulerOptions(const RunOptions &options)
+{
+	auto plan = planScheduler(options);
+	if (!plan)
+		return plan.error();
+	return {};
+}
 
 Result<std::unique_ptr<SessionScheduler>> makeSessionScheduler(const RunOptions &options)
 {
-	if (options.policy != "cfs")
-		return Error::invalid("unknown policy '" + options.policy + "' (available: cfs)");
-	if (!options.pcpus.empty())
-		return Error::invalid("--pcpus needs the scheduler, which is not built yet");
-	return std::unique_ptr<SessionScheduler>(new NoScheduler);
+	auto plan = planScheduler(options);
+	if (!plan)
+		return plan.error();
+	auto scheduler = sched::Scheduler::create(plan->options, std::move(plan->pool));
+	if (!scheduler)
+		return scheduler.error();
+	return std::unique_ptr<SessionScheduler>(new SchedulerBridge(std::move(*scheduler), options.policy));
 }
 
-bool isSchedulerFlag(const std::string &)
+bool isSchedulerFlag(const std::string &name)
 {
+	for (const auto &flag : sched::schedFlags())
+		if (flag.name == name && name != "policy" && name != "trace")
+			return true;
 	return false;
 }
 
 std::string schedulerHelp()
 {
-	return "                          cfs   stock Linux scheduling, no reaction to spin waits\n";
+	std::string text;
+	for (const auto &policy : sched::policyDescriptions())
+		text += "                            " + std::string(policy.name) +
+			std::string(policy.name.size() < 10 ? 10 - policy.name.size() : 1, ' ') +
+			std::string(policy.summary) + "\n";
+	return text;
+}
+
+std::string schedulerBoundsHelp()
+{
+	std::string text;
+	for (const auto &flag : sched::schedFlags()) {
+		if (flag.name == "policy" || flag.name == "trace")
+			continue; // spindle run's own flags, listed with the others
+		std::string left = "      --" + std::string(flag.name) + " " + std::string(flag.value);
+		if (left.size() < 32)
+			left.resize(32, ' ');
+		else
+			left += "  ";
+		text += left + std::string(flag.help) + "\n";
+	}
+	return text;
 }
 
 } // namespace spindle

@@ -189,9 +189,8 @@ int runSession(const RunOptions &options)
 		return kExitUsage;
 	}
 
-	auto scheduler = makeSessionScheduler(options);
-	if (!scheduler) {
-		spdlog::error("{}", scheduler.error().message());
+	if (auto status = checkSchedulerOptions(options); !status) {
+		spdlog::error("{}", status.error().message());
 		return kExitUsage;
 	}
 
@@ -199,6 +198,11 @@ int runSession(const RunOptions &options)
 	if (!kvm) {
 		spdlog::error("{} (is KVM available? try `spindle check`)", kvm.error().message());
 		return kExitVmFailed;
+	}
+	auto scheduler = makeSessionScheduler(options);
+	if (!scheduler) {
+		spdlog::error("{}", scheduler.error().message());
+		return scheduler.error().isInput() ? kExitUsage : kExitVmFailed;
 	}
 	for (const VmConfig &config : configs) {
 		if (config.cpus > static_cast<unsigned>(kvm->maxVcpus())) {

@@ -26,11 +26,13 @@ public:
 	virtual std::string summary() const = 0; // one line for the end-of-run report
 };
 
-// Validates the policy and its flags against the host; nullptr-free: every policy, cfs
-// included, gets a scheduler object (cfs only pins).
+// Checks the policy, its flags and the pool (input errors only; nothing is created).
+Status checkSchedulerOptions(const RunOptions &options);
+// Every policy, cfs included, gets a scheduler object (cfs only pins).
 Result<std::unique_ptr<SessionScheduler>> makeSessionScheduler(const RunOptions &options);
 bool isSchedulerFlag(const std::string &name);
-std::string schedulerHelp();
+std::string schedulerHelp();       // one line per policy
+std::string schedulerBoundsHelp(); // one line per tuning flag
 
 // Exit statuses beyond the guest's own codes.
 constexpr int kExitVmFailed = 1;
