@@ -167,9 +167,10 @@ void installStopSignalHandlers()
 	sigaction(SIGTERM, &action, nullptr);
 }
 
-int runSession(const RunOptions &options)
+int runSession(const RunOptions &options, SessionReport *report, bool quiet)
 {
 	const uint64_t startNs = monotonicNs();
+	gStopSignal.store(0);
 
 	// Resolve everything that can be wrong with the command line before touching KVM.
 	std::vector<VmConfig> configs;
@@ -324,13 +325,22 @@ int runSession(const RunOptions &options)
 			vmStatus = timedOut ? kExitTimeout : kExitInterrupted;
 			break;
 		}
+		std::string failure;
 		if (auto check = checkGuestResults(results); !check && vm.stopReason() == StopReason::GuestExit) {
 			spdlog::error("{}: results fail their checks: {}", vm.config().name, check.error().message());
+			failure = check.error().message();
 			if (vmStatus == 0)
 				vmStatus = kExitVmFailed;
 		}
-		if (results.vm)
+		if (failure.empty() && vmStatus != 0)
+			failure = vm.stopMessage().empty() ? "exit status " + std::to_string(vmStatus) : vm.stopMessage();
+		if (failure.empty() && !results.guestErrors.empty())
+			failure = results.guestErrors.front();
+		if (results.vm && !quiet)
 			fputs(guestResultsTable(vm.config().name, results).c_str(), stdout);
+		if (report)
+			report->vms.push_back({vm.config().name, vm.config().cpus, results, stopReasonName(vm.stopReason()),
+					       vm.guestExitCode(), failure});
 		resultsJson += (i ? ", " : "") + guestResultsJson(vm.config().name, results);
 		if (status == 0)
 			status = vmStatus;
@@ -346,8 +356,12 @@ int runSession(const RunOptions &options)
 		status = kExitInterrupted;
 
 	std::string summary = (*scheduler)->summary();
-	if (!summary.empty())
+	if (!summary.empty() && !quiet)
 		spdlog::info("{}", summary);
+	if (report) {
+		report->schedulerMetricsJson = (*scheduler)->metricsJson();
+		report->wallSeconds = static_cast<double>(monotonicNs() - startNs) / 1e9;
+	}
 	if (!options.metricsPath.empty())
 		if (auto written = writeFile(options.metricsPath, metricsJson(vms, scheduler->get())); !written) {
 			spdlog::error("{}", written.error().message());
@@ -372,6 +386,8 @@ int runSession(const RunOptions &options)
 			static_cast<double>(rss - std::min(rss, guestResident)) / 1048576.0,
 			static_cast<double>(rss) / 1048576.0, static_cast<double>(guestResident) / 1048576.0);
 	}
+	if (report)
+		report->status = status;
 	return status;
 }
 

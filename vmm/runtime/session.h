@@ -5,6 +5,7 @@
 // Then every thread is stopped and joined, scheduling state restored, and results written.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,9 +41,26 @@ constexpr int kExitUsage = 2;
 constexpr int kExitTimeout = 124;
 constexpr int kExitInterrupted = 130;
 
+// What a finished session leaves behind, for callers that run sessions in a loop (spindle bench).
+struct VmReport {
+	std::string name;
+	unsigned cpus = 0;
+	GuestResults results;
+	std::string stopReason;
+	std::optional<int> exitCode;
+	std::string failure; // empty when the VM exited cleanly and its results pass their checks
+};
+
+struct SessionReport {
+	int status = 0;
+	std::vector<VmReport> vms;
+	std::string schedulerMetricsJson;
+	double wallSeconds = 0;
+};
+
 // Resolves guests, checks the host can hold the VMs, creates and runs them. Returns the exit
-// status; errors are printed as one line each.
-int runSession(const RunOptions &options);
+// status; errors are printed as one line each. With quiet, no result tables are printed.
+int runSession(const RunOptions &options, SessionReport *report = nullptr, bool quiet = false);
 
 // Set from SIGINT/SIGTERM handlers; the session polls it.
 void installStopSignalHandlers();
