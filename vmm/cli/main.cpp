@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "guest-kernels/bundled.h"
+#include "vmm/cli/bench_command.h"
 #include "vmm/cli/check.h"
 #include "vmm/cli/run_options.h"
 #include "vmm/runtime/session.h"
@@ -22,6 +23,7 @@ spin waits (lock-holder and lock-waiter preemption) in overcommitted SMP guests.
 
 Commands:
   run      boot one or more guests (spindle run --help)
+  bench    run the overcommit benchmark matrix (spindle bench --help)
   check    report what this host offers: /dev/kvm, capabilities, PLE, perf, scheduling
   guests   list the bundled guests
   help     show this help
@@ -61,6 +63,8 @@ int main(int argc, char **argv)
 		return spindle::runHostCheck();
 	if (command == "guests")
 		return listGuests();
+	if (command == "bench")
+		return spindle::runBenchCommand(args);
 	if (command != "run") {
 		spdlog::error("unknown command '{}' (expected run, check, guests or help)", command);
 		return spindle::kExitUsage;
