@@ -145,9 +145,19 @@ std::string metricsJson(const std::vector<std::unique_ptr<VirtualMachine>> &vms,
 		json += ", \"pv_malformed\": " + std::to_string(vm.pvMalformed());
 		json += ", \"long_spins\": " + std::to_string(vm.results().longSpins);
 		json += ", \"vcpus\": [";
-		for (unsigned v = 0; v < vm.config().cpus; ++v)
+		const volatile spindle_hint_slot *hints = vm.hintSlots();
+		for (unsigned v = 0; v < vm.config().cpus; ++v) {
 			json += (v ? ", " : "") + std::string("{\"vcpu\": ") + std::to_string(v) +
-				", \"exits\": " + vm.counters(v).toJson() + "}";
+				", \"exits\": " + vm.counters(v).toJson();
+			// The hint slot as the guest left it: a consistent guest holds no lock at the end.
+			if (hints) {
+				const uint32_t waitingOn = hints[v].waiting_on;
+				json += ", \"hint_at_exit\": {\"seq\": " + std::to_string(hints[v].seq) +
+					", \"locks_held\": " + std::to_string(hints[v].locks_held) + ", \"waiting_on\": " +
+					(waitingOn == SPINDLE_VCPU_NONE ? std::string("null") : std::to_string(waitingOn)) + "}";
+			}
+			json += "}";
+		}
 		json += "]}";
 	}
 	json += "]";
