@@ -44,8 +44,10 @@ newestCached() {
 }
 
 aptUpdate() {
+	local sudo=()
+	[[ $(id -u) -eq 0 ]] || sudo=(sudo)
 	echo "kvm-host: apt-get update (to find Debian's kernel package)" >&2
-	timeout "$timeout_s" apt-get update -qq >&2 || die "apt-get update failed (no network?)"
+	timeout "$timeout_s" "${sudo[@]}" apt-get update -qq >&2 || die "apt-get update failed (no network?)"
 }
 
 updated=0

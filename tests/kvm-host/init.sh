@@ -38,6 +38,8 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tracefs tracefs /sys/kernel/tracing || failed "cannot mount tracefs"
+# Not needed by KVM, but a real host has it: cpuset partitions for the scheduler's pools.
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null || say "no cgroup2"
 mkdir -p /tmp /out
 say "shell ready at $(now) s"
 
