@@ -1,0 +1,206 @@
+#include "bench/harness/matrix.h"
+
+#include <algorithm>
+
+#include "common/parse.h"
+
+namespace spindle::bench {
+
+namespace {
+
+constexpr std::string_view kNoPleSuffix = "-nople";
+constexpr unsigned kMaxOvercommit = 64;
+constexpr uint64_t kMaxCsNs = 10'000'000; // the guest's own limit (guest-kernels/README.md)
+
+// Splits a comma-separated list, rejecting an empty list and empty items.
+Result<std::vector<std::string>> splitList(std::string_view text, std::string_view what)
+{
+	if (text.empty())
+		return Error::invalid("empty " + std::string(what) + " list");
+	std::vector<std::string> items = split(text, ',');
+	for (const std::string &item : items) {
+		if (item.empty())
+			return Error::invalid("empty item in " + std::string(what) + " list '" + std::string(text) + "'");
+	}
+	return items;
+}
+
+template<typename T>
+bool contains(const std::vector<T> &items, const T &item)
+{
+	return std::find(items.begin(), items.end(), item) != items.end();
+}
+
+} // namespace
+
+std::string PolicyVariant::label() const
+{
+	return pauseExits ? policy : policy + std::string(kNoPleSuffix);
+}
+
+std::string_view runKindName(RunKind kind)
+{
+	switch (kind) {
+	case RunKind::Alone: return "alone";
+	case RunKind::CpuAlone: return "cpu-alone";
+	case RunKind::Cell: return "cell";
+	case RunKind::Fairness: return "fairness";
+	}
+	return "?";
+}
+
+const std::vector<std::string> &knownLocks()
+{
+	static const std::vector<std::string> locks = { "ticket", "tas", "ttas", "mcs", "qspin", "pvticket" };
+	return locks;
+}
+
+Result<std::vector<PolicyVariant>> parsePolicyList(std::string_view text, const std::vector<std::string> &knownPolicies)
+{
+	auto items = splitList(text, "policy");
+	if (!items)
+		return items.error();
+	std::vector<PolicyVariant> variants;
+	for (const std::string &item : *items) {
+		PolicyVariant variant{ item, true };
+		if (item.size() > kNoPleSuffix.size() && item.ends_with(kNoPleSuffix)) {
+			variant.policy = item.substr(0, item.size() - kNoPleSuffix.size());
+			variant.pauseExits = false;
+		}
+		if (!contains(knownPolicies, variant.policy)) {
+			std::string names;
+			for (const std::string &name : knownPolicies)
+				names += (names.empty() ? "" : ", ") + name;
+			return Error::invalid("unknown policy '" + item + "' (expected one of " + names +
+					      ", each optionally with -nople)");
+		}
+		if (contains(variants, variant))
+			return Error::invalid("policy '" + item + "' listed twice");
+		variants.push_back(variant);
+	}
+	return variants;
+}
+
+Result<std::vector<unsigned>> parseOvercommitList(std::string_view text)
+{
+	auto items = splitList(text, "overcommit");
+	if (!items)
+		return items.error();
+	std::vector<unsigned> factors;
+	for (const std::string &item : *items) {
+		// "2x" reads naturally next to the tables; accept it.
+		std::string_view digits = item;
+		if (digits.ends_with('x'))
+			digits.remove_suffix(1);
+		auto value = parseUnsigned(digits, 1, kMaxOvercommit);
+		if (!value)
+			return Error::invalid("bad overcommit factor '" + item + "': " + value.error().message() +
+					      " (expected 1.." + std::to_string(kMaxOvercommit) + ")");
+		const auto factor = static_cast<unsigned>(*value);
+		if (contains(factors, factor))
+			return Error::invalid("overcommit factor " + item + " listed twice");
+		factors.push_back(factor);
+	}
+	return factors;
+}
+
+Result<std::vector<std::string>> parseLockList(std::string_view text)
+{
+	auto items = splitList(text, "lock");
+	if (!items)
+		return items.error();
+	for (size_t i = 0; i < items->size(); ++i) {
+		const std::string &item = (*items)[i];
+		if (!contains(knownLocks(), item))
+			return Error::invalid("unknown lock '" + item + "' (expected ticket, tas, ttas, mcs, qspin, pvticket)");
+		if (std::find(items->begin(), items->begin() + static_cast<long>(i), item) != items->begin() + static_cast<long>(i))
+			return Error::invalid("lock '" + item + "' listed twice");
+	}
+	return items;
+}
+
+Result<std::vector<uint64_t>> parseCsList(std::string_view text)
+{
+	auto items = splitList(text, "critical-section");
+	if (!items)
+		return items.error();
+	std::vector<uint64_t> lengths;
+	for (const std::string &item : *items) {
+		uint64_t ns = 0;
+		if (item != "0") {
+			auto value = parseDurationNs(item);
+			if (!value)
+				return Error::invalid("bad critical-section length: " + value.error().message());
+			ns = *value;
+		}
+		if (ns > kMaxCsNs)
+			return Error::invalid("critical-section length " + item + " is longer than the guest allows (10ms)");
+		if (contains(lengths, ns))
+			return Error::invalid("critical-section length " + item + " listed twice");
+		lengths.push_back(ns);
+	}
+	return lengths;
+}
+
+Status validateMatrix(const MatrixSpec &spec)
+{
+	if (spec.policies.empty() || spec.overcommit.empty() || spec.locks.empty() || spec.csNs.empty())
+		return Error::invalid("the matrix needs at least one policy, overcommit factor, lock and critical-section length");
+	if (spec.repeats == 0)
+		return Error::invalid("repeats must be at least 1");
+	if (spec.durationNs == 0)
+		return Error::invalid("the guest duration must be longer than 0");
+	if (spec.thinkNs > kMaxCsNs)
+		return Error::invalid("think time is longer than the guest allows (10ms)");
+	return {};
+}
+
+std::vector<RunPlan> expandMatrix(const MatrixSpec &spec)
+{
+	const PolicyVariant stock{ "cfs", true };
+	// One alone baseline per PAUSE-exit setting the policies use: a VM's throughput alone
+	// already depends on it (inside the emulated host every PAUSE exits), and efficiency is
+	// about sharing, not about that.
+	std::vector<PolicyVariant> baselines;
+	for (const PolicyVariant &policy : spec.policies) {
+		const PolicyVariant baseline{ "cfs", policy.pauseExits };
+		if (!contains(baselines, baseline))
+			baselines.push_back(baseline);
+	}
+	std::vector<RunPlan> runs;
+	for (unsigned repeat = 0; repeat < spec.repeats; ++repeat) {
+		if (spec.fairness)
+			runs.push_back({ RunKind::CpuAlone, stock, 0, "", 0, repeat });
+		for (const std::string &lock : spec.locks) {
+			for (uint64_t cs : spec.csNs) {
+				for (const PolicyVariant &baseline : baselines)
+					runs.push_back({ RunKind::Alone, baseline, 1, lock, cs, repeat });
+				for (unsigned k : spec.overcommit) {
+					for (const PolicyVariant &policy : spec.policies) {
+						runs.push_back({ RunKind::Cell, policy, k, lock, cs, repeat });
+						if (spec.fairness)
+							runs.push_back({ RunKind::Fairness, policy, k, lock, cs, repeat });
+					}
+				}
+			}
+		}
+	}
+	return runs;
+}
+
+std::string formatDuration(uint64_t ns)
+{
+	if (ns == 0)
+		return "0";
+	struct Unit {
+		uint64_t scale;
+		const char *name;
+	};
+	for (Unit unit : { Unit{ 1'000'000'000, "s" }, Unit{ 1'000'000, "ms" }, Unit{ 1'000, "us" } }) {
+		if (ns % unit.scale == 0)
+			return std::to_string(ns / unit.scale) + unit.name;
+	}
+	return std::to_string(ns) + "ns";
+}
+
+} // namespace spindle::bench

@@ -1,0 +1,119 @@
+#include "bench/harness/options.h"
+
+#include <gtest/gtest.h>
+
+using namespace spindle::bench;
+
+namespace {
+
+const std::vector<std::string> kPolicies = { "cfs", "yield", "coboost", "gang", "adaptive" };
+
+spindle::Result<BenchOptions> parse(const std::vector<std::string> &args)
+{
+	return parseBenchOptions(args, kPolicies);
+}
+
+} // namespace
+
+TEST(BenchOptions, DefaultsIncludeBothCfsBaselines)
+{
+	auto options = parse({});
+
+	ASSERT_TRUE(options.ok()) << options.error().message();
+	const auto &policies = options->matrix.policies;
+	EXPECT_EQ(policies[0], (PolicyVariant{ "cfs", false }));
+	EXPECT_EQ(policies[1], (PolicyVariant{ "cfs", true }));
+	EXPECT_EQ(options->matrix.overcommit, (std::vector<unsigned>{ 1, 2, 4 }));
+	EXPECT_EQ(options->matrix.repeats, 3u);
+	EXPECT_TRUE(options->matrix.fairness);
+}
+
+TEST(BenchOptions, VcpusDefaultToPoolSize)
+{
+	auto options = parse({ "--pcpus", "0-2" });
+
+	ASSERT_TRUE(options.ok());
+	EXPECT_EQ(options->vcpusPerVm, 3u);
+}
+
+TEST(BenchOptions, QuickShrinksTheMatrix)
+{
+	auto options = parse({ "--quick" });
+
+	ASSERT_TRUE(options.ok());
+	EXPECT_LT(expandMatrix(options->matrix).size(), expandMatrix(parse({})->matrix).size());
+	EXPECT_FALSE(options->matrix.fairness);
+}
+
+TEST(BenchOptions, ExplicitFlagsWinOverQuickInAnyOrder)
+{
+	auto before = parse({ "--repeats", "1", "--quick" });
+	auto after = parse({ "--quick", "--repeats=1" });
+
+	ASSERT_TRUE(before.ok());
+	ASSERT_TRUE(after.ok());
+	EXPECT_EQ(before->matrix.repeats, 1u);
+	EXPECT_EQ(after->matrix.repeats, 1u);
+}
+
+TEST(BenchOptions, ParsesDurations)
+{
+	auto options = parse({ "--duration", "250ms", "--think", "0", "--cs", "1us,4us" });
+
+	ASSERT_TRUE(options.ok()) << options.error().message();
+	EXPECT_EQ(options->matrix.durationNs, 250'000'000u);
+	EXPECT_EQ(options->matrix.thinkNs, 0u);
+	EXPECT_EQ(options->matrix.csNs, (std::vector<uint64_t>{ 1000, 4000 }));
+}
+
+TEST(BenchOptions, RejectsUnknownFlag)
+{
+	auto options = parse({ "--policy", "cfs" });
+
+	ASSERT_FALSE(options.ok());
+	EXPECT_NE(options.error().message().find("--policy"), std::string::npos);
+}
+
+TEST(BenchOptions, RejectsPositionalArgument)
+{
+	EXPECT_FALSE(parse({ "ticket" }).ok());
+}
+
+TEST(BenchOptions, RejectsMissingValue)
+{
+	EXPECT_FALSE(parse({ "--locks" }).ok());
+}
+
+TEST(BenchOptions, RejectsRepeatedFlag)
+{
+	EXPECT_FALSE(parse({ "--locks", "mcs", "--locks", "tas" }).ok());
+}
+
+TEST(BenchOptions, RejectsBadValuesNamingTheFlag)
+{
+	auto options = parse({ "--repeats", "0" });
+
+	ASSERT_FALSE(options.ok());
+	EXPECT_NE(options.error().message().find("--repeats"), std::string::npos);
+	EXPECT_FALSE(parse({ "--fairness", "yes" }).ok());
+	EXPECT_FALSE(parse({ "--duration", "0" }).ok());
+	EXPECT_FALSE(parse({ "--duration", "601s" }).ok());
+	EXPECT_FALSE(parse({ "--pcpus", "3-1" }).ok());
+	EXPECT_FALSE(parse({ "--vcpus", "0" }).ok());
+	EXPECT_FALSE(parse({ "--out", "" }).ok());
+}
+
+TEST(BenchOptions, RejectsRunTimeoutShorterThanDuration)
+{
+	EXPECT_FALSE(parse({ "--duration", "2s", "--run-timeout", "1s" }).ok());
+}
+
+TEST(BenchOptions, UsageListsEveryFlagWithItsDefault)
+{
+	const std::string usage = benchUsage();
+
+	for (const char *flag : { "--policies", "--overcommit", "--locks", "--cs", "--think", "--duration", "--repeats",
+				  "--fairness", "--quick", "--pcpus", "--vcpus", "--run-timeout", "--out", "--help" })
+		EXPECT_NE(usage.find(flag), std::string::npos) << flag;
+	EXPECT_NE(usage.find("default cfs-nople,cfs,"), std::string::npos);
+}
