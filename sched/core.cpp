@@ -36,6 +36,7 @@ const char *toString(BoostReason reason)
 	case BoostReason::Extend: return "extend";
 	case BoostReason::Express: return "express";
 	case BoostReason::Gang: return "gang";
+	case BoostReason::Yield: return "yield";
 	}
 	return "?";
 }

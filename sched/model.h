@@ -38,7 +38,7 @@ enum class VcpuState : uint8_t {
 enum class SpinSource : uint8_t { Ple, Pattern, Pv, Hint };
 constexpr unsigned kSpinSources = 4;
 
-enum class BoostReason : uint8_t { Coboost, Extend, Express, Gang };
+enum class BoostReason : uint8_t { Coboost, Extend, Express, Gang, Yield };
 
 const char *toString(VcpuState state);
 const char *toString(SpinSource source);

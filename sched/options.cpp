@@ -125,7 +125,7 @@ const std::vector<FlagHandler> &flagHandlers()
 		  [](O &o, std::string_view v) { return durationFlag(o.adaptMaxSliceNs, "adapt-max-slice", v, 50 * kUs, 100 * kMs); } },
 		{ { "detect", "LIST", "spin detectors: ple,pattern,pv,hints, all or none (default all)" },
 		  [](O &o, std::string_view v) { return detectFlag(o, v); } },
-		{ { "boost-class", "CLASS", "deadline (SCHED_DEADLINE, FIFO fallback) or fifo (default deadline)" },
+		{ { "boost-class", "CLASS", "fifo (pinned SCHED_FIFO, ended by the scheduler) or deadline (SCHED_DEADLINE budget, FIFO fallback) (default fifo)" },
 		  [](O &o, std::string_view v) -> Status {
 			  if (v == "deadline")
 				  o.boostClass = BoostClass::Deadline;

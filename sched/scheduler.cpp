@@ -1,5 +1,7 @@
 #include "sched/scheduler.h"
 
+#include <cerrno>
+
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -300,6 +302,10 @@ void Scheduler::applyLocked()
 		if (tid == 0)
 			continue; // not attached (yet): the model still tracks the grant
 		Status s = actuator_->apply(a, tid);
+		// A vCPU thread that already left (its VM finished before vmStopped reached us) is not
+		// an actuation failure: there is nothing left to steer.
+		if (!s && s.error().code() == ESRCH)
+			s = Status();
 		if (!s && actuationErrors_++ == 0)
 			spdlog::warn("scheduler action {} on thread {} failed: {}", toString(a.kind), tid,
 				     s.error().message());

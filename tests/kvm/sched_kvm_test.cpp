@@ -57,11 +57,13 @@ struct PolicyRun {
 	std::string metrics;
 };
 
-// Two VMs of two vCPUs on host CPU 0: 4x overcommit. pvticket so all detectors have input.
+// Two VMs of two vCPUs on host CPU 0 (4x overcommit; gang on CPUs 0-1, since a VM must fit
+// the pool to be gang-scheduled). pvticket so all detectors have input.
 PolicyRun runPolicy(const std::string &policy, std::vector<std::string> extra = {})
 {
+	const std::string pool = policy == "gang" ? "0-1" : "0";
 	const std::string base = "/tmp/spindle-sched-" + std::to_string(getpid()) + "-" + policy;
-	std::vector<std::string> args = {spindleBinary(), "run", "--pcpus", "0", "--policy", policy, "--spin-threshold", "16",
+	std::vector<std::string> args = {spindleBinary(), "run", "--pcpus", pool, "--policy", policy, "--spin-threshold", "16",
 					 "--vm", "lockbench,cpus=2,args=\"lock=pvticket duration=1s\"",
 					 "--vm", "lockbench,cpus=2,args=\"lock=pvticket duration=1s\"",
 					 "--results", base + "-results.json", "--metrics", base + "-metrics.json"};
@@ -144,6 +146,14 @@ TEST(Policies, GangTakesTurns)
 	PolicyRun run = runPolicy("gang", {"--gang-quantum", "5ms"});
 	expectCompletedWithMutualExclusion(run);
 	EXPECT_GT(sumAfter(run.metrics, "\"gang_turns\":"), 0u) << run.metrics;
+}
+
+TEST(Policies, GangRefusesAVmLargerThanThePool)
+{
+	auto run = runCommand({spindleBinary(), "run", "--pcpus", "0", "--policy", "gang", "--vm", "lockbench,cpus=2"}, 60);
+
+	EXPECT_EQ(run.status, 2);
+	EXPECT_NE(run.err.find("gang needs a pool at least as large as each VM"), std::string::npos) << run.err;
 }
 
 TEST(Policies, AdaptiveCompletesAndActs)

@@ -24,6 +24,12 @@ public:
 	{
 		if (vm.id() < 0 || static_cast<size_t>(vm.id()) != ids_.size())
 			return Error::invalid("VMs must be added in order");
+		// Gang runs a VM's vCPUs together at one priority; two of them stacked on one CPU never
+		// time-share under SCHED_FIFO, so a VM larger than the pool cannot be gang-scheduled.
+		if (policy_ == "gang" && vm.config().cpus > scheduler_->poolCpus().size())
+			return Error::invalid("gang needs a pool at least as large as each VM: " + vm.config().name +
+					      " has " + std::to_string(vm.config().cpus) + " vCPUs, the pool " +
+					      std::to_string(scheduler_->poolCpus().size()) + " CPUs (see --pcpus)");
 		const int id = scheduler_->addVm(vm.config().name, vm.config().cpus, vm.hintSlots());
 		if (id < 0)
 			return Error::invalid("the scheduler takes at most " + std::to_string(sched::Scheduler::kMaxVms) +

@@ -23,36 +23,74 @@ TEST(CfsPolicy, SpinWaitIsCountedButNothingIsDone)
 
 // ---- yield -----------------------------------------------------------------------------------
 
-TEST(YieldPolicy, SpinnerIsDeprioritizedForTheYieldTime)
+TEST(YieldPolicy, RunnableVcpusStackedOnTheSpinnersCpuAreBoostedForTheYieldTime)
 {
-	Harness h(withPolicy(PolicyKind::Yield));
-	int vm = h.core.addVm("a", 2, nullptr);
+	Harness h(withPolicy(PolicyKind::Yield), { 0 });
+	int a = h.core.addVm("a", 2, nullptr);
+	int b = h.core.addVm("b", 1, nullptr);
+	h.setStates(a, { VcpuState::Running, VcpuState::Runnable }, { 0, 0 });
+	h.setStates(b, { VcpuState::Runnable }, { 0 });
+	h.take();
 	uint64_t t0 = h.clock.nowNs();
 
-	h.core.spinDetected({ vm, 0 }, SpinSource::Ple);
+	h.core.spinDetected({ a, 0 }, SpinSource::Ple);
 
-	const Action *a = Harness::find(h.take(), ActionKind::Deprioritize, { vm, 0 });
-	ASSERT_NE(a, nullptr);
-	EXPECT_EQ(a->untilNs, t0 + h.core.options().yieldNs);
+	auto actions = h.take();
+	const Action *sibling = Harness::find(actions, ActionKind::Boost, { a, 1 });
+	const Action *other = Harness::find(actions, ActionKind::Boost, { b, 0 });
+	ASSERT_NE(sibling, nullptr);
+	ASSERT_NE(other, nullptr);
+	EXPECT_EQ(sibling->untilNs, t0 + h.core.options().yieldNs);
+	EXPECT_EQ(h.core.vcpu({ a, 0 }).counters.yields, 1u);
 }
 
-TEST(YieldPolicy, YieldEndsWithARestore)
+TEST(YieldPolicy, TheSpinnerItselfIsNeverTouched)
 {
-	Harness h(withPolicy(PolicyKind::Yield));
-	int vm = h.core.addVm("a", 2, nullptr);
-	h.core.spinDetected({ vm, 0 }, SpinSource::Ple);
+	Harness h(withPolicy(PolicyKind::Yield), { 0 });
+	int a = h.core.addVm("a", 2, nullptr);
+	h.setStates(a, { VcpuState::Running, VcpuState::Runnable }, { 0, 0 });
 	h.take();
 
+	h.core.spinDetected({ a, 0 }, SpinSource::Ple);
+
+	auto actions = h.take();
+	EXPECT_EQ(Harness::count(actions, ActionKind::Boost, { a, 0 }), 0u);
+	EXPECT_EQ(Harness::count(actions, ActionKind::Deprioritize), 0u);
+}
+
+TEST(YieldPolicy, VcpusOnOtherCpusDoNotTakeTheYield)
+{
+	Harness h(withPolicy(PolicyKind::Yield), { 0, 1 });
+	int a = h.core.addVm("a", 2, nullptr);
+	h.setStates(a, { VcpuState::Running, VcpuState::Runnable }, { 0, 1 });
+	h.take();
+
+	h.core.spinDetected({ a, 0 }, SpinSource::Ple);
+
+	EXPECT_EQ(Harness::count(h.take(), ActionKind::Boost), 0u);
+	EXPECT_EQ(h.core.vcpu({ a, 0 }).counters.yields, 0u);
+}
+
+TEST(YieldPolicy, TheYieldIsNotDebitedToItsTakers)
+{
+	Harness h(withPolicy(PolicyKind::Yield), { 0 });
+	int a = h.core.addVm("a", 2, nullptr);
+	h.setStates(a, { VcpuState::Running, VcpuState::Runnable }, { 0, 0 });
+	h.take();
+
+	h.core.spinDetected({ a, 0 }, SpinSource::Ple);
 	h.clock.advance(h.core.options().yieldNs);
 	h.core.expire();
 
-	EXPECT_EQ(Harness::count(h.take(), ActionKind::Restore, { vm, 0 }), 1u);
+	EXPECT_EQ(h.core.vcpu({ a, 1 }).debtNs, 0);
+	EXPECT_EQ(Harness::count(h.take(), ActionKind::Unboost, { a, 1 }), 1u);
 }
 
 TEST(YieldPolicy, SecondYieldWithinIntervalIsDenied)
 {
-	Harness h(withPolicy(PolicyKind::Yield));
+	Harness h(withPolicy(PolicyKind::Yield), { 0 });
 	int vm = h.core.addVm("a", 2, nullptr);
+	h.setStates(vm, { VcpuState::Running, VcpuState::Runnable }, { 0, 0 });
 	h.core.spinDetected({ vm, 0 }, SpinSource::Ple);
 	h.clock.advance(h.core.options().yieldNs);
 	h.core.expire();
@@ -60,7 +98,7 @@ TEST(YieldPolicy, SecondYieldWithinIntervalIsDenied)
 
 	h.core.spinDetected({ vm, 0 }, SpinSource::Ple);
 
-	EXPECT_EQ(Harness::count(h.take(), ActionKind::Deprioritize), 0u);
+	EXPECT_EQ(Harness::count(h.take(), ActionKind::Boost), 0u);
 	EXPECT_EQ(h.core.vcpu({ vm, 0 }).counters.deniedBounds, 1u);
 }
 
