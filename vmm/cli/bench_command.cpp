@@ -216,6 +216,44 @@ RunOptions runOptionsFor(const BenchOptions &options, const RunPlan &plan)
 	return run;
 }
 
+// Ends the process when a session does not return long after its own timeout: inside the
+// emulated KVM host a run has been seen to hang (rarely, under any policy), and there the files
+// only leave the host when the command ends. Every finished run is already on disk.
+class HungRunWatchdog
+{
+public:
+	HungRunWatchdog(unsigned index, uint64_t limitNs)
+		: thread_([this, index, limitNs] {
+			  std::unique_lock lock(mutex_);
+			  if (wake_.wait_for(lock, std::chrono::nanoseconds(limitNs), [this] { return done_; }))
+				  return;
+			  std::fprintf(stderr, "bench: run %u did not return %.0f s after it started (the session hung); "
+					       "stopping: the output files hold every run before it\n",
+				       index, static_cast<double>(limitNs) / 1e9);
+			  std::fflush(stderr);
+			  _exit(kExitVmFailed);
+		  })
+	{
+	}
+	~HungRunWatchdog()
+	{
+		{
+			std::lock_guard lock(mutex_);
+			done_ = true;
+		}
+		wake_.notify_all();
+		thread_.join();
+	}
+
+private:
+	std::mutex mutex_;
+	std::condition_variable wake_;
+	bool done_ = false;
+	std::thread thread_; // last: starts after every member above exists
+};
+
+constexpr uint64_t kHangGraceNs = 30'000'000'000;
+
 RunRecord measure(const BenchOptions &options, const RunPlan &plan, unsigned index)
 {
 	RunRecord record;
@@ -223,6 +261,7 @@ RunRecord measure(const BenchOptions &options, const RunPlan &plan, unsigned ind
 	record.plan = plan;
 	const RunOptions run = runOptionsFor(options, plan);
 	SessionReport report;
+	HungRunWatchdog watchdog(index, options.runTimeoutNs + kHangGraceNs);
 	SchedulerCpuSampler sampler;
 	const auto start = std::chrono::steady_clock::now();
 	const int status = runSession(run, &report, /*quiet=*/true);
@@ -314,7 +353,8 @@ std::string describe(const RunPlan &plan, unsigned repeats)
 	if (plan.kind != RunKind::CpuAlone)
 		text += " " + plan.lock + " cs=" + bench::formatDuration(plan.csNs);
 	if (plan.kind == RunKind::Cell || plan.kind == RunKind::Fairness)
-		text += " " + std::to_string(plan.overcommit) + "x " + plan.policy.label();
+		text += " " + std::to_string(plan.overcommit) + "x";
+	text += " " + plan.policy.label();
 	return text + " (rep " + std::to_string(plan.repeat + 1) + "/" + std::to_string(repeats) + ")";
 }
 
