@@ -17,7 +17,7 @@ set datafile missing 'NaN'
 n = words(panels)
 cols = (n < 3) ? n : 3
 rows = (n + cols - 1) / cols
-set terminal pngcairo size (cols * 520), (rows * 400 + 40) font ',10'
+set terminal pngcairo noenhanced size (cols * 520 < 800 ? 800 : cols * 520), (rows * 420 + 40) font ',10'
 set output out
 set multiplot layout rows, cols title title
 set xlabel 'overcommit factor k (VMs on the pool)'
