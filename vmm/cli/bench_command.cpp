@@ -278,7 +278,12 @@ RunRecord measure(const BenchOptions &options, const RunPlan &plan, unsigned ind
 		else
 			record.lockOps.push_back(ops);
 	}
-	if (status == kExitInterrupted) {
+	// The session also returns 130 for the VMs it stopped because another VM failed; only a
+	// session in which no VM failed on its own was interrupted by a signal.
+	bool vmFailedItself = false;
+	for (const VmReport &vm : report.vms)
+		vmFailedItself = vmFailedItself || vm.stopReason == "fatal" || vm.stopReason == "all_halted";
+	if (status == kExitInterrupted && !vmFailedItself) {
 		record.status = RunStatus::Interrupted;
 		record.failure = "interrupted";
 	} else if (status != 0) {
