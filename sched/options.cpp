@@ -135,8 +135,8 @@ const std::vector<FlagHandler> &flagHandlers()
 				  return Error::invalid("--boost-class: unknown class '" + std::string(v) + "' (use deadline or fifo)");
 			  return {};
 		  } },
-		{ { "fifo-priority", "N", "SCHED_FIFO priority of a boosted thread; the scheduler thread runs one above (default 10, 1..98)" },
-		  [](O &o, std::string_view v) { return unsignedFlag(o.fifoPriority, "fifo-priority", v, 1, 98); } },
+		{ { "fifo-priority", "N", "SCHED_FIFO priority of a boosted thread (default 10, 1..99)" },
+		  [](O &o, std::string_view v) { return unsignedFlag(o.fifoPriority, "fifo-priority", v, 1, 99); } },
 		{ { "event-loop", "KIND", "uring (epoll if io_uring is unavailable) or epoll (default uring)" },
 		  [](O &o, std::string_view v) -> Status {
 			  if (v == "uring")
@@ -225,8 +225,8 @@ Status validateOptions(const SchedulerOptions &o)
 		return Error::invalid("--debt-nice must be in [1, 19]");
 	if (o.repayPercent < 1 || o.repayPercent > 100)
 		return Error::invalid("--repay-percent must be in [1, 100]");
-	if (o.fifoPriority < 1 || o.fifoPriority > 98)
-		return Error::invalid("--fifo-priority must be in [1, 98]");
+	if (o.fifoPriority < 1 || o.fifoPriority > 99)
+		return Error::invalid("--fifo-priority must be in [1, 99]");
 	return {};
 }
 

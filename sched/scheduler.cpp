@@ -255,17 +255,6 @@ Status Scheduler::start()
 	}
 	running_.store(true);
 	thread_ = std::thread([this, shared] {
-		// The scheduler must outrank what it boosts: with FIFO boosts on every pool CPU, a
-		// normal-priority scheduler thread could not run to end them (seen: boosts ending tens
-		// of ms late in the emulated host). It sleeps in its event loop, so this costs nothing
-		// while idle. The thread exits at stop(), taking its policy with it.
-		SchedAttr self;
-		self.policy = SCHED_FIFO;
-		self.priority = options_.fifoPriority + 1; // fifo-priority is at most 98
-		self.flags = 0x01; // SCHED_FLAG_RESET_ON_FORK
-		if (Status s = setSchedAttr(0, self); !s)
-			spdlog::warn("scheduler thread stays at normal priority ({}); under full load its "
-				     "boosts may end late", s.error().message());
 		while (running_.load(std::memory_order_acquire)) {
 			Status s = shared->runOnce(-1);
 			if (!s) {
