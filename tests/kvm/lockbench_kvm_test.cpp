@@ -53,7 +53,7 @@ TEST_P(EveryLock, KeepsMutualExclusionAndEveryVcpuProgresses)
 	const std::string results = tempPath(std::string(c.lock) + std::to_string(c.cpus) + ".json");
 
 	auto run = runCommand({spindleBinary(), "run", "lockbench", "-c", std::to_string(c.cpus), "--results", results,
-			       "--", std::string("lock=") + c.lock, "duration=200ms", "cs=200ns", "think=500ns"},
+			       "--", std::string("lock=") + c.lock, "duration=500ms", "cs=200ns", "think=500ns"},
 			      120);
 
 	ASSERT_EQ(run.status, 0) << run.err << run.out;
@@ -81,9 +81,9 @@ TEST(PvTicket, OvercommittedSendsLongSpinsAndLeavesHintsConsistent)
 	const std::string results = tempPath("pv.json"), metrics = tempPath("pv-metrics.json");
 
 	// Four vCPUs on one host CPU: waiters must spin past a low threshold while the holder or
-	// the next in line is preempted.
-	auto run = runCommand({spindleBinary(), "run", "lockbench", "-c", "4", "--pcpus", "0", "--spin-threshold", "16",
-			       "--results", results, "--metrics", metrics, "--", "lock=pvticket", "duration=300ms"},
+	// the next in line is preempted. Generous guest time: an emulated host can stall for long.
+	auto run = runCommand({spindleBinary(), "run", "lockbench", "-c", "4", "--pcpus", "0", "--spin-threshold", "8",
+			       "--results", results, "--metrics", metrics, "--", "lock=pvticket", "duration=1s"},
 			      120);
 
 	ASSERT_EQ(run.status, 0) << run.err << run.out;

@@ -58,14 +58,16 @@ struct PolicyRun {
 };
 
 // Two VMs of two vCPUs on host CPU 0 (4x overcommit; gang on CPUs 0-1, since a VM must fit
-// the pool to be gang-scheduled). pvticket so all detectors have input.
+// the pool to be gang-scheduled). pvticket so all detectors have input. Two seconds of guest
+// time: the guest fails a run in which a vCPU made no progress, and an emulated host under load
+// can stall a vCPU for a long while.
 PolicyRun runPolicy(const std::string &policy, std::vector<std::string> extra = {})
 {
 	const std::string pool = policy == "gang" ? "0-1" : "0";
 	const std::string base = "/tmp/spindle-sched-" + std::to_string(getpid()) + "-" + policy;
 	std::vector<std::string> args = {spindleBinary(), "run", "--pcpus", pool, "--policy", policy, "--spin-threshold", "16",
-					 "--vm", "lockbench,cpus=2,args=\"lock=pvticket duration=1s\"",
-					 "--vm", "lockbench,cpus=2,args=\"lock=pvticket duration=1s\"",
+					 "--vm", "lockbench,cpus=2,args=\"lock=pvticket duration=2s\"",
+					 "--vm", "lockbench,cpus=2,args=\"lock=pvticket duration=2s\"",
 					 "--results", base + "-results.json", "--metrics", base + "-metrics.json"};
 	args.insert(args.end(), extra.begin(), extra.end());
 	PolicyRun run{runCommand(args, 180), {}, {}};
@@ -146,6 +148,41 @@ TEST(Policies, GangTakesTurns)
 	PolicyRun run = runPolicy("gang", {"--gang-quantum", "5ms"});
 	expectCompletedWithMutualExclusion(run);
 	EXPECT_GT(sumAfter(run.metrics, "\"gang_turns\":"), 0u) << run.metrics;
+}
+
+TEST(Policies, GangReallyCoSchedulesAccordingToTheTrace)
+{
+	const std::string trace = "/tmp/spindle-sched-gang-trace-" + std::to_string(getpid()) + ".jsonl";
+
+	PolicyRun run = runPolicy("gang", {"--gang-quantum", "5ms", "--trace", trace});
+
+	expectCompletedWithMutualExclusion(run);
+	// Every boost belongs to the VM whose turn it is, and a turn boosts all of that VM's vCPUs.
+	std::ifstream lines(trace);
+	std::string line;
+	long turnVm = -1;
+	unsigned turnsWithBothVcpus = 0, foreignBoosts = 0;
+	std::vector<bool> boostedThisTurn(2, false);
+	auto field = [](const std::string &text, const std::string &key) {
+		const size_t at = text.find("\"" + key + "\":");
+		return at == std::string::npos ? -1L : std::strtol(text.c_str() + at + key.size() + 3, nullptr, 10);
+	};
+	while (std::getline(lines, line)) {
+		if (line.find("\"ev\":\"gang_turn\"") != std::string::npos) {
+			if (boostedThisTurn[0] && boostedThisTurn[1])
+				++turnsWithBothVcpus;
+			turnVm = field(line, "vm");
+			boostedThisTurn.assign(2, false);
+		} else if (line.find("\"ev\":\"boost\"") != std::string::npos && turnVm >= 0) {
+			if (field(line, "vm") != turnVm)
+				++foreignBoosts;
+			else if (long vcpu = field(line, "vcpu"); vcpu == 0 || vcpu == 1)
+				boostedThisTurn[static_cast<size_t>(vcpu)] = true;
+		}
+	}
+	EXPECT_EQ(foreignBoosts, 0u);
+	EXPECT_GT(turnsWithBothVcpus, 0u);
+	unlink(trace.c_str());
 }
 
 TEST(Policies, GangRefusesAVmLargerThanThePool)

@@ -245,6 +245,10 @@ std::string VirtualMachine::describeVcpuState(unsigned index) const
 	auto sregs = vcpus_[index].sregs();
 	if (!regs || !sregs)
 		return "registers unavailable";
+	// SVM's shutdown intercept resets the vCPU before KVM reports KVM_EXIT_SHUTDOWN, so on AMD
+	// the registers read back as the reset state; say so rather than print misleading values.
+	if (regs->rip == 0xfff0 && sregs->cr0 == 0x10 && sregs->cs.base == 0xffff0000)
+		return "registers unavailable (KVM reset the vCPU on shutdown, as it does on AMD SVM)";
 	char text[320];
 	snprintf(text, sizeof(text),
 		 "rip=%#" PRIx64 " rsp=%#" PRIx64 " rflags=%#" PRIx64 " rax=%#" PRIx64 " rdi=%#" PRIx64
