@@ -294,6 +294,11 @@ bool SchedCore::grantBoost(VcpuId who, uint64_t budgetNs, BoostReason reason, bo
 		countDenied(who, "already_boosted");
 		return false;
 	}
+	if (reason != BoostReason::Gang && options_.maxConcurrentBoosts > 0 &&
+	    boostedCount() >= options_.maxConcurrentBoosts) {
+		countDenied(who, "boost_capacity");
+		return false;
+	}
 	if (debited && v.debtNs > 0) {
 		v.counters.deniedDebt++;
 		traceEvent("deny", who, "debt", static_cast<uint64_t>(v.debtNs));
@@ -319,6 +324,15 @@ bool SchedCore::grantBoost(VcpuId who, uint64_t budgetNs, BoostReason reason, bo
 	emit({ .kind = ActionKind::Boost, .who = who, .budgetNs = budgetNs, .untilNs = t + budgetNs,
 	       .reason = reason });
 	return true;
+}
+
+unsigned SchedCore::boostedCount() const
+{
+	unsigned boosted = 0;
+	for (const VmModel &m : vms_)
+		for (const VcpuModel &v : m.vcpus)
+			boosted += v.boosted ? 1 : 0;
+	return boosted;
 }
 
 void SchedCore::endBoost(VcpuId who, bool early)

@@ -87,6 +87,7 @@ public:
 	const VcpuModel &vcpu(VcpuId id) const { return vm(id.vm).vcpus[id.vcpu]; }
 	VcpuModel &vcpu(VcpuId id) { return vm(id.vm).vcpus[id.vcpu]; }
 	bool valid(VcpuId id) const;
+	unsigned boostedCount() const; // vCPUs boosted now, every VM
 	Policy &policy() { return *policy_; }
 
 	// Hand-written JSON of every counter: {"policy":..., "vms":[{...,"vcpus":[...]}]}.

@@ -60,6 +60,11 @@ struct SchedulerOptions {
 	BoostClass boostClass = BoostClass::Fifo;
 	uint32_t fifoPriority = 10; // SCHED_FIFO priority of a boosted thread (fallback or chosen)
 	bool forceEpoll = false;    // use epoll even when io_uring works
+	// At most this many vCPUs boosted at once (gang turns excepted); 0 = no cap. Not a flag:
+	// Scheduler sets it to the host CPUs this process may use minus one, so FIFO boosts can
+	// never occupy every CPU and starve the (normal-priority) scheduler thread that ends them.
+	// Seen without it: the emulated KVM host froze under adaptive on a pool of all its CPUs.
+	uint32_t maxConcurrentBoosts = 0;
 	std::string tracePath;      // JSON-lines trace of scheduler events; empty = none
 };
 

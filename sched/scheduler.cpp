@@ -88,6 +88,10 @@ Result<std::vector<int>> checkPoolCpus(std::vector<int> pool)
 Scheduler::Scheduler(SchedulerOptions options, std::vector<int> pool)
 	: options_(std::move(options)), pool_(std::move(pool)), clock_(std::make_unique<MonotonicClock>())
 {
+	// Leave one CPU this process may use free of boosts (see maxConcurrentBoosts).
+	cpu_set_t set;
+	if (options_.maxConcurrentBoosts == 0 && sched_getaffinity(0, sizeof(set), &set) == 0)
+		options_.maxConcurrentBoosts = static_cast<uint32_t>(std::max(CPU_COUNT(&set) - 1, 1));
 	core_ = std::make_unique<SchedCore>(options_, pool_, *clock_);
 	actuator_ = std::make_unique<HostActuator>(options_.boostClass, options_.fifoPriority);
 }

@@ -696,5 +696,39 @@ TEST(AdaptivePolicy, SliceShrinksWhenRoundsAreFollowedByProgress)
 	EXPECT_GE(after, o.adaptMinSliceNs);
 }
 
+
+// ---- boost capacity ---------------------------------------------------------------------------
+
+TEST(BoostCapacity, CoboostStopsAtTheCapAndCountsTheDenial)
+{
+	auto options = withPolicy(PolicyKind::Coboost);
+	options.maxConcurrentBoosts = 1;
+	Harness h(options, { 0 });
+	int vm = h.core.addVm("a", 3, nullptr);
+	h.setStates(vm, { VcpuState::Running, VcpuState::Runnable, VcpuState::Runnable }, { 0, 0, 0 });
+	h.take();
+
+	h.core.spinDetected({ vm, 0 }, SpinSource::Ple);
+
+	EXPECT_EQ(Harness::count(h.take(), ActionKind::Boost), 1u);
+	EXPECT_EQ(h.core.boostedCount(), 1u);
+	EXPECT_EQ(h.core.vcpu({ vm, 2 }).counters.deniedBounds + h.core.vcpu({ vm, 1 }).counters.deniedBounds, 1u);
+}
+
+TEST(BoostCapacity, GangTurnsAreNotCapped)
+{
+	auto options = withPolicy(PolicyKind::Gang);
+	options.maxConcurrentBoosts = 1;
+	Harness h(options, { 0, 1 });
+	int a = h.core.addVm("a", 2, nullptr);
+	h.core.addVm("b", 2, nullptr);
+
+	h.core.tick();
+
+	auto actions = h.take();
+	EXPECT_EQ(Harness::count(actions, ActionKind::Boost, { a, 0 }), 1u);
+	EXPECT_EQ(Harness::count(actions, ActionKind::Boost, { a, 1 }), 1u);
+}
+
 } // namespace
 } // namespace spindle::sched::test
