@@ -6,20 +6,13 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/files.h"
 #include "tests/support/kvm_main.h"
 #include "tests/support/run_command.h"
 
 using namespace spindle::test;
 
 namespace {
-
-std::string readFile(const std::string &path)
-{
-	std::ifstream file(path);
-	std::stringstream text;
-	text << file.rdbuf();
-	return text.str();
-}
 
 std::string tempPath(const std::string &name)
 {

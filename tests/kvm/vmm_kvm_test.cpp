@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/support/elf_builder.h"
+#include "tests/support/files.h"
 #include "tests/support/kvm_main.h"
 #include "tests/support/run_command.h"
 
@@ -26,14 +27,6 @@ std::string writeTemp(const std::string &name, const std::vector<uint8_t> &bytes
 	std::ofstream file(path, std::ios::binary);
 	file.write(reinterpret_cast<const char *>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 	return path;
-}
-
-std::string readFile(const std::string &path)
-{
-	std::ifstream file(path);
-	std::stringstream text;
-	text << file.rdbuf();
-	return text.str();
 }
 
 void expectHelloFromEveryVcpu(unsigned cpus)
