@@ -422,32 +422,6 @@ uint64_t SchedCore::nextExpiryNs() const
 
 // ---- Metrics --------------------------------------------------------------------------------
 
-void appendJsonString(std::string &out, std::string_view text)
-{
-	out += '"';
-	for (char c : text) {
-		unsigned char u = static_cast<unsigned char>(c);
-		switch (c) {
-		case '"': out += "\\\""; break;
-		case '\\': out += "\\\\"; break;
-		case '\n': out += "\\n"; break;
-		case '\r': out += "\\r"; break;
-		case '\t': out += "\\t"; break;
-		case '\b': out += "\\b"; break;
-		case '\f': out += "\\f"; break;
-		default:
-			if (u < 0x20) {
-				char buf[8];
-				std::snprintf(buf, sizeof(buf), "\\u%04x", u);
-				out += buf;
-			} else {
-				out += c;
-			}
-		}
-	}
-	out += '"';
-}
-
 namespace {
 
 void field(std::string &out, const char *name, uint64_t value, bool &first)

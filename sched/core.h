@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/json.h"
 #include "sched/model.h"
 #include "sched/options.h"
 
@@ -112,6 +113,5 @@ private:
 };
 
 // Appends text as a JSON string literal (quotes included), escaping what JSON requires.
-void appendJsonString(std::string &out, std::string_view text);
 
 } // namespace spindle::sched

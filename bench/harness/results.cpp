@@ -1,3 +1,4 @@
+#include "common/json.h"
 #include "bench/harness/results.h"
 
 #include <algorithm>
@@ -20,25 +21,6 @@ std::string fixed(double value, int decimals)
 std::string fixedOr(const std::optional<double> &value, int decimals, const char *missing)
 {
 	return value ? fixed(*value, decimals) : missing;
-}
-
-std::string jsonString(std::string_view text)
-{
-	std::string out = "\"";
-	for (char c : text) {
-		const auto u = static_cast<unsigned char>(c);
-		if (c == '"' || c == '\\') {
-			out += '\\';
-			out += c;
-		} else if (u < 0x20) {
-			char buffer[8];
-			std::snprintf(buffer, sizeof(buffer), "\\u%04x", u);
-			out += buffer;
-		} else {
-			out += c;
-		}
-	}
-	return out + "\"";
 }
 
 std::string jsonNumber(const std::optional<double> &value, int decimals)

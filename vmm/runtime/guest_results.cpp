@@ -1,3 +1,4 @@
+#include "common/json.h"
 #include "vmm/runtime/guest_results.h"
 
 #include <cstdio>
@@ -110,24 +111,6 @@ double opsPerSecond(const GuestResults &results)
 
 namespace {
 
-std::string jsonEscape(const std::string &text)
-{
-	std::string out;
-	for (char c : text) {
-		if (c == '"' || c == '\\') {
-			out += '\\';
-			out += c;
-		} else if (static_cast<unsigned char>(c) < 0x20) {
-			char buffer[8];
-			snprintf(buffer, sizeof(buffer), "\\u%04x", c);
-			out += buffer;
-		} else {
-			out += c;
-		}
-	}
-	return out;
-}
-
 std::string fixed(double value, int decimals)
 {
 	char buffer[64];
@@ -139,7 +122,7 @@ std::string fixed(double value, int decimals)
 
 std::string guestResultsJson(const std::string &vmName, const GuestResults &results)
 {
-	std::string json = "{\"vm\": \"" + jsonEscape(vmName) + "\"";
+	std::string json = "{\"vm\": " + jsonString(vmName);
 	if (results.vm) {
 		const auto &vm = *results.vm;
 		json += ", \"mode\": \"" + std::string(benchModeName(vm.mode)) + "\"";
@@ -174,7 +157,7 @@ std::string guestResultsJson(const std::string &vmName, const GuestResults &resu
 	}
 	json += "], \"guest_errors\": [";
 	for (size_t i = 0; i < results.guestErrors.size(); ++i)
-		json += (i ? ", \"" : "\"") + jsonEscape(results.guestErrors[i]) + "\"";
+		json += (i ? ", " : "") + jsonString(results.guestErrors[i]);
 	return json + "]}";
 }
 

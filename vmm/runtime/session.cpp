@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/json.h"
 #include "guest-kernels/bundled.h"
 #include "vmm/kvm/kvm_system.h"
 
@@ -138,7 +139,7 @@ std::string metricsJson(const std::vector<std::unique_ptr<VirtualMachine>> &vms,
 	for (size_t i = 0; i < vms.size(); ++i) {
 		const VirtualMachine &vm = *vms[i];
 		json += i ? ", " : "";
-		json += "{\"name\": \"" + vm.config().name + "\", \"cpus\": " + std::to_string(vm.config().cpus);
+		json += "{\"name\": " + jsonString(vm.config().name) + ", \"cpus\": " + std::to_string(vm.config().cpus);
 		json += ", \"stop_reason\": \"" + std::string(stopReasonName(vm.stopReason())) + "\"";
 		auto code = vm.guestExitCode();
 		json += ", \"exit_code\": " + (code ? std::to_string(*code) : std::string("null"));

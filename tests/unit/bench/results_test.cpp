@@ -268,7 +268,7 @@ TEST(RunsJson, EscapesQuotesAndControlCharacters)
 
 	const std::string json = runsJson({ failed }, {}, testHost(), true);
 
-	EXPECT_NE(json.find(R"("failure": "bad \"x\"\u000a")"), std::string::npos);
+	EXPECT_NE(json.find(R"("failure": "bad \"x\"\n")"), std::string::npos);
 }
 
 TEST(SummaryMarkdown, EfficiencyTableHasPoliciesDownAndFactorsAcross)

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "common/json.h"
 #include "common/parse.h"
 #include "common/rate_limiter.h"
 
@@ -75,4 +76,12 @@ TEST(RateLimiter, AllowsBurstThenRefusesUntilRefill)
 	EXPECT_FALSE(limiter.allow(10));
 	EXPECT_EQ(limiter.refused(), 1u);
 	EXPECT_TRUE(limiter.allow(1000));
+}
+
+TEST(JsonString, EscapesQuotesBackslashesAndControlCharacters)
+{
+	EXPECT_EQ(jsonString("plain"), "\"plain\"");
+	EXPECT_EQ(jsonString("a\"b\\c"), "\"a\\\"b\\\\c\"");
+	EXPECT_EQ(jsonString("line\nbreak"), "\"line\\nbreak\"");
+	EXPECT_EQ(jsonString(std::string("\x01\x1b", 2)), "\"\\u0001\\u001b\"");
 }
