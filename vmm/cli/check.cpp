@@ -1,6 +1,5 @@
 #include "vmm/cli/check.h"
 
-#include <linux/perf_event.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -13,7 +12,8 @@
 #include <string>
 #include <thread>
 
-#include "common/unique_fd.h"
+#include "sched/actuator.h"
+#include "sched/ple.h"
 #include "vmm/kvm/kvm_system.h"
 
 namespace spindle {
@@ -50,42 +50,24 @@ bool cpuHasFlag(const std::string &flag)
 	return false;
 }
 
-struct SchedAttr {
-	uint32_t size, policy;
-	uint64_t flags;
-	int32_t nice;
-	uint32_t priority;
-	uint64_t runtime, deadline, period;
-};
-
 // Tries a policy on a short-lived thread, so this process's own scheduling never changes.
 std::string trySchedPolicy(uint32_t policy)
 {
 	std::string result;
 	std::thread probe([&] {
-		SchedAttr attr{};
-		attr.size = sizeof(attr);
+		sched::SchedAttr attr;
 		attr.policy = policy;
-		if (policy == 6 /* SCHED_DEADLINE */) {
+		if (policy == SCHED_DEADLINE) {
 			attr.runtime = 100000;
 			attr.deadline = attr.period = 10000000;
 		} else {
 			attr.priority = 1;
 		}
-		if (syscall(SYS_sched_setattr, 0, &attr, 0) < 0)
-			result = std::strerror(errno);
+		if (auto status = sched::setSchedAttr(0, attr); !status)
+			result = std::strerror(status.error().code());
 	});
 	probe.join();
 	return result;
-}
-
-std::string tracepointIdPath()
-{
-	for (const char *path : {"/sys/kernel/tracing/events/kvm/kvm_exit/id",
-				 "/sys/kernel/debug/tracing/events/kvm/kvm_exit/id"})
-		if (access(path, R_OK) == 0)
-			return path;
-	return {};
 }
 
 } // namespace
@@ -119,16 +101,13 @@ int runHostCheck()
 
 	// Pause-Loop Exiting: module parameters and whether PAUSE exits reach the kvm_exit tracepoint.
 	bool pauseExits = false;
-	std::string vendor;
 	if (access("/sys/module/kvm_intel/parameters/ple_gap", R_OK) == 0) {
-		vendor = "intel";
 		const std::string gap = readFirstLine("/sys/module/kvm_intel/parameters/ple_gap");
 		const std::string window = readFirstLine("/sys/module/kvm_intel/parameters/ple_window");
 		pauseExits = gap != "0" && !gap.empty();
 		line(pauseExits, "PLE (kvm_intel)", "ple_gap " + gap + ", ple_window " + window +
 							    (pauseExits ? "" : " -> load kvm_intel with ple_gap=128"));
 	} else if (access("/sys/module/kvm_amd/parameters/pause_filter_count", R_OK) == 0) {
-		vendor = "amd";
 		const std::string count = readFirstLine("/sys/module/kvm_amd/parameters/pause_filter_count");
 		const std::string thresh = readFirstLine("/sys/module/kvm_amd/parameters/pause_filter_thresh");
 		const bool cpuFilter = cpuHasFlag("pausefilter");
@@ -140,32 +119,30 @@ int runHostCheck()
 		++gProblems;
 	}
 
-	const std::string idPath = tracepointIdPath();
-	if (idPath.empty()) {
-		line(false, "kvm:kvm_exit tracepoint", "not found -> mount tracefs at /sys/kernel/tracing (and load kvm)");
+	// The same tracepoint, filter and perf call the scheduler's PLE detector uses.
+	bool observable = false;
+	auto tracepoint = sched::kvmExitTracepointId();
+	auto filter = sched::pauseExitFilter(sched::hostCpuVendor());
+	if (!tracepoint) {
+		line(false, "kvm:kvm_exit tracepoint", tracepoint.error().message());
+	} else if (!filter) {
+		line(false, "kvm:kvm_exit tracepoint", filter.error().message());
+	} else if (auto counter = sched::PleCounter::open(static_cast<pid_t>(syscall(SYS_gettid)), *tracepoint, *filter);
+		   !counter) {
+		line(false, "kvm:kvm_exit tracepoint",
+		     counter.error().message() + " -> run as root, grant CAP_PERFMON, or lower kernel.perf_event_paranoid");
 	} else {
-		perf_event_attr attr{};
-		attr.type = PERF_TYPE_TRACEPOINT;
-		attr.size = sizeof(attr);
-		attr.config = std::stoull(readFirstLine(idPath).empty() ? "0" : readFirstLine(idPath));
-		attr.disabled = 1;
-		UniqueFd fd(static_cast<int>(syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC)));
-		if (!fd.isValid())
-			line(false, "kvm:kvm_exit tracepoint", std::string("perf_event_open: ") + std::strerror(errno) +
-								       " -> run as root, grant CAP_PERFMON, or lower "
-								       "kernel.perf_event_paranoid");
-		else
-			line(true, "kvm:kvm_exit tracepoint", "can be opened per vCPU thread (" + vendor + " PAUSE exit reason " +
-								      (vendor == "intel" ? "40" : "119") + ")");
-		line(!fd.isValid() ? false : pauseExits, "PAUSE exits observable",
-		     fd.isValid() && pauseExits ? "yes: hardware spin detection (PLE) works"
-						: "no: spin detection falls back to PV notifications and hints");
+		line(true, "kvm:kvm_exit tracepoint", "can be opened per vCPU thread, filter '" + *filter + "'");
+		observable = pauseExits;
 	}
+	line(observable, "PAUSE exits observable",
+	     observable ? "yes: hardware spin detection (PLE) works"
+			: "no: spin detection falls back to PV notifications and hints");
 
-	const std::string deadline = trySchedPolicy(6);
-	line(deadline.empty(), "SCHED_DEADLINE", deadline.empty() ? "settable (boost budgets)" : deadline + " -> run as root or grant CAP_SYS_NICE");
+	const std::string deadline = trySchedPolicy(SCHED_DEADLINE);
+	line(deadline.empty(), "SCHED_DEADLINE", deadline.empty() ? "settable (--boost-class deadline)" : deadline + " -> run as root or grant CAP_SYS_NICE");
 	const std::string fifo = trySchedPolicy(SCHED_FIFO);
-	line(fifo.empty(), "SCHED_FIFO", fifo.empty() ? "settable (boost fallback)" : fifo + " -> run as root or grant CAP_SYS_NICE");
+	line(fifo.empty(), "SCHED_FIFO", fifo.empty() ? "settable (boosts, the default class)" : fifo + " -> run as root or grant CAP_SYS_NICE");
 	info("sched_rt_runtime_us", readFirstLine("/proc/sys/kernel/sched_rt_runtime_us") + " (real-time/deadline admission limit per 1 s)");
 
 	const std::string controllers = readFirstLine("/sys/fs/cgroup/cgroup.controllers");
