@@ -1,5 +1,8 @@
 #include "vmm/cli/run_options.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include "common/parse.h"
 #include "spindle_abi.h"
 
@@ -104,8 +107,12 @@ Result<VmSpec> parseVmSpec(const std::string &text)
 				return Error::invalid("--vm " + text + ": empty kernel path");
 			spec.kernelPath = value;
 		} else if (key == "name") {
-			if (value.empty() || value.size() > 32)
-				return Error::invalid("--vm " + text + ": name must be 1..32 characters");
+			// Names prefix guest output and key metrics, results and traces: keep them plain.
+			const bool plain = std::all_of(value.begin(), value.end(), [](char c) {
+				return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+			});
+			if (value.empty() || value.size() > 32 || !plain)
+				return Error::invalid("--vm " + text + ": name must be 1..32 letters, digits, '_', '-' or '.'");
 			spec.name = value;
 		} else {
 			return Error::invalid("--vm " + text + ": unknown key '" + key +

@@ -118,6 +118,16 @@ TEST(VmSpec, RejectsMissingGuestUnknownKeysBadValuesAndOpenQuotes)
 	EXPECT_FALSE(parseVmSpec("lockbench,cpus"));
 }
 
+TEST(VmSpec, RejectsNamesThatAreEmptyTooLongOrNotPlain)
+{
+	EXPECT_TRUE(parseVmSpec("hello,name=db-1.a_b"));
+	EXPECT_FALSE(parseVmSpec("hello,name="));
+	EXPECT_FALSE(parseVmSpec("hello,name=" + std::string(33, 'a')));
+	EXPECT_FALSE(parseVmSpec("hello,name=a\"b"));
+	EXPECT_FALSE(parseVmSpec("hello,name=a b"));
+	EXPECT_FALSE(parseVmSpec("hello,name=x\x1b[2J"));
+}
+
 TEST(RunOptions, SeveralVmsGetDistinctDefaultNamesAndDuplicatesAreRefused)
 {
 	auto options = parse({"--vm", "lockbench,cpus=2", "--vm", "lockbench,cpus=2"});
