@@ -1,7 +1,5 @@
 #include "sched/scheduler.h"
 
-#include <cerrno>
-
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -9,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <fstream>
 
 #include <spdlog/spdlog.h>
@@ -183,6 +182,25 @@ Status Scheduler::attachVcpuThread(int vm, unsigned vcpu, pid_t tid)
 	return {};
 }
 
+void Scheduler::detachVcpuThread(int vm, unsigned vcpu)
+{
+	std::lock_guard lock(mutex_);
+	if (!core_->valid({ vm, vcpu }))
+		return;
+	pid_t &tid = tids_[static_cast<size_t>(vm)][vcpu];
+	if (tid == 0)
+		return;
+	// The model stops steering it; what that emits is dropped with the tid below.
+	if (core_->vcpu({ vm, vcpu }).boosted)
+		core_->endBoost({ vm, vcpu }, false);
+	core_->vcpuState({ vm, vcpu }, VcpuState::Halted, -1);
+	(void)actuator_->untrack(tid);
+	tid = 0;
+	ple_[static_cast<size_t>(vm)][vcpu].reset();
+	lastRuntime_[static_cast<size_t>(vm)][vcpu] = 0;
+	applyLocked();
+}
+
 void Scheduler::notifyLongSpin(int vm, unsigned vcpu, uint32_t waitsOn, uint32_t lockId)
 {
 	if (vm < 0 || vm >= kMaxVms)
@@ -306,10 +324,6 @@ void Scheduler::applyLocked()
 		if (tid == 0)
 			continue; // not attached (yet): the model still tracks the grant
 		Status s = actuator_->apply(a, tid);
-		// A vCPU thread that already left (its VM finished before vmStopped reached us) is not
-		// an actuation failure: there is nothing left to steer.
-		if (!s && s.error().code() == ESRCH)
-			s = Status();
 		if (!s && actuationErrors_++ == 0)
 			spdlog::warn("scheduler action {} on thread {} failed: {}", toString(a.kind), tid,
 				     s.error().message());

@@ -64,6 +64,9 @@ public:
 	int addVm(std::string name, unsigned vcpuCount, const volatile spindle_hint_slot *hints);
 	// Records the thread's scheduling state, pins it by the placement, opens its PLE counter.
 	Status attachVcpuThread(int vm, unsigned vcpu, pid_t tid);
+	// From the vCPU thread just before it exits: restores and forgets the thread, so nothing is
+	// applied to (or later "restored" on) a tid that no longer exists or was reused.
+	void detachVcpuThread(int vm, unsigned vcpu);
 	// Thread-safe, non-blocking; excess notifications are rate-limited and counted as dropped.
 	void notifyLongSpin(int vm, unsigned vcpu, uint32_t waitsOn, uint32_t lockId);
 	// Ends the VM's boosts and restores its threads' original policy, priority and affinity.

@@ -47,7 +47,10 @@ public:
 				spdlog::warn("scheduler: vCPU {} of VM {}: {}", vcpu, vm, status.error().message());
 	}
 
-	void vcpuThreadStopping(int, unsigned) override {}
+	void vcpuThreadStopping(int vm, unsigned vcpu) override
+	{
+		scheduler_->detachVcpuThread(ids_[static_cast<size_t>(vm)], vcpu);
+	}
 
 	void longSpin(int vm, unsigned vcpu, uint32_t waitsOn, uint32_t lockId) override
 	{

@@ -381,6 +381,24 @@ TEST(Scheduler, StoppedVmThreadsAreRestored)
 	EXPECT_EQ(affinityOf(t.tid()), original);
 }
 
+TEST(Scheduler, DetachedThreadIsRestoredAndForgotten)
+{
+	SchedulerOptions o;
+	o.detectPle = false;
+	auto s = Scheduler::create(o, {});
+	ASSERT_TRUE(s.ok());
+	SpinThread t;
+	std::vector<int> original = affinityOf(t.tid());
+	int id = (*s)->addVm("a", 1, nullptr);
+	ASSERT_TRUE((*s)->attachVcpuThread(id, 0, t.tid()).ok());
+
+	(*s)->detachVcpuThread(id, 0);
+
+	EXPECT_EQ(affinityOf(t.tid()), original);
+	// Forgotten: the same vCPU can take a new thread.
+	EXPECT_TRUE((*s)->attachVcpuThread(id, 0, t.tid()).ok());
+}
+
 TEST(Scheduler, AddVmRejectsZeroVcpus)
 {
 	SchedulerOptions o;
