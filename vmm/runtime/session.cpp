@@ -201,6 +201,19 @@ int runSession(const RunOptions &options, SessionReport *report, bool quiet)
 		return kExitUsage;
 	}
 
+	// Output files are written at the end: find out now, not after the run, that one cannot be.
+	// (Opened for appending, so an existing file is left as it is until then.)
+	for (const std::string *path : {&options.metricsPath, &options.resultsPath}) {
+		if (path->empty())
+			continue;
+		FILE *probe = fopen(path->c_str(), "a");
+		if (!probe) {
+			spdlog::error("{}", Error::fromErrno("cannot write " + *path).message());
+			return kExitUsage;
+		}
+		fclose(probe);
+	}
+
 	if (auto status = checkSchedulerOptions(options); !status) {
 		spdlog::error("{}", status.error().message());
 		return kExitUsage;

@@ -96,6 +96,12 @@ TEST(Cli, PoolNamingACpuThatDoesNotExist)
 	expectUsageError({"run", "hello", "--pcpus", "4000"}, "4000");
 }
 
+TEST(Cli, UnwritableMetricsOrResultsPathIsRefusedBeforeTheRun)
+{
+	expectUsageError({"run", "hello", "--metrics", "/nonexistent/dir/m.json"}, "/nonexistent/dir/m.json");
+	expectUsageError({"run", "hello", "--results", "/nonexistent/dir/r.json"}, "/nonexistent/dir/r.json");
+}
+
 TEST(Cli, UnwritableSerialFile)
 {
 	// Fails at the serial file only where KVM exists; elsewhere at /dev/kvm. Either way one line.
