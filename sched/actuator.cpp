@@ -9,10 +9,6 @@
 
 #include <spdlog/spdlog.h>
 
-#ifndef SCHED_FLAG_RESET_ON_FORK
-#define SCHED_FLAG_RESET_ON_FORK 0x01
-#endif
-
 namespace spindle::sched {
 
 namespace {

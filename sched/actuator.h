@@ -3,7 +3,10 @@
 // The host actuator: turns the core's actions into sched_setattr/sched_setaffinity calls on real
 // threads, and puts every thread back the way it found it.
 //
-// How a boost is applied (BoostClass::Deadline, the default): the thread becomes a
+// How a boost is applied with BoostClass::Fifo (the default): the thread becomes SCHED_FIFO at
+// fifoPriority and keeps its pin; the scheduler's expiry timer ends it (the scheduler thread runs
+// at fifoPriority + 1 meanwhile, so a boosted thread cannot keep it away). With
+// BoostClass::Deadline the thread becomes a
 // SCHED_DEADLINE task with runtime = budget and deadline = period = 2 x budget (half a CPU of
 // bandwidth, so admission control admits several boosted vCPUs per CPU). A deadline task may not
 // be pinned (its affinity must span its root domain), so for the boost the thread gets back the
@@ -11,7 +14,7 @@
 // boosted siblings on distinct CPUs by itself; its pin is re-applied when the boost ends. If the
 // kernel refuses (EBUSY: admission control is full; EPERM: restricted affinity or no
 // CAP_SYS_NICE), the boost falls back to SCHED_FIFO at fifoPriority, pinned, with a one-time
-// warning; BoostClass::Fifo uses that path always. Never a silent no-op: a failure is returned.
+// warning. Never a silent no-op: a failure is returned.
 //
 // A "yield" (Deprioritize) is SCHED_IDLE, a ledger penalty is a nice increment: neither stops the
 // thread, so vCPU threads stay inside KVM_RUN and KVM keeps seeing them as preempted.
@@ -31,6 +34,10 @@
 #include "common/result.h"
 #include "sched/model.h"
 #include "sched/options.h"
+
+#ifndef SCHED_FLAG_RESET_ON_FORK
+#define SCHED_FLAG_RESET_ON_FORK 0x01
+#endif
 
 namespace spindle::sched {
 

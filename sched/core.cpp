@@ -184,6 +184,28 @@ void SchedCore::vcpuState(VcpuId who, VcpuState state, int cpu)
 		v.cpu = cpu;
 }
 
+void SchedCore::cpuTime(VcpuId who, uint64_t deltaNs)
+{
+	if (!valid(who))
+		return;
+	vcpu(who).counters.cpuNs += deltaNs;
+	vm(who.vm).tickCpuNs += deltaNs;
+}
+
+void SchedCore::chargeOverrun(VcpuId who, uint64_t extraNs)
+{
+	if (!valid(who) || extraNs == 0)
+		return;
+	VcpuModel &v = vcpu(who);
+	v.counters.overrunNs += extraNs;
+	if (!v.boostDebited)
+		return;
+	v.debtNs += static_cast<int64_t>(extraNs);
+	v.counters.debitedNs += extraNs;
+	if (!v.boosted)
+		updatePenalty(who);
+}
+
 void SchedCore::hintUpdate(VcpuId who, uint32_t seq, uint32_t locksHeld, uint32_t waitingOn)
 {
 	if (!valid(who) || !vm(who.vm).active)
@@ -207,28 +229,66 @@ void SchedCore::hintUpdate(VcpuId who, uint32_t seq, uint32_t locksHeld, uint32_
 	v.hintSeq = seq;
 	v.locksHeld = locksHeld;
 	v.waitingOn = waitingOn;
+	uint64_t endedEarly = v.counters.extensionsEndedEarly;
 	policy_->onHint(*this, who);
+	if (v.counters.extensionsEndedEarly != endedEarly && v.hintReadNs != 0) {
+		// The release happened after the previous read of this slot: the end is at most this late.
+		uint64_t late = now() - std::min(now(), v.hintReadNs);
+		extendEndLateMaxNs_ = std::max(extendEndLateMaxNs_, late);
+		extendEndLateSumNs_ += late;
+		extendEndLateCount_++;
+	}
 	if (startedWaiting)
 		spinDetected(who, SpinSource::Hint, waitingOn);
 }
 
+void SchedCore::readHintSlot(VcpuId who)
+{
+	VmModel &m = vm(who.vm);
+	if (!m.active || m.hints == nullptr)
+		return;
+	// Each field is read exactly once (volatile, naturally aligned 32-bit loads are single loads
+	// on x86): the guest may change it under us, and a value checked must be the value used.
+	const volatile spindle_hint_slot &slot = m.hints[who.vcpu];
+	uint32_t seq = slot.seq;
+	uint32_t locks = slot.locks_held;
+	uint32_t waiting = slot.waiting_on;
+	hintUpdate(who, seq, locks, waiting);
+	vcpu(who).hintReadNs = now();
+}
+
 void SchedCore::sampleHints()
 {
-	for (size_t id = 0; id < vms_.size(); ++id) {
-		VmModel &m = vms_[id];
-		if (!m.active || m.hints == nullptr)
-			continue;
-		for (unsigned i = 0; i < m.vcpus.size(); ++i) {
-			// Each field is read exactly once (volatile, naturally aligned 32-bit loads are
-			// single loads on x86): the guest may change it under us, and a value checked
-			// must be the value used.
-			const volatile spindle_hint_slot &slot = m.hints[i];
-			uint32_t seq = slot.seq;
-			uint32_t locks = slot.locks_held;
-			uint32_t waiting = slot.waiting_on;
-			hintUpdate({ static_cast<int>(id), i }, seq, locks, waiting);
+	for (size_t id = 0; id < vms_.size(); ++id)
+		for (unsigned i = 0; i < vms_[id].vcpus.size(); ++i)
+			readHintSlot({ static_cast<int>(id), i });
+	lastHintPollNs_ = now();
+}
+
+bool SchedCore::extensionRunning() const
+{
+	for (const VmModel &m : vms_)
+		if (m.active && m.hints != nullptr)
+			for (const VcpuModel &v : m.vcpus)
+				if (v.boosted && v.boostReason == BoostReason::Extend)
+					return true;
+	return false;
+}
+
+void SchedCore::pollExtensions()
+{
+	// An extension is worth something only until the lock is released, and the tick (1 ms) is
+	// longer than the extension (0.5 ms): between ticks the slots of extended vCPUs are re-read
+	// every extendPollNs, so an end comes at most that late (plus the unboost system call).
+	if (!options_.detectHints || now() - lastHintPollNs_ < options_.extendPollNs)
+		return;
+	for (size_t id = 0; id < vms_.size(); ++id)
+		for (unsigned i = 0; i < vms_[id].vcpus.size(); ++i) {
+			const VcpuModel &v = vms_[id].vcpus[i];
+			if (v.boosted && v.boostReason == BoostReason::Extend)
+				readHintSlot({ static_cast<int>(id), i });
 		}
-	}
+	lastHintPollNs_ = now();
 }
 
 void SchedCore::expire()
@@ -245,6 +305,7 @@ void SchedCore::expire()
 				restorePriority(who);
 		}
 	}
+	pollExtensions();
 }
 
 void SchedCore::repay(uint64_t elapsedNs)
@@ -262,11 +323,90 @@ void SchedCore::repay(uint64_t elapsedNs)
 			int64_t paid = std::min(pay, v.debtNs);
 			v.debtNs -= paid;
 			v.counters.repaidNs += static_cast<uint64_t>(paid);
-			if (v.debtNs == 0 && v.penalized) {
-				v.penalized = false;
-				emit({ .kind = ActionKind::SetNice, .who = { static_cast<int>(id), i }, .nice = 0 });
-			}
+			updatePenalty({ static_cast<int>(id), i });
 		}
+	}
+}
+
+void SchedCore::updatePenalty(VcpuId who)
+{
+	VcpuModel &v = vcpu(who);
+	bool want = vm(who.vm).active && (v.debtNs > 0 || vm(who.vm).overShare);
+	if (want == v.penalized)
+		return;
+	v.penalized = want;
+	emit({ .kind = ActionKind::SetNice, .who = who, .nice = want ? options_.debtNice : 0 });
+}
+
+void SchedCore::updateShares(uint64_t elapsedNs)
+{
+	// Max-min fair entitlement of the CPU time the VMs got this tick: each VM may claim what
+	// its vCPUs could use (the ones not halted, or what they did use), the rest of what is
+	// left is shared equally. A VM that leaves CPU idle is not owed it later; a co-runner that
+	// takes up that slack is not over its share.
+	std::vector<size_t> active;
+	for (size_t id = 0; id < vms_.size(); ++id)
+		if (vms_[id].active)
+			active.push_back(id);
+	if (elapsedNs == 0 || active.empty()) {
+		for (VmModel &m : vms_)
+			m.tickCpuNs = 0;
+		return;
+	}
+	std::vector<uint64_t> demand(vms_.size(), 0), entitled(vms_.size(), 0);
+	uint64_t capacity = 0;
+	for (size_t id : active) {
+		const VmModel &m = vms_[id];
+		uint64_t ready = 0;
+		for (const VcpuModel &v : m.vcpus)
+			ready += v.state != VcpuState::Halted ? 1 : 0;
+		demand[id] = std::max(ready * elapsedNs, m.tickCpuNs);
+		capacity += m.tickCpuNs;
+	}
+	std::vector<size_t> order = active;
+	std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return demand[a] < demand[b]; });
+	uint64_t left = capacity;
+	for (size_t k = 0; k < order.size(); ++k) {
+		uint64_t fair = left / (order.size() - k);
+		entitled[order[k]] = std::min(demand[order[k]], fair);
+		left -= entitled[order[k]];
+	}
+
+	const bool guarded = policyIsShareGuarded(options_.policy);
+	const double decay = static_cast<double>(options_.shareWindowNs) /
+			     static_cast<double>(options_.shareWindowNs + elapsedNs);
+	const double windowShare = static_cast<double>(options_.shareWindowNs) *
+				   static_cast<double>(std::max<size_t>(poolCpus_.size(), 1)) /
+				   static_cast<double>(active.size());
+	const double slack = windowShare * options_.shareSlackPercent / 100.0;
+	for (size_t id : active) {
+		VmModel &m = vms_[id];
+		m.shareBalanceNs = m.shareBalanceNs * decay + static_cast<double>(entitled[id]) -
+				   static_cast<double>(m.tickCpuNs);
+		m.tickCpuNs = 0;
+		if (!guarded)
+			continue;
+		bool was = m.overShare;
+		if (!m.overShare && m.shareBalanceNs < -slack)
+			m.overShare = true;
+		else if (m.overShare && m.shareBalanceNs >= 0)
+			m.overShare = false;
+		if (m.overShare)
+			m.counters.shareHeldNs += elapsedNs;
+		if (m.overShare == was)
+			continue;
+		VcpuId first{ static_cast<int>(id), 0 };
+		traceEvent(m.overShare ? "share_hold" : "share_release", first, m.name.c_str(),
+			   static_cast<uint64_t>(std::max(-m.shareBalanceNs, 0.0)));
+		if (m.overShare) {
+			m.counters.shareHolds++;
+			// Its favours end now; what they did not use is credited back.
+			for (unsigned i = 0; i < m.vcpus.size(); ++i)
+				if (m.vcpus[i].boosted && m.vcpus[i].boostDebited)
+					endBoost({ static_cast<int>(id), i }, true);
+		}
+		for (unsigned i = 0; i < m.vcpus.size(); ++i)
+			updatePenalty({ static_cast<int>(id), i });
 	}
 }
 
@@ -280,6 +420,7 @@ void SchedCore::tick()
 	if (options_.detectHints)
 		sampleHints();
 	repay(elapsed);
+	updateShares(elapsed);
 	policy_->onTick(*this);
 }
 
@@ -302,6 +443,11 @@ bool SchedCore::grantBoost(VcpuId who, uint64_t budgetNs, BoostReason reason, bo
 	if (debited && v.debtNs > 0) {
 		v.counters.deniedDebt++;
 		traceEvent("deny", who, "debt", static_cast<uint64_t>(v.debtNs));
+		return false;
+	}
+	if (debited && vm(who.vm).overShare) {
+		v.counters.deniedShare++;
+		traceEvent("deny", who, "share", 0);
 		return false;
 	}
 	if (v.deprioritized) {
@@ -352,10 +498,7 @@ void SchedCore::endBoost(VcpuId who, bool early)
 		v.counters.debitedNs -= unused;
 	}
 	emit({ .kind = ActionKind::Unboost, .who = who, .reason = v.boostReason });
-	if (v.debtNs > 0 && !v.penalized) {
-		v.penalized = true;
-		emit({ .kind = ActionKind::SetNice, .who = who, .nice = options_.debtNice });
-	}
+	updatePenalty(who);
 	policy_->onBoostEnded(*this, who, v.boostReason, early);
 }
 
@@ -417,6 +560,8 @@ uint64_t SchedCore::nextExpiryNs() const
 			if (v.deprioritized)
 				next = std::min(next, v.deprioUntilNs);
 		}
+	if (options_.detectHints && extensionRunning())
+		next = std::min(next, lastHintPollNs_ + options_.extendPollNs);
 	return next;
 }
 
@@ -446,9 +591,11 @@ void writeVcpuCounters(std::string &out, const VcpuCounters &c)
 	field(out, "boosts", c.boosts, first);
 	field(out, "boosted_us", c.boostedNs / 1000, first);
 	field(out, "debited_us", c.debitedNs / 1000, first);
+	field(out, "overrun_us", c.overrunNs / 1000, first);
 	field(out, "repaid_us", c.repaidNs / 1000, first);
 	field(out, "denied_bounds", c.deniedBounds, first);
 	field(out, "denied_debt", c.deniedDebt, first);
+	field(out, "denied_share", c.deniedShare, first);
 	field(out, "pv_accepted", c.pvAccepted, first);
 	field(out, "pv_dropped", c.pvDropped, first);
 	field(out, "hints_invalid", c.hintsInvalid, first);
@@ -457,6 +604,7 @@ void writeVcpuCounters(std::string &out, const VcpuCounters &c)
 	field(out, "express_runs", c.expressRuns, first);
 	field(out, "yields", c.yields, first);
 	field(out, "moves", c.moves, first);
+	field(out, "cpu_us", c.cpuNs / 1000, first);
 	out += '}';
 }
 
@@ -470,9 +618,11 @@ VcpuCounters sum(const VmModel &m)
 		s.boosts += c.boosts;
 		s.boostedNs += c.boostedNs;
 		s.debitedNs += c.debitedNs;
+		s.overrunNs += c.overrunNs;
 		s.repaidNs += c.repaidNs;
 		s.deniedBounds += c.deniedBounds;
 		s.deniedDebt += c.deniedDebt;
+		s.deniedShare += c.deniedShare;
 		s.pvAccepted += c.pvAccepted;
 		s.pvDropped += c.pvDropped;
 		s.hintsInvalid += c.hintsInvalid;
@@ -481,6 +631,7 @@ VcpuCounters sum(const VmModel &m)
 		s.expressRuns += c.expressRuns;
 		s.yields += c.yields;
 		s.moves += c.moves;
+		s.cpuNs += c.cpuNs;
 	}
 	return s;
 }
@@ -505,6 +656,8 @@ void SchedCore::writeMetricsJson(std::string &out) const
 		field(out, "coboosts_in_flight", m.counters.coboostsInFlight, first);
 		field(out, "gang_turns", m.counters.gangTurns, first);
 		field(out, "gang_hole_cpu_us", m.counters.gangHoleCpuNs / 1000, first);
+		field(out, "share_holds", m.counters.shareHolds, first);
+		field(out, "share_held_us", m.counters.shareHeldNs / 1000, first);
 		out += ",\"vcpus\":[";
 		for (size_t i = 0; i < m.vcpus.size(); ++i) {
 			if (i)
@@ -513,7 +666,12 @@ void SchedCore::writeMetricsJson(std::string &out) const
 		}
 		out += "]}";
 	}
-	out += "]}";
+	out += "]";
+	bool first = false;
+	field(out, "extension_end_late_max_us", extendEndLateMaxNs_ / 1000, first);
+	field(out, "extension_end_late_mean_us",
+	      extendEndLateCount_ ? extendEndLateSumNs_ / extendEndLateCount_ / 1000 : 0, first);
+	out += "}";
 }
 
 } // namespace spindle::sched

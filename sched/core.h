@@ -53,8 +53,13 @@ public:
 	// PAUSE exits of one vCPU during the last window (tick).
 	void pauseExits(VcpuId who, uint64_t count);
 	void vcpuState(VcpuId who, VcpuState state, int cpu);
+	// CPU time the vCPU's thread consumed since the previous report (call before tick()).
+	void cpuTime(VcpuId who, uint64_t deltaNs);
 	// A hint value as read (untrusted): validated here.
 	void hintUpdate(VcpuId who, uint32_t seq, uint32_t locksHeld, uint32_t waitingOn);
+	// The host measured that the last boost of `who` outlived its budget by extraNs (the unboost
+	// came late): a debited boost is charged for what it really took, not what was granted.
+	void chargeOverrun(VcpuId who, uint64_t extraNs);
 	// Ends what is due (boosts, deprioritizations). Cheap; call on the expiry timer.
 	void expire();
 	// The periodic tick: expire(), sample hint slots, repay debts, then the policy's tick.
@@ -89,6 +94,9 @@ public:
 	VcpuModel &vcpu(VcpuId id) { return vm(id.vm).vcpus[id.vcpu]; }
 	bool valid(VcpuId id) const;
 	unsigned boostedCount() const; // vCPUs boosted now, every VM
+	// Extensions ended because a re-read hint said released: how long after the previous read
+	// of that slot (the release happened in between), i.e. how late the end can have come.
+	uint64_t extensionEndLateMaxNs() const { return extendEndLateMaxNs_; }
 	Policy &policy() { return *policy_; }
 
 	// Hand-written JSON of every counter: {"policy":..., "vms":[{...,"vcpus":[...]}]}.
@@ -96,7 +104,12 @@ public:
 
 private:
 	void repay(uint64_t elapsedNs);
+	void updateShares(uint64_t elapsedNs);
+	void updatePenalty(VcpuId who);
 	void sampleHints();
+	void readHintSlot(VcpuId who);
+	void pollExtensions();
+	bool extensionRunning() const;
 	void emit(Action action);
 
 	SchedulerOptions options_;
@@ -110,8 +123,10 @@ private:
 	unsigned nextPlacement_ = 0;
 	uint64_t lastTickNs_ = 0;
 	bool ticked_ = false;
+	uint64_t lastHintPollNs_ = 0;
+	uint64_t extendEndLateMaxNs_ = 0;
+	uint64_t extendEndLateSumNs_ = 0;
+	uint64_t extendEndLateCount_ = 0;
 };
-
-// Appends text as a JSON string literal (quotes included), escaping what JSON requires.
 
 } // namespace spindle::sched

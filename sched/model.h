@@ -96,10 +96,12 @@ struct VcpuCounters {
 	uint64_t spins[kSpinSources] = {}; // spin waits detected, by source
 	uint64_t boosts = 0;               // boosts granted (any reason)
 	uint64_t boostedNs = 0;            // time spent boosted
-	uint64_t debitedNs = 0;            // time debited to the ledger
+	uint64_t debitedNs = 0;            // time debited to the ledger (overruns included)
+	uint64_t overrunNs = 0;            // boosted time beyond the budget, as the host measured it
 	uint64_t repaidNs = 0;             // debt paid back
 	uint64_t deniedBounds = 0;         // grants refused by a bound (count, interval, in flight)
 	uint64_t deniedDebt = 0;           // grants refused because the ledger is in debt
+	uint64_t deniedShare = 0;          // grants refused because the VM is over its CPU share
 	uint64_t pvAccepted = 0;           // long-spin notifications accepted
 	uint64_t pvDropped = 0;            // long-spin notifications dropped by the rate limit
 	uint64_t hintsInvalid = 0;         // hint values out of range (clamped or ignored)
@@ -108,6 +110,7 @@ struct VcpuCounters {
 	uint64_t expressRuns = 0;
 	uint64_t yields = 0;
 	uint64_t moves = 0;
+	uint64_t cpuNs = 0; // CPU time the thread consumed (schedstat), as sampled each tick
 };
 
 struct VmCounters {
@@ -115,6 +118,8 @@ struct VmCounters {
 	uint64_t coboostsInFlight = 0; // spin waits ignored because a co-boost was in flight
 	uint64_t gangTurns = 0;        // quanta this VM was given
 	uint64_t gangHoleCpuNs = 0;    // pool CPU time its turn left without a vCPU of its own
+	uint64_t shareHolds = 0;       // times the share guard held the VM back
+	uint64_t shareHeldNs = 0;      // time spent held back
 };
 
 struct VcpuModel {
@@ -136,13 +141,14 @@ struct VcpuModel {
 
 	// Ledger: positive debt is boosted time not yet paid back.
 	int64_t debtNs = 0;
-	bool penalized = false; // the debt nice is applied
+	bool penalized = false; // the penalty nice is applied (debt, or the VM is over its share)
 
 	// Hint slot as last sampled (validated).
 	bool hintSeen = false;
 	uint32_t hintSeq = 0;
 	uint32_t locksHeld = 0;
 	uint32_t waitingOn = kNoVcpu;
+	uint64_t hintReadNs = 0; // when the slot was last read (a release happened after it)
 
 	PatternDetector pattern;
 	uint64_t lastPvNs = 0;
@@ -170,6 +176,12 @@ struct VmModel {
 	uint64_t lastSpinNs = 0;
 	bool spunEver = false;
 	uint64_t spinsTotal = 0;
+
+	// Share guard: CPU time entitled minus CPU time used, decayed over the share window. Below
+	// minus the slack the VM is held back (no debited boosts, penalty nice) until it is >= 0.
+	double shareBalanceNs = 0;
+	bool overShare = false;
+	uint64_t tickCpuNs = 0; // CPU time of its vCPUs reported since the last tick
 	VmCounters counters;
 };
 

@@ -70,7 +70,48 @@ Result<std::string> readSmallFile(const std::string &path)
 	return std::string(buf, static_cast<size_t>(n));
 }
 
+Result<std::string> preadSmallFile(const UniqueFd &fd)
+{
+	char buf[1024];
+	ssize_t n = ::pread(fd.get(), buf, sizeof(buf), 0);
+	if (n < 0)
+		return Error::fromErrno("pread");
+	return std::string(buf, static_cast<size_t>(n));
+}
+
 } // namespace
+
+Result<ThreadProcFiles> ThreadProcFiles::open(pid_t tid)
+{
+	std::string base = "/proc/self/task/" + std::to_string(tid);
+	ThreadProcFiles files;
+	files.stat_.reset(::open((base + "/stat").c_str(), O_RDONLY | O_CLOEXEC));
+	if (!files.stat_.isValid())
+		return Error::fromErrno("open " + base + "/stat");
+	// schedstat is missing on kernels without CONFIG_SCHED_INFO: states still work without it.
+	files.schedstat_.reset(::open((base + "/schedstat").c_str(), O_RDONLY | O_CLOEXEC));
+	return files;
+}
+
+Result<ThreadSample> ThreadProcFiles::sample() const
+{
+	// After the thread exits, reads fail with ESRCH: the caller drops it.
+	auto stat = preadSmallFile(stat_);
+	if (!stat)
+		return stat.error().wrap("/proc stat");
+	auto sample = parseProcStat(*stat);
+	if (!sample)
+		return sample.error();
+	if (schedstat_.isValid()) {
+		auto schedstat = preadSmallFile(schedstat_);
+		if (schedstat) {
+			auto runtime = parseSchedstatRuntime(*schedstat);
+			if (runtime)
+				sample->runtimeNs = *runtime;
+		}
+	}
+	return sample;
+}
 
 Result<ThreadSample> sampleThread(pid_t tid)
 {

@@ -123,6 +123,12 @@ const std::vector<FlagHandler> &flagHandlers()
 		  [](O &o, std::string_view v) { return durationFlag(o.adaptMinSliceNs, "adapt-min-slice", v, 50 * kUs, 100 * kMs); } },
 		{ { "adapt-max-slice", "DURATION", "adaptive: largest co-boost slice (default 2ms, 50us..100ms)" },
 		  [](O &o, std::string_view v) { return durationFlag(o.adaptMaxSliceNs, "adapt-max-slice", v, 50 * kUs, 100 * kMs); } },
+		{ { "extend-poll", "DURATION", "extend: hint re-read period while an extension runs (default 100us, 10us..1ms)" },
+		  [](O &o, std::string_view v) { return durationFlag(o.extendPollNs, "extend-poll", v, 10 * kUs, kMs); } },
+		{ { "share-window", "DURATION", "share guard: window of each VM's CPU balance (default 100ms, 10ms..10s)" },
+		  [](O &o, std::string_view v) { return durationFlag(o.shareWindowNs, "share-window", v, 10 * kMs, 10 * kS); } },
+		{ { "share-slack", "N", "share guard: % of its share a VM may exceed before it is held back (default 5, 0..100)" },
+		  [](O &o, std::string_view v) { return unsignedFlag(o.shareSlackPercent, "share-slack", v, 0, 100); } },
 		{ { "detect", "LIST", "spin detectors: ple,pattern,pv,hints, all or none (default all)" },
 		  [](O &o, std::string_view v) { return detectFlag(o, v); } },
 		{ { "boost-class", "CLASS", "fifo (pinned SCHED_FIFO, ended by the scheduler) or deadline (SCHED_DEADLINE budget, FIFO fallback) (default fifo)" },
@@ -135,8 +141,8 @@ const std::vector<FlagHandler> &flagHandlers()
 				  return Error::invalid("--boost-class: unknown class '" + std::string(v) + "' (use deadline or fifo)");
 			  return {};
 		  } },
-		{ { "fifo-priority", "N", "SCHED_FIFO priority of a boosted thread (default 10, 1..99)" },
-		  [](O &o, std::string_view v) { return unsignedFlag(o.fifoPriority, "fifo-priority", v, 1, 99); } },
+		{ { "fifo-priority", "N", "SCHED_FIFO priority of a boosted thread; the scheduler thread takes N+1 while boosts run (default 10, 1..98)" },
+		  [](O &o, std::string_view v) { return unsignedFlag(o.fifoPriority, "fifo-priority", v, 1, 98); } },
 		{ { "event-loop", "KIND", "uring (epoll if io_uring is unavailable) or epoll (default uring)" },
 		  [](O &o, std::string_view v) -> Status {
 			  if (v == "uring")
@@ -225,9 +231,25 @@ Status validateOptions(const SchedulerOptions &o)
 		return Error::invalid("--debt-nice must be in [1, 19]");
 	if (o.repayPercent < 1 || o.repayPercent > 100)
 		return Error::invalid("--repay-percent must be in [1, 100]");
-	if (o.fifoPriority < 1 || o.fifoPriority > 99)
-		return Error::invalid("--fifo-priority must be in [1, 99]");
+	if (o.fifoPriority < 1 || o.fifoPriority > 98)
+		return Error::invalid("--fifo-priority must be in [1, 98]");
+	if (o.shareSlackPercent > 100)
+		return Error::invalid("--share-slack must be in [0, 100]");
 	return {};
+}
+
+bool policyIsShareGuarded(PolicyKind kind)
+{
+	switch (kind) {
+	case PolicyKind::Coboost:
+	case PolicyKind::Extend:
+	case PolicyKind::Express:
+	case PolicyKind::Adaptive: return true;
+	case PolicyKind::Cfs:
+	case PolicyKind::Yield:
+	case PolicyKind::Gang: return false;
+	}
+	return false;
 }
 
 } // namespace spindle::sched

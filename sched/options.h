@@ -49,6 +49,9 @@ struct SchedulerOptions {
 	uint32_t spinHigh = 8;                   // pattern detector: above = spin wait
 	uint64_t adaptMinSliceNs = 250'000;      // adaptive: co-boost slice lower bound
 	uint64_t adaptMaxSliceNs = 2'000'000;    // adaptive: co-boost slice upper bound
+	uint64_t extendPollNs = 100'000;         // hint re-read period while an extension runs
+	uint64_t shareWindowNs = 100'000'000;    // share guard: horizon of each VM's CPU balance
+	uint32_t shareSlackPercent = 5;          // share guard: tolerated excess, % of a window's share
 
 	bool detectPle = true;     // kvm:kvm_exit perf tracepoint per vCPU thread
 	bool detectPattern = true; // two-threshold classification of PAUSE exits per tick
@@ -92,5 +95,9 @@ Status applySchedFlag(SchedulerOptions &options, std::string_view name, std::str
 
 // Checks the relations between fields (spin-low <= spin-high, min slice <= max slice, ...).
 Status validateOptions(const SchedulerOptions &options);
+
+// Whether the policy grants debited boosts, and so is held to each VM's share by the share
+// guard. The baselines (cfs, yield, gang) are measured as they are.
+bool policyIsShareGuarded(PolicyKind kind);
 
 } // namespace spindle::sched

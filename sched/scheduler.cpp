@@ -1,6 +1,7 @@
 #include "sched/scheduler.h"
 
 #include <sched.h>
+#include <sys/syscall.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -148,9 +149,7 @@ int Scheduler::addVm(std::string name, unsigned vcpuCount, const volatile spindl
 	if (vcpuCount == 0 || vcpuCount > SPINDLE_MAX_VCPUS || core_->vmCount() >= static_cast<size_t>(kMaxVms))
 		return -1;
 	int vm = core_->addVm(std::move(name), vcpuCount, options_.detectHints ? hints : nullptr);
-	tids_.emplace_back(vcpuCount, 0);
-	lastRuntime_.emplace_back(vcpuCount, 0);
-	ple_.emplace_back(vcpuCount);
+	host_.emplace_back(vcpuCount);
 	auto pv = std::make_unique<PvVm>();
 	pv->vcpus = vcpuCount;
 	pv->slots.reset(new PvSlot[vcpuCount]);
@@ -164,16 +163,22 @@ Status Scheduler::attachVcpuThread(int vm, unsigned vcpu, pid_t tid)
 	std::lock_guard lock(mutex_);
 	if (!core_->valid({ vm, vcpu }) || !core_->vm(vm).active)
 		return Error::invalid("attachVcpuThread: no vCPU " + std::to_string(vcpu) + " in VM " + std::to_string(vm));
-	if (tids_[static_cast<size_t>(vm)][vcpu] != 0)
+	HostVcpu &h = host(vm, vcpu);
+	if (h.tid != 0)
 		return Error(EEXIST, "attachVcpuThread: vCPU " + std::to_string(vcpu) + " already has a thread");
+	auto proc = ThreadProcFiles::open(tid);
+	if (!proc)
+		return proc.error().wrap("attaching vCPU " + std::to_string(vcpu));
 	Status s = actuator_->track(tid, core_->vcpu({ vm, vcpu }).homeCpu);
 	if (!s)
 		return s.error().wrap("attaching vCPU " + std::to_string(vcpu));
-	tids_[static_cast<size_t>(vm)][vcpu] = tid;
+	h = HostVcpu{};
+	h.tid = tid;
+	h.proc = std::move(*proc);
 	if (pleAvailable_) {
 		auto counter = PleCounter::open(tid, pleTracepoint_, pleFilter_);
 		if (counter) {
-			ple_[static_cast<size_t>(vm)][vcpu] = std::make_unique<PleCounter>(std::move(*counter));
+			h.ple = std::make_unique<PleCounter>(std::move(*counter));
 		} else {
 			spdlog::warn("PLE detector off: {}; using the other spin detectors", counter.error().message());
 			pleAvailable_ = false;
@@ -187,17 +192,15 @@ void Scheduler::detachVcpuThread(int vm, unsigned vcpu)
 	std::lock_guard lock(mutex_);
 	if (!core_->valid({ vm, vcpu }))
 		return;
-	pid_t &tid = tids_[static_cast<size_t>(vm)][vcpu];
-	if (tid == 0)
+	HostVcpu &h = host(vm, vcpu);
+	if (h.tid == 0)
 		return;
 	// The model stops steering it; what that emits is dropped with the tid below.
 	if (core_->vcpu({ vm, vcpu }).boosted)
 		core_->endBoost({ vm, vcpu }, false);
 	core_->vcpuState({ vm, vcpu }, VcpuState::Halted, -1);
-	(void)actuator_->untrack(tid);
-	tid = 0;
-	ple_[static_cast<size_t>(vm)][vcpu].reset();
-	lastRuntime_[static_cast<size_t>(vm)][vcpu] = 0;
+	(void)actuator_->untrack(h.tid);
+	h = HostVcpu{};
 	applyLocked();
 }
 
@@ -227,16 +230,14 @@ void Scheduler::vmStopped(int vm)
 	pv_[static_cast<size_t>(vm)].store(nullptr, std::memory_order_release);
 	core_->removeVm(vm);
 	applyLocked();
-	for (pid_t &tid : tids_[static_cast<size_t>(vm)]) {
-		if (tid != 0) {
-			Status s = actuator_->untrack(tid);
+	for (HostVcpu &h : host_[static_cast<size_t>(vm)]) {
+		if (h.tid != 0) {
+			Status s = actuator_->untrack(h.tid);
 			if (!s && s.error().code() != ESRCH)
 				spdlog::warn("restoring a stopped VM's thread: {}", s.error().message());
-			tid = 0;
 		}
+		h = HostVcpu{};
 	}
-	for (auto &counter : ple_[static_cast<size_t>(vm)])
-		counter.reset();
 }
 
 // ---- The scheduler thread -------------------------------------------------------------------
@@ -277,6 +278,12 @@ Status Scheduler::start()
 	}
 	running_.store(true);
 	thread_ = std::thread([this, shared] {
+		pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
+		auto original = getSchedAttr(self);
+		if (original) {
+			schedulerOriginal_ = *original;
+			schedulerTid_.store(self, std::memory_order_release);
+		}
 		while (running_.load(std::memory_order_acquire)) {
 			Status s = shared->runOnce(-1);
 			if (!s) {
@@ -284,6 +291,7 @@ Status Scheduler::start()
 				break;
 			}
 		}
+		schedulerTid_.store(0, std::memory_order_release);
 	});
 	return {};
 }
@@ -302,8 +310,9 @@ void Scheduler::stop()
 		core_->removeVm(static_cast<int>(vm));
 	core_->takeActions(); // the restore below supersedes them
 	actuator_->restoreAll();
-	for (auto &vm : tids_)
-		std::fill(vm.begin(), vm.end(), 0);
+	for (auto &vm : host_)
+		for (HostVcpu &h : vm)
+			h.tid = 0;
 	if (trace_)
 		trace_->flush();
 }
@@ -315,21 +324,75 @@ void Scheduler::restoreAll()
 
 void Scheduler::applyLocked()
 {
-	std::vector<Action> actions = core_->takeActions();
+	// Recording an actuation can charge an overrun, which can emit a penalty: drain until quiet.
+	for (std::vector<Action> actions = core_->takeActions(); !actions.empty(); actions = core_->takeActions()) {
+		if (trace_)
+			for (const TraceRecord &r : core_->takeTrace())
+				trace_->record(r);
+		for (const Action &a : actions) {
+			pid_t tid = host(a.who.vm, a.who.vcpu).tid;
+			if (tid == 0)
+				continue; // not attached (yet): the model still tracks the grant
+			Status s = actuator_->apply(a, tid);
+			uint64_t done = clock_->nowNs();
+			if (!s && actuationErrors_++ == 0)
+				spdlog::warn("scheduler action {} on thread {} failed: {}", toString(a.kind), tid,
+					     s.error().message());
+			if (s)
+				recordActuation(a, done);
+			if (trace_)
+				trace_->actuation(a, done, s.ok());
+		}
+	}
 	if (trace_)
 		for (const TraceRecord &r : core_->takeTrace())
 			trace_->record(r);
-	for (const Action &a : actions) {
-		pid_t tid = tids_[static_cast<size_t>(a.who.vm)][a.who.vcpu];
-		if (tid == 0)
-			continue; // not attached (yet): the model still tracks the grant
-		Status s = actuator_->apply(a, tid);
-		if (!s && actuationErrors_++ == 0)
-			spdlog::warn("scheduler action {} on thread {} failed: {}", toString(a.kind), tid,
-				     s.error().message());
-		if (trace_)
-			trace_->actuation(a, clock_->nowNs(), s.ok());
+	keepAheadOfBoostsLocked();
+}
+
+void Scheduler::recordActuation(const Action &a, uint64_t doneNs)
+{
+	HostVcpu &h = host(a.who.vm, a.who.vcpu);
+	hostStats_.latencyMaxNs = std::max(hostStats_.latencyMaxNs, doneNs - std::min(doneNs, a.issuedNs));
+	if (a.kind == ActionKind::Boost) {
+		h.boostApplied = true;
+		h.boostAppliedNs = doneNs;
+		h.boostBudgetNs = a.budgetNs;
+		hostStats_.applied++;
+	} else if (a.kind == ActionKind::Unboost && h.boostApplied) {
+		h.boostApplied = false;
+		uint64_t lasted = doneNs - h.boostAppliedNs;
+		hostStats_.appliedNs += lasted;
+		if (lasted > h.boostBudgetNs) {
+			hostStats_.overrunMaxNs = std::max(hostStats_.overrunMaxNs, lasted - h.boostBudgetNs);
+			core_->chargeOverrun(a.who, lasted - h.boostBudgetNs);
+		}
 	}
+}
+
+void Scheduler::keepAheadOfBoostsLocked()
+{
+	pid_t self = schedulerTid_.load(std::memory_order_acquire);
+	bool want = core_->boostedCount() > 0;
+	if (self == 0 || want == schedulerRealtime_ || schedulerRealtimeFailed_)
+		return;
+	SchedAttr attr = schedulerOriginal_;
+	if (want) {
+		attr = SchedAttr{};
+		attr.policy = SCHED_FIFO;
+		attr.priority = options_.fifoPriority + 1;
+		attr.flags = SCHED_FLAG_RESET_ON_FORK;
+	}
+	Status s = setSchedAttr(self, attr);
+	if (!s) {
+		// Boosts need the same privilege, so this is rare; they still end, only later.
+		schedulerRealtimeFailed_ = true;
+		spdlog::warn("scheduler thread cannot run ahead of boosts ({}); a boost may outlast its budget",
+			     s.error().message());
+		return;
+	}
+	schedulerRealtime_ = want;
+	hostStats_.realtimeSwitches++;
 }
 
 void Scheduler::armExpiryLocked()
@@ -363,28 +426,29 @@ void Scheduler::onTick()
 	// Observe every attached thread together: telling running from runnable is per CPU.
 	std::vector<ClassifyInput> inputs;
 	std::vector<VcpuId> who;
-	for (size_t vm = 0; vm < tids_.size(); ++vm) {
-		for (unsigned i = 0; i < tids_[vm].size(); ++i) {
-			pid_t tid = tids_[vm][i];
-			if (tid == 0)
+	for (size_t vm = 0; vm < host_.size(); ++vm) {
+		for (unsigned i = 0; i < host_[vm].size(); ++i) {
+			HostVcpu &h = host_[vm][i];
+			if (h.tid == 0)
 				continue;
-			auto sample = sampleThread(tid);
+			auto sample = h.proc.sample();
 			if (!sample)
 				continue; // the thread exited; vmStopped will follow
-			uint64_t &last = lastRuntime_[vm][i];
-			inputs.push_back({ *sample, sample->runtimeNs - std::min(last, sample->runtimeNs) });
-			last = sample->runtimeNs;
+			inputs.push_back({ *sample, sample->runtimeNs - std::min(h.lastRuntimeNs, sample->runtimeNs) });
+			h.lastRuntimeNs = sample->runtimeNs;
 			who.push_back({ static_cast<int>(vm), i });
 		}
 	}
 	std::vector<VcpuState> states = classify(inputs);
-	for (size_t k = 0; k < who.size(); ++k)
+	for (size_t k = 0; k < who.size(); ++k) {
 		core_->vcpuState(who[k], states[k], inputs[k].sample.cpu);
+		core_->cpuTime(who[k], inputs[k].runtimeDeltaNs);
+	}
 
-	for (size_t vm = 0; vm < ple_.size(); ++vm)
-		for (unsigned i = 0; i < ple_[vm].size(); ++i)
-			if (ple_[vm][i]) {
-				auto delta = ple_[vm][i]->readDelta();
+	for (size_t vm = 0; vm < host_.size(); ++vm)
+		for (unsigned i = 0; i < host_[vm].size(); ++i)
+			if (host_[vm][i].ple) {
+				auto delta = host_[vm][i].ple->readDelta();
 				if (delta)
 					core_->pauseExits({ static_cast<int>(vm), i }, *delta);
 			}
@@ -436,7 +500,12 @@ void Scheduler::writeMetricsJson(std::string &out) const
 		out += pleAvailable_ ? "true" : "false";
 		out += ",\"fifo_fallback\":";
 		out += actuator_->fifoFallbackUsed() ? "true" : "false";
-		out += ",\"actuation_errors\":" + std::to_string(actuationErrors_) + "}";
+		out += ",\"actuation_errors\":" + std::to_string(actuationErrors_);
+		out += ",\"boosts_applied\":" + std::to_string(hostStats_.applied);
+		out += ",\"boost_applied_us\":" + std::to_string(hostStats_.appliedNs / 1000);
+		out += ",\"boost_overrun_max_us\":" + std::to_string(hostStats_.overrunMaxNs / 1000);
+		out += ",\"actuation_latency_max_us\":" + std::to_string(hostStats_.latencyMaxNs / 1000);
+		out += ",\"scheduler_realtime_switches\":" + std::to_string(hostStats_.realtimeSwitches) + "}";
 	}
 }
 

@@ -33,7 +33,10 @@
 
 #include "common/result.h"
 #include "common/unique_fd.h"
+#include "sched/actuator.h"
+#include "sched/observer.h"
 #include "sched/options.h"
+#include "sched/ple.h"
 
 struct spindle_hint_slot;
 
@@ -41,9 +44,7 @@ namespace spindle::sched {
 
 class SchedCore;
 class MonotonicClock;
-class HostActuator;
 class TraceWriter;
-class PleCounter;
 struct Action;
 
 // Checks a pool against the online CPUs and the CPUs this process may use. An empty pool means
@@ -101,6 +102,29 @@ private:
 	void onNotify();
 	void applyLocked();
 	void armExpiryLocked();
+	void recordActuation(const Action &action, uint64_t doneNs);
+	void keepAheadOfBoostsLocked();
+
+	// What the host side keeps per vCPU; the model lives in the core.
+	struct HostVcpu {
+		pid_t tid = 0; // 0: not attached (yet, or any more)
+		ThreadProcFiles proc;
+		uint64_t lastRuntimeNs = 0;
+		std::unique_ptr<PleCounter> ple;
+		bool boostApplied = false; // a boost system call succeeded and no unboost followed yet
+		uint64_t boostAppliedNs = 0;
+		uint64_t boostBudgetNs = 0;
+	};
+	// Boosts as the host saw them: from the boost system call to the unboost system call. The
+	// model's boosted time is the budget it granted; these say whether the host really kept it.
+	struct HostBoostStats {
+		uint64_t applied = 0;
+		uint64_t appliedNs = 0;
+		uint64_t overrunMaxNs = 0;    // longest a boost outlived its budget
+		uint64_t latencyMaxNs = 0;    // decision to the end of the system call, any action
+		uint64_t realtimeSwitches = 0; // the scheduler thread entering or leaving SCHED_FIFO
+	};
+	HostVcpu &host(int vm, unsigned vcpu) { return host_[static_cast<size_t>(vm)][vcpu]; }
 
 	SchedulerOptions options_;
 	std::vector<int> pool_;
@@ -109,9 +133,15 @@ private:
 	std::unique_ptr<SchedCore> core_;
 	std::unique_ptr<HostActuator> actuator_;
 	std::unique_ptr<TraceWriter> trace_;
-	std::vector<std::vector<pid_t>> tids_;
-	std::vector<std::vector<uint64_t>> lastRuntime_;
-	std::vector<std::vector<std::unique_ptr<PleCounter>>> ple_;
+	std::vector<std::vector<HostVcpu>> host_;
+	HostBoostStats hostStats_;
+	// The scheduler thread runs at SCHED_FIFO fifoPriority + 1 while any boost is in flight: a
+	// boosted FIFO vCPU on the CPU where the scheduler thread is queued would otherwise keep it
+	// from ending that very boost until RT throttling steps in (950 ms of every second).
+	std::atomic<pid_t> schedulerTid_{ 0 };
+	SchedAttr schedulerOriginal_{};
+	bool schedulerRealtime_ = false;
+	bool schedulerRealtimeFailed_ = false;
 	uint64_t pleTracepoint_ = 0;
 	std::string pleFilter_;
 	bool pleAvailable_ = false;
