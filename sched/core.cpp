@@ -293,6 +293,9 @@ void SchedCore::pollExtensions()
 
 void SchedCore::expire()
 {
+	// Hints first: an extension whose holder has released ends because of the release, even
+	// when the scheduler woke too late to see it before the budget ran out.
+	pollExtensions();
 	uint64_t t = now();
 	for (size_t id = 0; id < vms_.size(); ++id) {
 		VmModel &m = vms_[id];
@@ -305,7 +308,6 @@ void SchedCore::expire()
 				restorePriority(who);
 		}
 	}
-	pollExtensions();
 }
 
 void SchedCore::repay(uint64_t elapsedNs)
@@ -340,19 +342,24 @@ void SchedCore::updatePenalty(VcpuId who)
 
 void SchedCore::updateShares(uint64_t elapsedNs)
 {
-	// Max-min fair entitlement of the CPU time the VMs got this tick: each VM may claim what
-	// its vCPUs could use (the ones not halted, or what they did use), the rest of what is
-	// left is shared equally. A VM that leaves CPU idle is not owed it later; a co-runner that
-	// takes up that slack is not over its share.
+	// Weighted max-min fair entitlement of the CPU time the VMs got this tick. A VM's weight is
+	// its vCPU count, which is what stock CFS gives it when all its vCPUs want to run (one
+	// thread, one share); it may claim no more than its vCPUs could use (the ones not halted, or
+	// what they did use), and what it leaves goes to the others. So a VM that leaves CPU idle is
+	// not owed it later, and a co-runner that takes up that slack is not over its share.
 	std::vector<size_t> active;
+	uint64_t weightLeft = 0;
 	for (size_t id = 0; id < vms_.size(); ++id)
-		if (vms_[id].active)
+		if (vms_[id].active) {
 			active.push_back(id);
+			weightLeft += vms_[id].vcpus.size();
+		}
 	if (elapsedNs == 0 || active.empty()) {
 		for (VmModel &m : vms_)
 			m.tickCpuNs = 0;
 		return;
 	}
+	const uint64_t totalWeight = weightLeft;
 	std::vector<uint64_t> demand(vms_.size(), 0), entitled(vms_.size(), 0);
 	uint64_t capacity = 0;
 	for (size_t id : active) {
@@ -363,24 +370,33 @@ void SchedCore::updateShares(uint64_t elapsedNs)
 		demand[id] = std::max(ready * elapsedNs, m.tickCpuNs);
 		capacity += m.tickCpuNs;
 	}
+	// Smallest demand per unit of weight first: each takes min(demand, its weighted part of
+	// what is left), so what a modest VM does not need is shared by the rest.
 	std::vector<size_t> order = active;
-	std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return demand[a] < demand[b]; });
+	std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+		return static_cast<double>(demand[a]) / static_cast<double>(vms_[a].vcpus.size()) <
+		       static_cast<double>(demand[b]) / static_cast<double>(vms_[b].vcpus.size());
+	});
 	uint64_t left = capacity;
-	for (size_t k = 0; k < order.size(); ++k) {
-		uint64_t fair = left / (order.size() - k);
-		entitled[order[k]] = std::min(demand[order[k]], fair);
-		left -= entitled[order[k]];
+	for (size_t id : order) {
+		uint64_t weight = vms_[id].vcpus.size();
+		uint64_t fair = static_cast<uint64_t>(static_cast<double>(left) * static_cast<double>(weight) /
+						      static_cast<double>(weightLeft));
+		entitled[id] = std::min(demand[id], fair);
+		left -= std::min(left, entitled[id]);
+		weightLeft -= weight;
 	}
 
 	const bool guarded = policyIsShareGuarded(options_.policy);
 	const double decay = static_cast<double>(options_.shareWindowNs) /
 			     static_cast<double>(options_.shareWindowNs + elapsedNs);
-	const double windowShare = static_cast<double>(options_.shareWindowNs) *
-				   static_cast<double>(std::max<size_t>(poolCpus_.size(), 1)) /
-				   static_cast<double>(active.size());
-	const double slack = windowShare * options_.shareSlackPercent / 100.0;
+	const double poolWindow = static_cast<double>(options_.shareWindowNs) *
+				  static_cast<double>(std::max<size_t>(poolCpus_.size(), 1));
 	for (size_t id : active) {
 		VmModel &m = vms_[id];
+		// Tolerated excess: shareSlackPercent of what its weight entitles it to over a window.
+		const double slack = poolWindow * static_cast<double>(m.vcpus.size()) /
+				     static_cast<double>(totalWeight) * options_.shareSlackPercent / 100.0;
 		m.shareBalanceNs = m.shareBalanceNs * decay + static_cast<double>(entitled[id]) -
 				   static_cast<double>(m.tickCpuNs);
 		m.tickCpuNs = 0;

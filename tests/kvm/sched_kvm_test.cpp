@@ -95,6 +95,7 @@ TEST(Policies, CfsCompletesAndNeverBoosts)
 	PolicyRun run = runPolicy("cfs");
 	expectCompletedWithMutualExclusion(run);
 	EXPECT_EQ(totalOf(run.metrics, "boosts"), 0u) << run.metrics;
+	EXPECT_GT(totalOf(run.metrics, "cpu_us"), 0u) << "the share guard's input, measured under every policy";
 }
 
 TEST(Policies, CfsWithPleOffCompletes)
@@ -117,6 +118,8 @@ TEST(Policies, CoboostDetectsSpinsThroughPvAndBoosts)
 	expectCompletedWithMutualExclusion(run);
 	EXPECT_GT(totalOf(run.metrics, "spins_pv"), 0u) << run.metrics;
 	EXPECT_GT(totalOf(run.metrics, "boosts"), 0u) << run.metrics;
+	EXPECT_GT(sumAfter(run.metrics, "\"scheduler_realtime_switches\":"), 0u)
+		<< "the scheduler thread must run above its boosts while they last: " << run.metrics;
 }
 
 TEST(Policies, CoboostSeesPleWhenPauseExitsAreObservable)
@@ -134,6 +137,8 @@ TEST(Policies, ExtendGrantsExtensionsToHolders)
 	PolicyRun run = runPolicy("extend");
 	expectCompletedWithMutualExclusion(run);
 	EXPECT_GT(totalOf(run.metrics, "extensions_granted"), 0u) << run.metrics;
+	// Hints are re-read every --extend-poll while an extension runs, so releases end them.
+	EXPECT_GT(totalOf(run.metrics, "extensions_ended_early"), 0u) << run.metrics;
 }
 
 TEST(Policies, ExpressRunsNamedVcpus)

@@ -44,6 +44,54 @@ TEST(SchedOptions, FlagOutOfRangeIsRejectedNamingTheFlag)
 	EXPECT_EQ(o.boostSliceNs, 1'000'000u);
 }
 
+TEST(SchedOptions, FifoPriority99IsRejectedBecauseTheSchedulerThreadNeedsOneAbove)
+{
+	SchedulerOptions o;
+
+	Status s = applySchedFlag(o, "fifo-priority", "99");
+
+	ASSERT_FALSE(s.ok());
+	EXPECT_NE(s.error().message().find("--fifo-priority"), std::string::npos);
+}
+
+TEST(SchedOptions, ShareGuardFlagsTakeTheirValues)
+{
+	SchedulerOptions o;
+
+	ASSERT_TRUE(applySchedFlag(o, "share-window", "50ms").ok());
+	ASSERT_TRUE(applySchedFlag(o, "share-slack", "10").ok());
+	ASSERT_TRUE(applySchedFlag(o, "extend-poll", "20us").ok());
+
+	EXPECT_EQ(o.shareWindowNs, 50'000'000u);
+	EXPECT_EQ(o.shareSlackPercent, 10u);
+	EXPECT_EQ(o.extendPollNs, 20'000u);
+}
+
+TEST(SchedOptions, ShareWindowBelowTenMillisecondsIsRejected)
+{
+	SchedulerOptions o;
+
+	Status s = applySchedFlag(o, "share-window", "1ms");
+
+	ASSERT_FALSE(s.ok());
+	EXPECT_NE(s.error().message().find("--share-window"), std::string::npos);
+}
+
+TEST(SchedOptions, ShareSlackAboveOneHundredPercentIsRejected)
+{
+	SchedulerOptions o;
+
+	EXPECT_FALSE(applySchedFlag(o, "share-slack", "101").ok());
+}
+
+TEST(SchedOptions, OnlyPoliciesThatDebitAreShareGuarded)
+{
+	EXPECT_TRUE(policyIsShareGuarded(PolicyKind::Adaptive));
+	EXPECT_TRUE(policyIsShareGuarded(PolicyKind::Coboost));
+	EXPECT_FALSE(policyIsShareGuarded(PolicyKind::Cfs));
+	EXPECT_FALSE(policyIsShareGuarded(PolicyKind::Gang));
+}
+
 TEST(SchedOptions, MalformedDurationIsRejected)
 {
 	SchedulerOptions o;

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "harness.h"
+#include "spindle_abi.h"
 
 namespace spindle::sched::test {
 namespace {
@@ -309,6 +310,74 @@ TEST(ExtendPolicy, ExtensionEndsEarlyWhenTheHintSaysReleased)
 
 	EXPECT_EQ(Harness::count(h.take(), ActionKind::Unboost, { vm, 0 }), 1u);
 	EXPECT_EQ(h.core.vcpu({ vm, 0 }).counters.extensionsEndedEarly, 1u);
+}
+
+spindle_hint_slot hintSlot(uint32_t seq, uint32_t locksHeld)
+{
+	spindle_hint_slot slot{};
+	slot.seq = seq;
+	slot.locks_held = locksHeld;
+	slot.waiting_on = SPINDLE_VCPU_NONE;
+	return slot;
+}
+
+// A VM with a hint page whose running vCPU 0 took a lock and was extended at a tick.
+struct ExtendedHolder {
+	ExtendedHolder() : h(withPolicy(PolicyKind::Extend)), slots(2, hintSlot(0, 0))
+	{
+		vm = h.core.addVm("a", 2, slots.data());
+		h.setStates(vm, { S::Running, S::Runnable }, { 0, 0 });
+		slots[0] = hintSlot(1, 1);
+		h.core.tick();
+		h.take();
+	}
+	Harness h;
+	std::vector<spindle_hint_slot> slots;
+	int vm = -1;
+};
+
+TEST(ExtendPolicy, RunningExtensionIsPolledBeforeTheNextTick)
+{
+	ExtendedHolder e;
+	ASSERT_TRUE(e.h.core.vcpu({ e.vm, 0 }).boosted);
+
+	uint64_t next = e.h.core.nextExpiryNs();
+
+	EXPECT_EQ(next, e.h.clock.nowNs() + e.h.core.options().extendPollNs);
+}
+
+TEST(ExtendPolicy, ReleaseSeenAtAPollEndsTheExtensionAndBoundsItsLateness)
+{
+	ExtendedHolder e;
+	e.slots[0] = hintSlot(2, 0);
+
+	e.h.clock.advance(e.h.core.options().extendPollNs);
+	e.h.core.expire();
+
+	EXPECT_EQ(Harness::count(e.h.take(), ActionKind::Unboost, { e.vm, 0 }), 1u);
+	EXPECT_EQ(e.h.core.vcpu({ e.vm, 0 }).counters.extensionsEndedEarly, 1u);
+	EXPECT_EQ(e.h.core.extensionEndLateMaxNs(), e.h.core.options().extendPollNs);
+}
+
+TEST(ExtendPolicy, ReleaseSeenAfterTheBudgetStillCountsAsEndedByTheRelease)
+{
+	ExtendedHolder e;
+	e.slots[0] = hintSlot(2, 0);
+
+	e.h.clock.advance(5 * e.h.core.options().extendMaxNs); // the scheduler woke late
+	e.h.core.expire();
+
+	EXPECT_EQ(e.h.core.vcpu({ e.vm, 0 }).counters.extensionsEndedEarly, 1u);
+}
+
+TEST(ExtendPolicy, NothingIsPolledWithoutARunningExtension)
+{
+	Harness h(withPolicy(PolicyKind::Extend));
+	std::vector<spindle_hint_slot> slots(2, hintSlot(0, 0));
+	h.core.addVm("a", 2, slots.data());
+	h.core.tick();
+
+	EXPECT_EQ(h.core.nextExpiryNs(), UINT64_MAX);
 }
 
 TEST(ExtendPolicy, ExtensionIsDebitedForTheTimeUsed)
