@@ -214,6 +214,10 @@ void SchedCore::hintUpdate(VcpuId who, uint32_t seq, uint32_t locksHeld, uint32_
 	VcpuModel &v = vcpu(who);
 	if (v.hintSeen && v.hintSeq == seq)
 		return;
+	// A hostile guest can inflate this; it only steers its own VM's choice between bounded,
+	// share-guarded responses.
+	if (v.hintSeen)
+		m.hintProgress += static_cast<uint32_t>(seq - v.hintSeq);
 	if (locksHeld > kMaxLocksHeld) {
 		v.counters.hintsInvalid++;
 		locksHeld = kMaxLocksHeld;

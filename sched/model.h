@@ -176,6 +176,9 @@ struct VmModel {
 	uint64_t lastSpinNs = 0;
 	bool spunEver = false;
 	uint64_t spinsTotal = 0;
+	// Lock progress as the guest publishes it: the sum of every hint slot's seq advance (each
+	// acquire and release bumps seq, so this counts them all, not only the ones a tick sees).
+	uint64_t hintProgress = 0;
 
 	// Share guard: CPU time entitled minus CPU time used, decayed over the share window. Below
 	// minus the slack the VM is held back (no debited boosts, penalty nice) until it is >= 0.

@@ -193,19 +193,23 @@ void ExpressPolicy::onSpin(SchedCore &core, VcpuId spinner, SpinSource, uint32_t
 	express(core, { spinner.vm, waitsOn });
 }
 
-void ExpressPolicy::onTick(SchedCore &core)
+void ExpressPolicy::retryWaiters(SchedCore &core, int vm)
 {
 	// A waiter whose hint still names a de-scheduled vCPU: the first attempt may have been
 	// refused by a bound that has passed since.
-	for (size_t id = 0; id < core.vmCount(); ++id) {
-		VmModel &m = core.vm(static_cast<int>(id));
-		if (!m.active)
-			continue;
-		for (const VcpuModel &v : m.vcpus)
-			if (v.waitingOn != kNoVcpu && m.vcpus[v.waitingOn].state == VcpuState::Runnable &&
-			    !m.vcpus[v.waitingOn].boosted)
-				express(core, { static_cast<int>(id), v.waitingOn });
-	}
+	VmModel &m = core.vm(vm);
+	if (!m.active)
+		return;
+	for (const VcpuModel &v : m.vcpus)
+		if (v.waitingOn != kNoVcpu && m.vcpus[v.waitingOn].state == VcpuState::Runnable &&
+		    !m.vcpus[v.waitingOn].boosted)
+			express(core, { vm, v.waitingOn });
+}
+
+void ExpressPolicy::onTick(SchedCore &core)
+{
+	for (size_t id = 0; id < core.vmCount(); ++id)
+		retryWaiters(core, static_cast<int>(id));
 }
 
 // ---- gang -----------------------------------------------------------------------------------
@@ -293,11 +297,26 @@ bool AdaptivePolicy::vmSpinsRecently(const SchedCore &core, int vm) const
 	return m.spunEver && core.now() - m.lastSpinNs <= kSpinMemoryTicks * options_.tickNs;
 }
 
+AdaptivePolicy::Response AdaptivePolicy::response(int vm) const
+{
+	if (vm >= 0 && static_cast<size_t>(vm) < vms_.size())
+		return vms_[static_cast<size_t>(vm)].response;
+	return Response::Express;
+}
+
+void AdaptivePolicy::answerNamed(SchedCore &core, VcpuId spinner, uint32_t target)
+{
+	if (state(spinner.vm).response == Response::Express)
+		express_.express(core, { spinner.vm, target });
+	else
+		coboost_.coboost(core, spinner, state(spinner.vm).sliceNs); // the target is among them
+}
+
 void AdaptivePolicy::onSpin(SchedCore &core, VcpuId spinner, SpinSource, uint32_t waitsOn)
 {
-	// 1. A named vCPU (holder or next waiter): express it.
+	// 1. A named vCPU (holder or next waiter).
 	if (waitsOn != kNoVcpu) {
-		express_.express(core, { spinner.vm, waitsOn });
+		answerNamed(core, spinner, waitsOn);
 		return;
 	}
 	// 2. Hints name a holder that is not running: that is the one to run.
@@ -305,12 +324,64 @@ void AdaptivePolicy::onSpin(SchedCore &core, VcpuId spinner, SpinSource, uint32_
 	for (unsigned i = 0; i < m.vcpus.size(); ++i) {
 		const VcpuModel &v = m.vcpus[i];
 		if (i != spinner.vcpu && v.locksHeld > 0 && v.state == VcpuState::Runnable) {
-			express_.express(core, { spinner.vm, i });
+			answerNamed(core, spinner, i);
 			return;
 		}
 	}
 	// 3. Only a spin is known: co-boost the siblings, with this VM's adapted slice.
 	coboost_.coboost(core, spinner, state(spinner.vm).sliceNs);
+}
+
+void AdaptivePolicy::endEpoch(SchedCore &core, int vm)
+{
+	VmState &s = state(vm);
+	const VmModel &m = core.vm(vm);
+	const uint64_t t = core.now();
+	const uint64_t elapsed = t - s.epochStartNs;
+	const double rate = static_cast<double>(m.hintProgress - s.progressAtEpoch) * 1e6 /
+			    static_cast<double>(std::max<uint64_t>(elapsed, 1));
+	double &average = s.rate[static_cast<unsigned>(s.response)];
+	average = average < 0 ? rate : (average + rate) / 2;
+	s.epochs++;
+	s.epochStartNs = t;
+	s.progressAtEpoch = m.hintProgress;
+
+	const Response other = s.response == Response::Express ? Response::Coboost : Response::Express;
+	Response next;
+	if (s.rate[static_cast<unsigned>(other)] < 0 || s.epochs % kExploreEvery == 0)
+		next = other; // not tried yet, or time to look again
+	else
+		next = s.rate[0] >= s.rate[1] ? Response::Express : Response::Coboost;
+	if (next != s.response)
+		core.traceEvent("adapt_response", { vm, 0 }, next == Response::Express ? "express" : "coboost",
+				static_cast<uint64_t>(rate));
+	s.response = next;
+}
+
+void AdaptivePolicy::onTick(SchedCore &core)
+{
+	const uint64_t t = core.now();
+	for (size_t id = 0; id < core.vmCount(); ++id) {
+		const int vm = static_cast<int>(id);
+		VmModel &m = core.vm(vm);
+		if (!m.active)
+			continue;
+		// Epochs count only while the VM spins and publishes hints (the progress signal).
+		VmState &s = state(vm);
+		if (m.hints == nullptr || !vmSpinsRecently(core, vm)) {
+			s.epochStartNs = t;
+			s.progressAtEpoch = m.hintProgress;
+		} else if (t - s.epochStartNs >= kEpochTicks * options_.tickNs) {
+			endEpoch(core, vm);
+		}
+		if (!vmSpinsRecently(core, vm))
+			continue;
+		for (unsigned i = 0; i < m.vcpus.size(); ++i)
+			if (m.vcpus[i].locksHeld > 0)
+				extend_.tryExtend(core, { vm, i });
+		if (s.response == Response::Express)
+			express_.retryWaiters(core, vm);
+	}
 }
 
 void AdaptivePolicy::onHint(SchedCore &core, VcpuId who)
@@ -321,18 +392,6 @@ void AdaptivePolicy::onHint(SchedCore &core, VcpuId who)
 		extend_.onHint(core, who);
 }
 
-void AdaptivePolicy::onTick(SchedCore &core)
-{
-	for (size_t id = 0; id < core.vmCount(); ++id) {
-		VmModel &m = core.vm(static_cast<int>(id));
-		if (!m.active || !vmSpinsRecently(core, static_cast<int>(id)))
-			continue;
-		for (unsigned i = 0; i < m.vcpus.size(); ++i)
-			if (m.vcpus[i].locksHeld > 0)
-				extend_.tryExtend(core, { static_cast<int>(id), i });
-	}
-	express_.onTick(core);
-}
 
 void AdaptivePolicy::onBoostEnded(SchedCore &core, VcpuId who, BoostReason reason, bool early)
 {

@@ -693,6 +693,95 @@ TEST(AdaptivePolicy, PleSpinWithHintedDescheduledHolderExpressesTheHolder)
 	EXPECT_EQ(Harness::find(actions, ActionKind::Boost, { vm, 2 })->reason, BoostReason::Express);
 }
 
+// A spinning VM with a hint page whose lock progress (seq advance per tick) depends on the
+// response adaptive uses for named vCPUs.
+struct ProgressScenario {
+	ProgressScenario() : h(withPolicy(PolicyKind::Adaptive), { 0, 1, 2 }), slots(3, hintSlot(0, 0))
+	{
+		vm = h.core.addVm("a", 3, slots.data());
+		h.setStates(vm, { S::Running, S::Runnable, S::Runnable }, { 0, 1, 2 });
+		h.core.tick();
+	}
+	AdaptivePolicy &adaptive() { return static_cast<AdaptivePolicy &>(h.core.policy()); }
+	// Runs ticks; returns how many were spent under each response.
+	std::pair<unsigned, unsigned> run(unsigned ticks, uint32_t expressProgress, uint32_t coboostProgress)
+	{
+		unsigned underExpress = 0, underCoboost = 0;
+		for (unsigned t = 0; t < ticks; ++t) {
+			bool express = adaptive().response(vm) == AdaptivePolicy::Response::Express;
+			(express ? underExpress : underCoboost)++;
+			slots[2].seq += express ? expressProgress : coboostProgress;
+			h.core.spinDetected({ vm, 0 }, SpinSource::Ple);
+			h.clock.advance(kMs);
+			h.core.tick();
+			h.take();
+		}
+		return { underExpress, underCoboost };
+	}
+	Harness h;
+	std::vector<spindle_hint_slot> slots;
+	int vm = -1;
+};
+
+TEST(AdaptivePolicy, ResponseMovesToCoboostWhenItsEpochsMakeMoreLockProgress)
+{
+	ProgressScenario p;
+
+	auto [underExpress, underCoboost] = p.run(40 * AdaptivePolicy::kEpochTicks, 2, 20);
+
+	EXPECT_GT(underCoboost, 2 * underExpress);
+}
+
+TEST(AdaptivePolicy, ResponseStaysExpressWhenExpressEpochsMakeMoreLockProgress)
+{
+	ProgressScenario p;
+
+	auto [underExpress, underCoboost] = p.run(40 * AdaptivePolicy::kEpochTicks, 20, 2);
+
+	EXPECT_GT(underExpress, 2 * underCoboost);
+}
+
+TEST(AdaptivePolicy, LosingResponseIsStillTriedEveryFewEpochs)
+{
+	ProgressScenario p;
+
+	unsigned underExpress = p.run(40 * AdaptivePolicy::kEpochTicks, 2, 20).first;
+
+	EXPECT_GE(underExpress, 40 / AdaptivePolicy::kExploreEvery * AdaptivePolicy::kEpochTicks / 2);
+}
+
+TEST(AdaptivePolicy, NamedHolderIsCoboostedWhenThatIsTheVmsResponse)
+{
+	ProgressScenario p;
+	p.run(2 * AdaptivePolicy::kEpochTicks, 2, 20); // second epoch tries co-boosting
+	ASSERT_EQ(p.adaptive().response(p.vm), AdaptivePolicy::Response::Coboost);
+	p.h.setStates(p.vm, { S::Running, S::Runnable, S::Runnable }, { 0, 1, 2 });
+	p.h.clock.advance(10 * kMs); // past the last round and its debts
+	p.h.core.tick();
+	p.h.take();
+
+	p.h.core.longSpin({ p.vm, 0 }, 2, 9);
+
+	const Action *b = Harness::find(p.h.take(), ActionKind::Boost, { p.vm, 2 });
+	ASSERT_NE(b, nullptr);
+	EXPECT_EQ(b->reason, BoostReason::Coboost);
+}
+
+TEST(AdaptivePolicy, VmWithoutHintsKeepsExpressForNamedVcpus)
+{
+	Harness h(withPolicy(PolicyKind::Adaptive), { 0, 1, 2 });
+	int vm = h.core.addVm("a", 3, nullptr);
+	h.setStates(vm, { S::Running, S::Runnable, S::Runnable }, { 0, 1, 2 });
+
+	for (unsigned t = 0; t < 3 * AdaptivePolicy::kEpochTicks; ++t) {
+		h.core.spinDetected({ vm, 0 }, SpinSource::Ple);
+		h.clock.advance(kMs);
+		h.core.tick();
+	}
+
+	EXPECT_EQ(static_cast<AdaptivePolicy &>(h.core.policy()).response(vm), AdaptivePolicy::Response::Express);
+}
+
 TEST(AdaptivePolicy, HolderInAVmThatDoesNotSpinIsNotExtended)
 {
 	Harness h(withPolicy(PolicyKind::Adaptive));
