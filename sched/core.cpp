@@ -180,6 +180,7 @@ void SchedCore::vcpuState(VcpuId who, VcpuState state, int cpu)
 		return;
 	VcpuModel &v = vcpu(who);
 	v.state = state;
+	v.observed = true;
 	if (cpu >= 0)
 		v.cpu = cpu;
 }
@@ -202,6 +203,8 @@ void SchedCore::chargeOverrun(VcpuId who, uint64_t extraNs)
 		return;
 	v.debtNs += static_cast<int64_t>(extraNs);
 	v.counters.debitedNs += extraNs;
+	vm(who.vm).debitedEver = true;
+	vm(who.vm).lastDebitedNs = now();
 	if (!v.boosted)
 		updatePenalty(who);
 }
@@ -368,9 +371,9 @@ void SchedCore::updateShares(uint64_t elapsedNs)
 	uint64_t capacity = 0;
 	for (size_t id : active) {
 		const VmModel &m = vms_[id];
-		uint64_t ready = 0;
+		uint64_t ready = 0; // a vCPU whose thread is not running yet claims nothing
 		for (const VcpuModel &v : m.vcpus)
-			ready += v.state != VcpuState::Halted ? 1 : 0;
+			ready += v.observed && v.state != VcpuState::Halted ? 1 : 0;
 		demand[id] = std::max(ready * elapsedNs, m.tickCpuNs);
 		capacity += m.tickCpuNs;
 	}
@@ -406,8 +409,12 @@ void SchedCore::updateShares(uint64_t elapsedNs)
 		m.tickCpuNs = 0;
 		if (!guarded)
 			continue;
+		// Only a VM that got debited favours within the window is held: natural CFS swings
+		// (a slice is several ms) put any VM briefly ahead, and holding an innocent co-runner
+		// for them costs it exactly what the guard is meant to protect.
+		const bool favoured = m.debitedEver && now() - m.lastDebitedNs <= options_.shareWindowNs;
 		bool was = m.overShare;
-		if (!m.overShare && m.shareBalanceNs < -slack)
+		if (!m.overShare && favoured && m.shareBalanceNs < -slack)
 			m.overShare = true;
 		else if (m.overShare && m.shareBalanceNs >= 0)
 			m.overShare = false;
@@ -482,6 +489,8 @@ bool SchedCore::grantBoost(VcpuId who, uint64_t budgetNs, BoostReason reason, bo
 	v.boostBudgetNs = budgetNs;
 	v.counters.boosts++;
 	if (debited) {
+		vm(who.vm).debitedEver = true;
+		vm(who.vm).lastDebitedNs = t;
 		// Debit the whole budget up front, so a vCPU cannot collect a second boost before the
 		// first one is accounted for; an early end credits the unused part back.
 		v.debtNs += static_cast<int64_t>(budgetNs);

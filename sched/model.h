@@ -125,6 +125,7 @@ struct VmCounters {
 struct VcpuModel {
 	VcpuState state = VcpuState::Runnable;
 	int cpu = -1;     // last CPU seen (or the home CPU before any observation)
+	bool observed = false; // its thread's state has been reported (attached and sampled)
 	int homeCpu = -1; // placement: pinned here when not moved
 
 	bool boosted = false;
@@ -184,6 +185,8 @@ struct VmModel {
 	// minus the slack the VM is held back (no debited boosts, penalty nice) until it is >= 0.
 	double shareBalanceNs = 0;
 	bool overShare = false;
+	bool debitedEver = false;
+	uint64_t lastDebitedNs = 0; // last debited boost granted or overrun charged
 	uint64_t tickCpuNs = 0; // CPU time of its vCPUs reported since the last tick
 	VmCounters counters;
 };

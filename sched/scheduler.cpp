@@ -324,6 +324,10 @@ void Scheduler::restoreAll()
 
 void Scheduler::applyLocked()
 {
+	// Rise above the boosts before the first one is applied: a thread made SCHED_FIFO on this
+	// thread's CPU preempts it inside that very sched_setattr, and it stayed off the CPU for
+	// 20-100 ms (traced) until the load balancer moved it; lowering waits for the last unboost.
+	keepAheadOfBoostsLocked();
 	// Recording an actuation can charge an overrun, which can emit a penalty: drain until quiet.
 	for (std::vector<Action> actions = core_->takeActions(); !actions.empty(); actions = core_->takeActions()) {
 		if (trace_)
