@@ -326,8 +326,9 @@ void Scheduler::applyLocked()
 {
 	// Rise above the boosts before the first one is applied: a thread made SCHED_FIFO on this
 	// thread's CPU preempts it inside that very sched_setattr, and it stayed off the CPU for
-	// 20-100 ms (traced) until the load balancer moved it; lowering waits for the last unboost.
-	keepAheadOfBoostsLocked();
+	// 20-100 ms (traced) until the load balancer moved it. Lowering waits until the last
+	// unboost has been applied, for the same reason.
+	keepAheadOfBoostsLocked(KeepAhead::RiseOnly);
 	// Recording an actuation can charge an overrun, which can emit a penalty: drain until quiet.
 	for (std::vector<Action> actions = core_->takeActions(); !actions.empty(); actions = core_->takeActions()) {
 		if (trace_)
@@ -351,7 +352,7 @@ void Scheduler::applyLocked()
 	if (trace_)
 		for (const TraceRecord &r : core_->takeTrace())
 			trace_->record(r);
-	keepAheadOfBoostsLocked();
+	keepAheadOfBoostsLocked(KeepAhead::RiseOrLower);
 }
 
 void Scheduler::recordActuation(const Action &a, uint64_t doneNs)
@@ -374,11 +375,13 @@ void Scheduler::recordActuation(const Action &a, uint64_t doneNs)
 	}
 }
 
-void Scheduler::keepAheadOfBoostsLocked()
+void Scheduler::keepAheadOfBoostsLocked(KeepAhead mode)
 {
 	pid_t self = schedulerTid_.load(std::memory_order_acquire);
 	bool want = core_->boostedCount() > 0;
 	if (self == 0 || want == schedulerRealtime_ || schedulerRealtimeFailed_)
+		return;
+	if (!want && mode == KeepAhead::RiseOnly)
 		return;
 	SchedAttr attr = schedulerOriginal_;
 	if (want) {

@@ -103,7 +103,8 @@ private:
 	void applyLocked();
 	void armExpiryLocked();
 	void recordActuation(const Action &action, uint64_t doneNs);
-	void keepAheadOfBoostsLocked();
+	enum class KeepAhead { RiseOnly, RiseOrLower };
+	void keepAheadOfBoostsLocked(KeepAhead mode);
 
 	// What the host side keeps per vCPU; the model lives in the core.
 	struct HostVcpu {
