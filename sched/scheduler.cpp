@@ -328,9 +328,13 @@ void Scheduler::applyLocked()
 	// thread's CPU preempts it inside that very sched_setattr, and it stayed off the CPU for
 	// 20-100 ms (traced) until the load balancer moved it. Lowering waits until the last
 	// unboost has been applied, for the same reason.
-	keepAheadOfBoostsLocked(KeepAhead::RiseOnly);
 	// Recording an actuation can charge an overrun, which can emit a penalty: drain until quiet.
 	for (std::vector<Action> actions = core_->takeActions(); !actions.empty(); actions = core_->takeActions()) {
+		// A batch can boost and unboost the same vCPU (an extension granted and ended at one
+		// read of its hint): the model has no boost left, the host has one for a moment.
+		bool batchBoosts = std::any_of(actions.begin(), actions.end(),
+					       [](const Action &a) { return a.kind == ActionKind::Boost; });
+		keepAheadOfBoostsLocked(batchBoosts ? KeepAhead::Rise : KeepAhead::RiseIfBoosted);
 		if (trace_)
 			for (const TraceRecord &r : core_->takeTrace())
 				trace_->record(r);
@@ -352,7 +356,7 @@ void Scheduler::applyLocked()
 	if (trace_)
 		for (const TraceRecord &r : core_->takeTrace())
 			trace_->record(r);
-	keepAheadOfBoostsLocked(KeepAhead::RiseOrLower);
+	keepAheadOfBoostsLocked(KeepAhead::Follow);
 }
 
 void Scheduler::recordActuation(const Action &a, uint64_t doneNs)
@@ -378,11 +382,11 @@ void Scheduler::recordActuation(const Action &a, uint64_t doneNs)
 void Scheduler::keepAheadOfBoostsLocked(KeepAhead mode)
 {
 	pid_t self = schedulerTid_.load(std::memory_order_acquire);
-	bool want = core_->boostedCount() > 0;
+	bool want = mode == KeepAhead::Rise || core_->boostedCount() > 0;
 	if (self == 0 || want == schedulerRealtime_ || schedulerRealtimeFailed_)
 		return;
-	if (!want && mode == KeepAhead::RiseOnly)
-		return;
+	if (!want && mode != KeepAhead::Follow)
+		return; // lower only once the batch is applied
 	SchedAttr attr = schedulerOriginal_;
 	if (want) {
 		attr = SchedAttr{};

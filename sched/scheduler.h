@@ -103,7 +103,9 @@ private:
 	void applyLocked();
 	void armExpiryLocked();
 	void recordActuation(const Action &action, uint64_t doneNs);
-	enum class KeepAhead { RiseOnly, RiseOrLower };
+	// Rise: a boost is about to be applied. RiseIfBoosted: the model has boosts. Follow: after a
+	// batch, match the model (rise or lower).
+	enum class KeepAhead { Rise, RiseIfBoosted, Follow };
 	void keepAheadOfBoostsLocked(KeepAhead mode);
 
 	// What the host side keeps per vCPU; the model lives in the core.
