@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/sched/monotonic.h"
 #include "sched/actuator.h"
 #include "sched/core.h"
 
@@ -25,9 +26,7 @@ namespace {
 
 uint64_t nowNs()
 {
-	timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+	return spindle::bench::monotonicNs();
 }
 
 class RealClock : public Clock

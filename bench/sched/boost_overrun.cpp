@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/sched/monotonic.h"
 #include "sched/scheduler.h"
 #include "spindle_abi.h"
 
@@ -37,9 +38,7 @@ namespace {
 
 uint64_t nowNs()
 {
-	timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+	return spindle::bench::monotonicNs();
 }
 
 // A busy thread; with a hint slot it "holds a lock" for 200 us of every millisecond, publishing
