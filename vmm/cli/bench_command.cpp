@@ -435,7 +435,7 @@ int runBenchCommand(const std::vector<std::string> &args)
 		}
 		RunRecord record = measure(options, plans[i], static_cast<unsigned>(i + 1));
 		installBetweenRunsHandler();
-		if (record.status == RunStatus::Interrupted || gBenchStop)
+		if (record.status == RunStatus::Interrupted || gBenchStop || stopSignalPending())
 			interrupted = true;
 		if (record.status == RunStatus::Failed) {
 			++failed;

@@ -169,6 +169,11 @@ std::string metricsJson(const std::vector<std::unique_ptr<VirtualMachine>> &vms,
 
 } // namespace
 
+bool stopSignalPending()
+{
+	return gStopSignal.load() != 0;
+}
+
 void installStopSignalHandlers()
 {
 	struct sigaction action {};
@@ -323,6 +328,10 @@ int runSession(const RunOptions &options, SessionReport *report, bool quiet)
 	for (auto &vm : vms)
 		vm->join();
 	(*scheduler)->stop();
+	// A signal that came while the VMs were finishing on their own still interrupts: the caller
+	// asked to stop, and a matrix must not run on past it.
+	if (!signal && !timedOut)
+		signal = gStopSignal.load();
 	if (serialFile)
 		fclose(serialFile);
 

@@ -64,5 +64,9 @@ int runSession(const RunOptions &options, SessionReport *report = nullptr, bool 
 
 // Set from SIGINT/SIGTERM handlers; the session polls it.
 void installStopSignalHandlers();
+// Whether SIGINT/SIGTERM arrived since the last runSession() started, including after its VMs
+// had finished (its status then says so too); a caller running several sessions checks it so no
+// signal falls between two of them.
+bool stopSignalPending();
 
 } // namespace spindle
