@@ -314,6 +314,8 @@ void AdaptivePolicy::answerNamed(SchedCore &core, VcpuId spinner, uint32_t targe
 
 void AdaptivePolicy::onSpin(SchedCore &core, VcpuId spinner, SpinSource, uint32_t waitsOn)
 {
+	if (turnsActive_)
+		return; // the VM's turn co-schedules it; between turns it waits by design
 	// 1. A named vCPU (holder or next waiter).
 	if (waitsOn != kNoVcpu) {
 		answerNamed(core, spinner, waitsOn);
@@ -360,6 +362,11 @@ void AdaptivePolicy::endEpoch(SchedCore &core, int vm)
 
 void AdaptivePolicy::onTick(SchedCore &core)
 {
+	updateTurns(core);
+	if (turnsActive_) {
+		gang_.onTick(core);
+		return;
+	}
 	const uint64_t t = core.now();
 	for (size_t id = 0; id < core.vmCount(); ++id) {
 		const int vm = static_cast<int>(id);
@@ -384,8 +391,59 @@ void AdaptivePolicy::onTick(SchedCore &core)
 	}
 }
 
+bool AdaptivePolicy::turnsWouldFillThePool(const SchedCore &core) const
+{
+	const size_t pool = core.poolCpus().size();
+	bool anySpins = false, any = false;
+	for (size_t id = 0; id < core.vmCount(); ++id) {
+		const VmModel &m = core.vm(static_cast<int>(id));
+		if (!m.active)
+			continue;
+		any = true;
+		size_t ready = 0;
+		for (const VcpuModel &v : m.vcpus)
+			ready += v.observed && v.state != VcpuState::Halted ? 1 : 0;
+		// Larger than the pool: FIFO vCPUs stacked on one CPU never time-share. Fewer ready
+		// vCPUs than CPUs: its turn would leave holes.
+		if (m.vcpus.size() > pool || ready < pool)
+			return false;
+		anySpins = anySpins || vmSpinsRecently(core, static_cast<int>(id));
+	}
+	return any && anySpins && core.vmCount() > 1;
+}
+
+void AdaptivePolicy::endTurns(SchedCore &core)
+{
+	for (size_t id = 0; id < core.vmCount(); ++id) {
+		VmModel &m = core.vm(static_cast<int>(id));
+		for (unsigned i = 0; i < m.vcpus.size(); ++i) {
+			VcpuId who{ static_cast<int>(id), i };
+			if (m.vcpus[i].boosted && m.vcpus[i].boostReason == BoostReason::Gang)
+				core.endBoost(who, false);
+			if (m.vcpus[i].deprioritized)
+				core.restorePriority(who);
+		}
+	}
+	gang_ = GangPolicy();
+}
+
+void AdaptivePolicy::updateTurns(SchedCore &core)
+{
+	const bool want = turnsWouldFillThePool(core);
+	turnTicks_ = want == turnsActive_ ? 0 : turnTicks_ + 1;
+	if (turnTicks_ < kTurnHysteresisTicks)
+		return;
+	turnTicks_ = 0;
+	turnsActive_ = want;
+	core.traceEvent(want ? "turns_start" : "turns_end", { 0, 0 }, "adaptive", 0);
+	if (!want)
+		endTurns(core);
+}
+
 void AdaptivePolicy::onHint(SchedCore &core, VcpuId who)
 {
+	if (turnsActive_)
+		return; // turns co-schedule holders already; an extension would break a turn
 	// Extensions cost the other VMs CPU; grant them only where spin waits happen.
 	VcpuModel &v = core.vcpu(who);
 	if (v.locksHeld == 0 || vmSpinsRecently(core, who.vm))

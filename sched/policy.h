@@ -96,7 +96,12 @@ private:
 //    kExploreEvery-th epoch tries the other, so a host where short express windows cannot be
 //    delivered in time (slow actuation) converges to co-boosting, and a fast host to express;
 //  - the co-boost slice, per VM, from the share of rounds followed by progress.
-// Fairness is the share guard's job (core), which holds every policy here to each VM's share.
+// And when every active VM keeps at least as many vCPUs runnable as the pool has CPUs (and none
+// is larger than the pool) while some VM spins, VMs take turns on the pool as under gang: that
+// removes holder and waiter preemption outright, and with every VM saturated gang's cost (idle
+// holes) does not arise. When a VM stops filling the pool the turns end.
+// Fairness is the share guard's job (core), which holds every policy here to each VM's share;
+// turns are fair by rotation.
 class AdaptivePolicy : public Policy
 {
 public:
@@ -117,6 +122,9 @@ public:
 	// An epoch of the response choice, in ticks, and how often the other response is tried.
 	static constexpr unsigned kEpochTicks = 20;
 	static constexpr unsigned kExploreEvery = 4;
+	// Ticks the turn condition must hold (or fail) before turns start (or end).
+	static constexpr unsigned kTurnHysteresisTicks = 5;
+	bool turnsActive() const { return turnsActive_; }
 
 private:
 	struct VmState {
@@ -133,12 +141,18 @@ private:
 	bool vmSpinsRecently(const SchedCore &core, int vm) const;
 	void endEpoch(SchedCore &core, int vm);
 	void answerNamed(SchedCore &core, VcpuId spinner, uint32_t target);
+	bool turnsWouldFillThePool(const SchedCore &core) const;
+	void updateTurns(SchedCore &core);
+	void endTurns(SchedCore &core);
 
 	const SchedulerOptions &options_;
 	std::vector<VmState> vms_;
 	CoboostPolicy coboost_;
 	ExtendPolicy extend_;
 	ExpressPolicy express_;
+	GangPolicy gang_;
+	bool turnsActive_ = false;
+	unsigned turnTicks_ = 0; // consecutive ticks the turn condition disagreed with turnsActive_
 };
 
 std::unique_ptr<Policy> makePolicy(const SchedulerOptions &options);

@@ -782,6 +782,88 @@ TEST(AdaptivePolicy, VmWithoutHintsKeepsExpressForNamedVcpus)
 	EXPECT_EQ(static_cast<AdaptivePolicy &>(h.core.policy()).response(vm), AdaptivePolicy::Response::Express);
 }
 
+// Two VMs of two vCPUs on two CPUs, every vCPU ready, both spinning every tick.
+struct SaturatedPool {
+	SaturatedPool() : h(withPolicy(PolicyKind::Adaptive))
+	{
+		a = h.core.addVm("a", 2, nullptr);
+		b = h.core.addVm("b", 2, nullptr);
+		h.setStates(a, { S::Running, S::Runnable }, { 0, 1 });
+		h.setStates(b, { S::Runnable, S::Running }, { 0, 1 });
+	}
+	AdaptivePolicy &adaptive() { return static_cast<AdaptivePolicy &>(h.core.policy()); }
+	std::vector<Action> ticks(unsigned n)
+	{
+		std::vector<Action> all;
+		for (unsigned t = 0; t < n; ++t) {
+			h.core.spinDetected({ a, 0 }, SpinSource::Ple);
+			h.core.spinDetected({ b, 1 }, SpinSource::Ple);
+			h.clock.advance(kMs);
+			h.core.tick();
+			auto actions = h.take();
+			all.insert(all.end(), actions.begin(), actions.end());
+		}
+		return all;
+	}
+	Harness h;
+	int a = -1;
+	int b = -1;
+};
+
+TEST(AdaptivePolicy, SpinningVmsThatFillThePoolTakeTurns)
+{
+	SaturatedPool p;
+
+	auto actions = p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
+
+	EXPECT_TRUE(p.adaptive().turnsActive());
+	size_t gangBoosts = 0;
+	for (const Action &act : actions)
+		gangBoosts += act.kind == ActionKind::Boost && act.reason == BoostReason::Gang ? 1 : 0;
+	EXPECT_EQ(gangBoosts, 2u);
+	EXPECT_EQ(Harness::count(actions, ActionKind::Deprioritize), 2u);
+}
+
+TEST(AdaptivePolicy, NoTurnsWhenAVmWouldLeaveAHole)
+{
+	SaturatedPool p;
+	p.h.setStates(p.b, { S::Halted, S::Running }, { 0, 1 });
+
+	p.ticks(4 * AdaptivePolicy::kTurnHysteresisTicks);
+
+	EXPECT_FALSE(p.adaptive().turnsActive());
+}
+
+TEST(AdaptivePolicy, NoTurnsWithoutSpinWaits)
+{
+	SaturatedPool p;
+
+	for (unsigned t = 0; t < 4 * AdaptivePolicy::kTurnHysteresisTicks; ++t) {
+		p.h.clock.advance(kMs);
+		p.h.core.tick();
+	}
+
+	EXPECT_FALSE(p.adaptive().turnsActive());
+}
+
+TEST(AdaptivePolicy, TurnsEndAndEveryVcpuIsRestoredWhenAVmStopsFillingThePool)
+{
+	SaturatedPool p;
+	p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
+	ASSERT_TRUE(p.adaptive().turnsActive());
+	p.h.setStates(p.a, { S::Halted, S::Halted }, { 0, 1 });
+
+	p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
+
+	EXPECT_FALSE(p.adaptive().turnsActive());
+	for (int vm : { p.a, p.b })
+		for (unsigned i = 0; i < 2; ++i) {
+			EXPECT_FALSE(p.h.core.vcpu({ vm, i }).deprioritized) << vm << "." << i;
+			EXPECT_FALSE(p.h.core.vcpu({ vm, i }).boosted && p.h.core.vcpu({ vm, i }).boostReason == BoostReason::Gang)
+				<< vm << "." << i;
+		}
+}
+
 TEST(AdaptivePolicy, HolderInAVmThatDoesNotSpinIsNotExtended)
 {
 	Harness h(withPolicy(PolicyKind::Adaptive));
