@@ -354,7 +354,8 @@ void SchedCore::updateShares(uint64_t elapsedNs)
 	// thread, one share); it may claim no more than its vCPUs could use (the ones not halted, or
 	// what they did use), and what it leaves goes to the others. So a VM that leaves CPU idle is
 	// not owed it later, and a co-runner that takes up that slack is not over its share.
-	std::vector<size_t> active;
+	std::vector<size_t> &active = shareScratch_.active;
+	active.clear();
 	uint64_t weightLeft = 0;
 	for (size_t id = 0; id < vms_.size(); ++id)
 		if (vms_[id].active) {
@@ -367,7 +368,9 @@ void SchedCore::updateShares(uint64_t elapsedNs)
 		return;
 	}
 	const uint64_t totalWeight = weightLeft;
-	std::vector<uint64_t> demand(vms_.size(), 0), entitled(vms_.size(), 0);
+	std::vector<uint64_t> &demand = shareScratch_.demand, &entitled = shareScratch_.entitled;
+	demand.assign(vms_.size(), 0);
+	entitled.assign(vms_.size(), 0);
 	uint64_t capacity = 0;
 	for (size_t id : active) {
 		const VmModel &m = vms_[id];
@@ -379,7 +382,8 @@ void SchedCore::updateShares(uint64_t elapsedNs)
 	}
 	// Smallest demand per unit of weight first: each takes min(demand, its weighted part of
 	// what is left), so what a modest VM does not need is shared by the rest.
-	std::vector<size_t> order = active;
+	std::vector<size_t> &order = shareScratch_.order;
+	order.assign(active.begin(), active.end());
 	std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
 		return static_cast<double>(demand[a]) / static_cast<double>(vms_[a].vcpus.size()) <
 		       static_cast<double>(demand[b]) / static_cast<double>(vms_[b].vcpus.size());

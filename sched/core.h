@@ -127,6 +127,11 @@ private:
 	uint64_t extendEndLateMaxNs_ = 0;
 	uint64_t extendEndLateSumNs_ = 0;
 	uint64_t extendEndLateCount_ = 0;
+	// updateShares() runs every tick: its working arrays are kept so a tick allocates nothing.
+	struct ShareScratch {
+		std::vector<size_t> active, order;
+		std::vector<uint64_t> demand, entitled;
+	} shareScratch_;
 };
 
 } // namespace spindle::sched
