@@ -20,7 +20,9 @@ const std::array<std::pair<PolicyKind, PolicyDescription>, 7> kPolicies = { {
 	{ PolicyKind::Extend, { "extend", "do not preempt a vCPU whose hint says it holds a lock (bounded)" } },
 	{ PolicyKind::Express, { "express", "run a de-scheduled vCPU named as holder or next waiter at once, briefly" } },
 	{ PolicyKind::Gang, { "gang", "all vCPUs of a VM run together, VMs take turns (baseline)" } },
-	{ PolicyKind::Adaptive, { "adaptive", "extension, express or co-boost by what is known, bounds adapted" } },
+	{ PolicyKind::Adaptive,
+	  { "adaptive",
+	    "extension, express or co-boost by what is known, bounds adapted; gang-like turns while spinning VMs fill the pool" } },
 } };
 
 Status durationFlag(uint64_t &field, std::string_view flag, std::string_view value, uint64_t min, uint64_t max)

@@ -214,6 +214,19 @@ void ExpressPolicy::onTick(SchedCore &core)
 
 // ---- gang -----------------------------------------------------------------------------------
 
+bool GangPolicy::takesTurns(const SchedCore &core, int vm) const
+{
+	const VmModel &m = core.vm(vm);
+	if (!m.active)
+		return false;
+	if (rotation_ == Rotation::EveryActiveVm)
+		return true;
+	for (const VcpuModel &v : m.vcpus)
+		if (v.observed && v.state != VcpuState::Halted)
+			return true;
+	return false;
+}
+
 void GangPolicy::onTick(SchedCore &core)
 {
 	uint64_t t = core.now();
@@ -239,7 +252,7 @@ void GangPolicy::onTick(SchedCore &core)
 	int next = -1;
 	for (int step = 1; step <= count; ++step) {
 		int candidate = ((current_ < 0 ? -1 : current_) + step) % count;
-		if (core.vm(candidate).active) {
+		if (takesTurns(core, candidate)) {
 			next = candidate;
 			break;
 		}
@@ -391,25 +404,30 @@ void AdaptivePolicy::onTick(SchedCore &core)
 	}
 }
 
-bool AdaptivePolicy::turnsWouldFillThePool(const SchedCore &core) const
+bool AdaptivePolicy::turnsWanted(const SchedCore &core) const
 {
 	const size_t pool = core.poolCpus().size();
-	bool anySpins = false, any = false;
+	bool anySpins = false;
 	for (size_t id = 0; id < core.vmCount(); ++id) {
 		const VmModel &m = core.vm(static_cast<int>(id));
 		if (!m.active)
 			continue;
-		any = true;
+		// Larger than the pool: FIFO vCPUs stacked on one CPU never time-share.
+		if (m.vcpus.size() > pool)
+			return false;
+		if (!vmSpinsRecently(core, static_cast<int>(id)))
+			continue; // a quiet VM's holes are filled by the waiting VMs' SCHED_IDLE threads
+		anySpins = true;
 		size_t ready = 0;
 		for (const VcpuModel &v : m.vcpus)
 			ready += v.observed && v.state != VcpuState::Halted ? 1 : 0;
-		// Larger than the pool: FIFO vCPUs stacked on one CPU never time-share. Fewer ready
-		// vCPUs than CPUs: its turn would leave holes.
-		if (m.vcpus.size() > pool || ready < pool)
+		// A spinning VM with fewer ready vCPUs than CPUs: its turn would leave holes, and its
+		// vCPUs that wake would wait for the next turn (measured: a VM that halts half the
+		// time gets 0.84x of cfs's lock throughput under gang).
+		if (ready < pool)
 			return false;
-		anySpins = anySpins || vmSpinsRecently(core, static_cast<int>(id));
 	}
-	return any && anySpins && core.vmCount() > 1;
+	return anySpins && core.vmCount() > 1;
 }
 
 void AdaptivePolicy::endTurns(SchedCore &core)
@@ -424,12 +442,12 @@ void AdaptivePolicy::endTurns(SchedCore &core)
 				core.restorePriority(who);
 		}
 	}
-	gang_ = GangPolicy();
+	gang_ = GangPolicy(GangPolicy::Rotation::VmsWithAReadyVcpu);
 }
 
 void AdaptivePolicy::updateTurns(SchedCore &core)
 {
-	const bool want = turnsWouldFillThePool(core);
+	const bool want = turnsWanted(core);
 	turnTicks_ = want == turnsActive_ ? 0 : turnTicks_ + 1;
 	if (turnTicks_ < kTurnHysteresisTicks)
 		return;

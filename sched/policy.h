@@ -78,10 +78,18 @@ public:
 class GangPolicy : public Policy
 {
 public:
+	// Which VMs get a turn: every active one (the baseline), or only those with a vCPU ready
+	// (adaptive's turns: a turn for a VM whose vCPUs all halt is nothing but a hole).
+	enum class Rotation : uint8_t { EveryActiveVm, VmsWithAReadyVcpu };
+
+	explicit GangPolicy(Rotation rotation = Rotation::EveryActiveVm) : rotation_(rotation) {}
 	void onTick(SchedCore &core) override;
 	int current() const { return current_; }
 
 private:
+	bool takesTurns(const SchedCore &core, int vm) const;
+
+	Rotation rotation_;
 	int current_ = -1;
 	uint64_t turnEndsNs_ = 0;
 	uint64_t lastTickNs_ = 0;
@@ -96,10 +104,11 @@ private:
 //    kExploreEvery-th epoch tries the other, so a host where short express windows cannot be
 //    delivered in time (slow actuation) converges to co-boosting, and a fast host to express;
 //  - the co-boost slice, per VM, from the share of rounds followed by progress.
-// And when every active VM keeps at least as many vCPUs runnable as the pool has CPUs (and none
-// is larger than the pool) while some VM spins, VMs take turns on the pool as under gang: that
-// removes holder and waiter preemption outright, and with every VM saturated gang's cost (idle
-// holes) does not arise. When a VM stops filling the pool the turns end.
+// And when every VM that spins keeps at least as many vCPUs runnable as the pool has CPUs (and
+// no VM is larger than the pool), VMs take turns on the pool as under gang: that removes holder
+// and waiter preemption outright, and the spinning VMs leave no holes in their turns. A quiet VM
+// may be smaller: the waiting VMs' SCHED_IDLE threads fill what its turn leaves, and a VM with
+// nothing ready gets no turn. When a spinning VM stops filling the pool the turns end.
 // Fairness is the share guard's job (core), which holds every policy here to each VM's share;
 // turns are fair by rotation.
 class AdaptivePolicy : public Policy
@@ -141,7 +150,7 @@ private:
 	bool vmSpinsRecently(const SchedCore &core, int vm) const;
 	void endEpoch(SchedCore &core, int vm);
 	void answerNamed(SchedCore &core, VcpuId spinner, uint32_t target);
-	bool turnsWouldFillThePool(const SchedCore &core) const;
+	bool turnsWanted(const SchedCore &core) const;
 	void updateTurns(SchedCore &core);
 	void endTurns(SchedCore &core);
 
@@ -150,7 +159,7 @@ private:
 	CoboostPolicy coboost_;
 	ExtendPolicy extend_;
 	ExpressPolicy express_;
-	GangPolicy gang_;
+	GangPolicy gang_{ GangPolicy::Rotation::VmsWithAReadyVcpu };
 	bool turnsActive_ = false;
 	unsigned turnTicks_ = 0; // consecutive ticks the turn condition disagreed with turnsActive_
 };

@@ -824,7 +824,7 @@ TEST(AdaptivePolicy, SpinningVmsThatFillThePoolTakeTurns)
 	EXPECT_EQ(Harness::count(actions, ActionKind::Deprioritize), 2u);
 }
 
-TEST(AdaptivePolicy, NoTurnsWhenAVmWouldLeaveAHole)
+TEST(AdaptivePolicy, NoTurnsWhenASpinningVmWouldLeaveAHole)
 {
 	SaturatedPool p;
 	p.h.setStates(p.b, { S::Halted, S::Running }, { 0, 1 });
@@ -832,6 +832,49 @@ TEST(AdaptivePolicy, NoTurnsWhenAVmWouldLeaveAHole)
 	p.ticks(4 * AdaptivePolicy::kTurnHysteresisTicks);
 
 	EXPECT_FALSE(p.adaptive().turnsActive());
+}
+
+TEST(AdaptivePolicy, QuietVmSmallerThanThePoolDoesNotPreventTurns)
+{
+	SaturatedPool p;
+	int quiet = p.h.core.addVm("quiet", 1, nullptr);
+	p.h.setStates(quiet, { S::Running }, { 0 });
+
+	p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
+
+	EXPECT_TRUE(p.adaptive().turnsActive());
+}
+
+TEST(AdaptivePolicy, TurnsSkipAVmWithNothingReady)
+{
+	SaturatedPool p;
+	int idle = p.h.core.addVm("idle", 2, nullptr);
+	p.h.setStates(idle, { S::Halted, S::Halted }, { 0, 1 });
+	p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
+	ASSERT_TRUE(p.adaptive().turnsActive());
+
+	p.ticks(static_cast<unsigned>(4 * p.h.core.options().gangQuantumNs / kMs));
+
+	EXPECT_EQ(p.h.core.vm(idle).counters.gangTurns, 0u);
+	EXPECT_GE(p.h.core.vm(p.a).counters.gangTurns, 2u);
+	EXPECT_GE(p.h.core.vm(p.b).counters.gangTurns, 2u);
+}
+
+TEST(GangPolicy, BaselineGivesAVmWithNothingReadyItsTurn)
+{
+	Harness h(withPolicy(PolicyKind::Gang));
+	int busy = h.core.addVm("busy", 2, nullptr);
+	int idle = h.core.addVm("idle", 2, nullptr);
+	h.setStates(busy, { S::Running, S::Runnable }, { 0, 1 });
+	h.setStates(idle, { S::Halted, S::Halted }, { 0, 1 });
+
+	for (uint64_t t = 0; t < 3 * h.core.options().gangQuantumNs / kMs; ++t) {
+		h.clock.advance(kMs);
+		h.core.tick();
+	}
+
+	EXPECT_GE(h.core.vm(idle).counters.gangTurns, 1u);
+	EXPECT_GT(h.core.vm(idle).counters.gangHoleCpuNs, 0u);
 }
 
 TEST(AdaptivePolicy, NoTurnsWithoutSpinWaits)
