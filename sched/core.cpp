@@ -78,6 +78,7 @@ int SchedCore::addVm(std::string name, unsigned vcpuCount, const volatile spindl
 		if (!poolCpus_.empty()) {
 			v.homeCpu = poolCpus_[nextPlacement_ % poolCpus_.size()];
 			v.cpu = v.homeCpu;
+			v.pinnedCpu = v.homeCpu;
 			++nextPlacement_;
 		}
 	}
@@ -531,6 +532,14 @@ void SchedCore::endBoost(VcpuId who, bool early)
 		v.counters.debitedNs -= unused;
 	}
 	emit({ .kind = ActionKind::Unboost, .who = who, .reason = v.boostReason });
+	if (v.pinnedCpu != v.homeCpu) {
+		// A move was for this boost only: left where it was, moved vCPUs drift and pile up
+		// on some CPUs, and the placement's balance (one vCPU per VM per CPU) is lost.
+		v.pinnedCpu = v.homeCpu;
+		v.cpu = v.homeCpu;
+		v.counters.movesHome++;
+		emit({ .kind = ActionKind::Move, .who = who, .cpu = v.homeCpu });
+	}
 	updatePenalty(who);
 	policy_->onBoostEnded(*this, who, v.boostReason, early);
 }
@@ -541,6 +550,7 @@ void SchedCore::move(VcpuId who, int cpu)
 		return;
 	VcpuModel &v = vcpu(who);
 	v.cpu = cpu;
+	v.pinnedCpu = cpu;
 	v.counters.moves++;
 	emit({ .kind = ActionKind::Move, .who = who, .cpu = cpu });
 }
@@ -637,6 +647,7 @@ void writeVcpuCounters(std::string &out, const VcpuCounters &c)
 	field(out, "express_runs", c.expressRuns, first);
 	field(out, "yields", c.yields, first);
 	field(out, "moves", c.moves, first);
+	field(out, "moves_home", c.movesHome, first);
 	field(out, "cpu_us", c.cpuNs / 1000, first);
 	out += '}';
 }
@@ -664,6 +675,7 @@ VcpuCounters sum(const VmModel &m)
 		s.expressRuns += c.expressRuns;
 		s.yields += c.yields;
 		s.moves += c.moves;
+		s.movesHome += c.movesHome;
 		s.cpuNs += c.cpuNs;
 	}
 	return s;

@@ -110,6 +110,7 @@ struct VcpuCounters {
 	uint64_t expressRuns = 0;
 	uint64_t yields = 0;
 	uint64_t moves = 0;
+	uint64_t movesHome = 0; // back to the placement when the boost that moved it ended
 	uint64_t cpuNs = 0; // CPU time the thread consumed (schedstat), as sampled each tick
 };
 
@@ -127,6 +128,7 @@ struct VcpuModel {
 	int cpu = -1;     // last CPU seen (or the home CPU before any observation)
 	bool observed = false; // its thread's state has been reported (attached and sampled)
 	int homeCpu = -1; // placement: pinned here when not moved
+	int pinnedCpu = -1; // where its thread is pinned now (homeCpu, or a co-boost's move)
 
 	bool boosted = false;
 	BoostReason boostReason = BoostReason::Coboost;

@@ -163,6 +163,41 @@ TEST(CoboostPolicy, SiblingNotStackedOnASiblingStaysWhereItIs)
 	EXPECT_EQ(Harness::count(h.take(), ActionKind::Move), 0u);
 }
 
+TEST(CoboostPolicy, MovedSiblingIsPinnedHomeAgainWhenItsBoostEnds)
+{
+	// Pool 0..2; homes 0 and 1. vCPU 0 spins on CPU 1 with vCPU 1 stacked behind it there.
+	Harness h(withPolicy(PolicyKind::Coboost), { 0, 1, 2 });
+	int vm = h.core.addVm("a", 2, nullptr);
+	h.setStates(vm, { S::Running, S::Runnable }, { 1, 1 });
+	h.core.spinDetected({ vm, 0 }, SpinSource::Ple);
+	const Action *away = Harness::find(h.take(), ActionKind::Move, { vm, 1 });
+	ASSERT_NE(away, nullptr);
+	ASSERT_NE(away->cpu, 1);
+
+	h.clock.advance(h.core.options().boostSliceNs + kMs);
+	h.core.tick();
+
+	auto actions = h.take();
+	const Action *home = Harness::find(actions, ActionKind::Move, { vm, 1 });
+	ASSERT_NE(home, nullptr);
+	EXPECT_EQ(home->cpu, h.core.vcpu({ vm, 1 }).homeCpu);
+	EXPECT_EQ(h.core.vcpu({ vm, 1 }).counters.movesHome, 1u);
+}
+
+TEST(CoboostPolicy, SiblingBoostedInPlaceIsNotMovedWhenItsBoostEnds)
+{
+	Harness h(withPolicy(PolicyKind::Coboost), { 0, 1 });
+	int vm = h.core.addVm("a", 2, nullptr);
+	h.setStates(vm, { S::Running, S::Runnable }, { 0, 1 });
+	h.core.spinDetected({ vm, 0 }, SpinSource::Ple);
+	ASSERT_EQ(Harness::count(h.take(), ActionKind::Boost, { vm, 1 }), 1u);
+
+	h.clock.advance(h.core.options().boostSliceNs + kMs);
+	h.core.tick();
+
+	EXPECT_EQ(Harness::count(h.take(), ActionKind::Move), 0u);
+}
+
 TEST(CoboostPolicy, TwoStackedSiblingsAreMovedToDifferentCpus)
 {
 	Harness h(withPolicy(PolicyKind::Coboost), { 0, 1, 2 });
