@@ -20,7 +20,7 @@
 // cfs in the same run, and the co-runner's CPU share (its CPU time / its weight's part of the
 // VMs' total, by vCPU count, 1.00 = its share; the sleepy VMs leave CPU the co-runner may use,
 // so there it is above 1 by design) and its CPU time against cfs's, from the scheduler's own
-// metrics; then, with more than one shape, each policy's ratios side by side with their geometric
+// metrics, and the scheduler's own CPU time (% of one CPU); then, with more than one shape, each policy's ratios side by side with their geometric
 // mean and the worst. Not a test: the numbers are the host's. Run as root (boosts need
 // CAP_SYS_NICE).
 //
@@ -109,7 +109,15 @@ struct RunResult {
 	double corunnerShare = 0;
 	double corunnerCpu = 0; // CPU-seconds per second
 	uint64_t boosts = 0;
+	double schedulerCpuPercent = 0; // the scheduler's own CPU time, % of one CPU
 };
+
+uint64_t cpuClockNs(clockid_t clock)
+{
+	timespec ts{};
+	clock_gettime(clock, &ts);
+	return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 uint64_t field(const std::string &json, const std::string &name, size_t from = 0)
 {
@@ -138,6 +146,7 @@ RunResult runOnce(PolicyKind policy, double seconds, SchedulerOptions options, c
 		h.waiting_on = SPINDLE_VCPU_NONE;
 	Lock locks[2] = { Lock(1), Lock(2) };
 	std::atomic<uint64_t> ops[3] = {};
+	std::atomic<uint64_t> workersCpuNs{ 0 };
 	std::atomic<bool> go{ false }, stop{ false };
 	std::atomic<int> ready{ 0 };
 	std::vector<std::thread> threads;
@@ -156,6 +165,7 @@ RunResult runOnce(PolicyKind policy, double seconds, SchedulerOptions options, c
 				ready++;
 				while (!go.load())
 					std::this_thread::yield();
+				const uint64_t cpuAtGo = cpuClockNs(CLOCK_THREAD_CPUTIME_ID);
 				uint64_t done = 0;
 				uint64_t burstEnd = nowNs() + shape.burstNs;
 				while (!stop.load(std::memory_order_relaxed)) {
@@ -175,9 +185,15 @@ RunResult runOnce(PolicyKind policy, double seconds, SchedulerOptions options, c
 				}
 				ops[vm] += done;
 				scheduler.detachVcpuThread(ids[vm], cpu);
+				workersCpuNs += cpuClockNs(CLOCK_THREAD_CPUTIME_ID) - cpuAtGo;
 			});
 	while (ready.load() < static_cast<int>(vcpus[0] + vcpus[1] + vcpus[2]))
 		std::this_thread::yield();
+	// The scheduler's CPU time: the process's, less the workers' and this thread's, from its
+	// start to its stop.
+	const uint64_t processCpuAtStart = cpuClockNs(CLOCK_PROCESS_CPUTIME_ID);
+	const uint64_t mainCpuAtStart = cpuClockNs(CLOCK_THREAD_CPUTIME_ID);
+	const uint64_t wallAtStart = nowNs();
 	if (Status s = scheduler.start(); !s) {
 		std::fprintf(stderr, "start: %s\n", s.error().message().c_str());
 		std::exit(1);
@@ -190,8 +206,12 @@ RunResult runOnce(PolicyKind policy, double seconds, SchedulerOptions options, c
 	for (std::thread &t : threads)
 		t.join();
 	scheduler.stop();
+	const uint64_t wall = nowNs() - wallAtStart;
+	const uint64_t others = workersCpuNs.load() + (cpuClockNs(CLOCK_THREAD_CPUTIME_ID) - mainCpuAtStart);
+	const uint64_t process = cpuClockNs(CLOCK_PROCESS_CPUTIME_ID) - processCpuAtStart;
 
 	RunResult r;
+	r.schedulerCpuPercent = 100.0 * static_cast<double>(process - std::min(process, others)) / static_cast<double>(wall);
 	r.lockOpsPerVm = static_cast<double>(ops[0] + ops[1]) / 2 / seconds;
 	uint64_t cpu[3];
 	for (int vm = 0; vm < 3; ++vm)
@@ -244,23 +264,24 @@ std::vector<double> runShape(const Shape &shape, const std::vector<PolicyKind> &
 	std::printf("%d x %.1f s, shape %s: 2 pvticket VMs of 2 threads + 1 co-runner of %u, CPUs 0-1\n", reps,
 		    seconds, shape.name, shape.corunnerVcpus);
 	std::printf("| policy | lock ops/s per VM (runs) | median | vs cfs | co-runner CPU share (median) |"
-		    " co-runner CPU vs cfs | boosts (median) |\n");
-	std::printf("|---|---|---:|---:|---:|---:|---:|\n");
+		    " co-runner CPU vs cfs | boosts (median) | scheduler CPU %% (median) |\n");
+	std::printf("|---|---|---:|---:|---:|---:|---:|---:|\n");
 	std::vector<double> vsCfs;
 	for (size_t p = 0; p < policies.size(); ++p) {
-		std::vector<double> opsV, share, corunnerCpu, boosts;
+		std::vector<double> opsV, share, corunnerCpu, boosts, schedulerCpu;
 		std::string runs;
 		for (const RunResult &r : results[p]) {
 			opsV.push_back(r.lockOpsPerVm);
 			share.push_back(r.corunnerShare);
 			corunnerCpu.push_back(r.corunnerCpu);
 			boosts.push_back(static_cast<double>(r.boosts));
+			schedulerCpu.push_back(r.schedulerCpuPercent);
 			runs += (runs.empty() ? "" : " ") + std::to_string(static_cast<long long>(r.lockOpsPerVm));
 		}
 		double m = median(opsV);
-		std::printf("| %s | %s | %.0f | %s | %.2f | %s | %.0f |\n", std::string(policyName(policies[p])).c_str(),
+		std::printf("| %s | %s | %.0f | %s | %.2f | %s | %.0f | %.1f |\n", std::string(policyName(policies[p])).c_str(),
 			    runs.c_str(), m, ratioText(m, cfsOps).c_str(), median(share),
-			    ratioText(median(corunnerCpu), cfsCorunnerCpu).c_str(), median(boosts));
+			    ratioText(median(corunnerCpu), cfsCorunnerCpu).c_str(), median(boosts), median(schedulerCpu));
 		vsCfs.push_back(cfsOps > 0 ? m / cfsOps : 0);
 	}
 	std::printf("\n");
