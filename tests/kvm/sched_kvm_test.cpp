@@ -57,18 +57,17 @@ struct PolicyRun {
 	std::string metrics;
 };
 
-// Two VMs of two vCPUs on host CPU 0 (4x overcommit; gang on CPUs 0-1, since a VM must fit
-// the pool to be gang-scheduled). pvticket so all detectors have input. Two seconds of guest
-// time: the guest fails a run in which a vCPU made no progress, and an emulated host under load
-// can stall a vCPU for a long while.
-PolicyRun runPolicy(const std::string &policy, std::vector<std::string> extra = {})
+// Runs `spindle run` with the given VM specs on the pool and reads back its results and metrics.
+PolicyRun runVms(const std::string &policy, const std::string &pool, const std::vector<std::string> &vms,
+		 const std::vector<std::string> &extra)
 {
-	const std::string pool = policy == "gang" ? "0-1" : "0";
 	const std::string base = "/tmp/spindle-sched-" + std::to_string(getpid()) + "-" + policy;
 	std::vector<std::string> args = {spindleBinary(), "run", "--pcpus", pool, "--policy", policy, "--spin-threshold", "16",
-					 "--vm", "lockbench,cpus=2,args=\"lock=pvticket duration=2s\"",
-					 "--vm", "lockbench,cpus=2,args=\"lock=pvticket duration=2s\"",
 					 "--results", base + "-results.json", "--metrics", base + "-metrics.json"};
+	for (const std::string &vm : vms) {
+		args.push_back("--vm");
+		args.push_back(vm);
+	}
 	args.insert(args.end(), extra.begin(), extra.end());
 	PolicyRun run{runCommand(args, 180), {}, {}};
 	run.results = readCompact(base + "-results.json");
@@ -76,6 +75,28 @@ PolicyRun runPolicy(const std::string &policy, std::vector<std::string> extra = 
 	unlink((base + "-results.json").c_str());
 	unlink((base + "-metrics.json").c_str());
 	return run;
+}
+
+const std::string kPvticketVm2 = "lockbench,cpus=2,args=\"lock=pvticket duration=2s\"";
+
+// Two VMs of two vCPUs on host CPU 0 (4x overcommit; gang on CPUs 0-1, since a VM must fit
+// the pool to be gang-scheduled). pvticket so all detectors have input. Two seconds of guest
+// time: the guest fails a run in which a vCPU made no progress, and an emulated host under load
+// can stall a vCPU for a long while.
+PolicyRun runPolicy(const std::string &policy, std::vector<std::string> extra = {})
+{
+	return runVms(policy, policy == "gang" ? "0-1" : "0", {kPvticketVm2, kPvticketVm2}, extra);
+}
+
+// The scheduler's metrics of the VM with this name ("vm0", "vm1", ...), up to the next VM's.
+std::string vmMetrics(const std::string &metrics, const std::string &name)
+{
+	const size_t scheduler = metrics.find("\"scheduler\":");
+	const size_t at = scheduler == std::string::npos ? scheduler : metrics.find("\"name\":\"" + name + "\"", scheduler);
+	if (at == std::string::npos)
+		return {};
+	const size_t next = metrics.find("\"name\":\"", at + 1);
+	return metrics.substr(at, next == std::string::npos ? std::string::npos : next - at);
 }
 
 void expectCompletedWithMutualExclusion(const PolicyRun &run)
@@ -155,6 +176,18 @@ TEST(Policies, GangTakesTurns)
 	EXPECT_GT(sumAfter(run.metrics, "\"gang_turns\":"), 0u) << run.metrics;
 }
 
+TEST(Policies, GangLeavesHolesInTheTurnsOfAVmSmallerThanThePool)
+{
+	PolicyRun run = runVms("gang", "0-1", {kPvticketVm2, "lockbench,cpus=1,args=\"lock=pvticket duration=2s\""},
+			       {"--gang-quantum", "5ms"});
+
+	expectCompletedWithMutualExclusion(run);
+	// vm0 fills the pool except while its vCPUs halt at the very end of the run.
+	EXPECT_GT(sumAfter(vmMetrics(run.metrics, "vm1"), "\"gang_hole_cpu_us\":"),
+		  sumAfter(vmMetrics(run.metrics, "vm0"), "\"gang_hole_cpu_us\":"))
+		<< run.metrics;
+}
+
 TEST(Policies, GangReallyCoSchedulesAccordingToTheTrace)
 {
 	const std::string trace = "/tmp/spindle-sched-gang-trace-" + std::to_string(getpid()) + ".jsonl";
@@ -206,6 +239,15 @@ TEST(Policies, AdaptiveCompletesAndActs)
 			  totalOf(run.metrics, "express_runs"),
 		  0u)
 		<< run.metrics;
+}
+
+TEST(Policies, AdaptiveTakesTurnsWhenSpinningVmsFillThePool)
+{
+	// Two VMs of two vCPUs on two CPUs: both spin and both keep the pool busy (rule 4).
+	PolicyRun run = runVms("adaptive", "0-1", {kPvticketVm2, kPvticketVm2}, {});
+
+	expectCompletedWithMutualExclusion(run);
+	EXPECT_GT(sumAfter(run.metrics, "\"gang_turns\":"), 0u) << run.metrics;
 }
 
 TEST(Signals, SigtermStopsEveryVmRestoresAndWritesResults)
