@@ -375,10 +375,7 @@ void SchedCore::updateShares(uint64_t elapsedNs)
 	uint64_t capacity = 0;
 	for (size_t id : active) {
 		const VmModel &m = vms_[id];
-		uint64_t ready = 0; // a vCPU whose thread is not running yet claims nothing
-		for (const VcpuModel &v : m.vcpus)
-			ready += v.observed && v.state != VcpuState::Halted ? 1 : 0;
-		demand[id] = std::max(ready * elapsedNs, m.tickCpuNs);
+		demand[id] = std::max(m.readyVcpus() * elapsedNs, m.tickCpuNs);
 		capacity += m.tickCpuNs;
 	}
 	// Smallest demand per unit of weight first: each takes min(demand, its weighted part of
@@ -458,7 +455,7 @@ void SchedCore::tick()
 
 // ---- Grants ---------------------------------------------------------------------------------
 
-bool SchedCore::grantBoost(VcpuId who, uint64_t budgetNs, BoostReason reason, bool debited)
+bool SchedCore::grantBoost(VcpuId who, uint64_t budgetNs, BoostReason reason, bool debited, int onCpu)
 {
 	if (!valid(who) || !vm(who.vm).active)
 		return false;
@@ -484,6 +481,10 @@ bool SchedCore::grantBoost(VcpuId who, uint64_t budgetNs, BoostReason reason, bo
 	}
 	if (v.deprioritized) {
 		v.deprioritized = false; // the boost replaces the idle class
+	}
+	if (onCpu >= 0) {
+		pin(who, onCpu); // before the boost, so the boosted thread starts on its new CPU
+		v.counters.moves++;
 	}
 	uint64_t t = now();
 	v.boosted = true;
@@ -535,23 +536,18 @@ void SchedCore::endBoost(VcpuId who, bool early)
 	if (v.pinnedCpu != v.homeCpu) {
 		// A move was for this boost only: left where it was, moved vCPUs drift and pile up
 		// on some CPUs, and the placement's balance (one vCPU per VM per CPU) is lost.
-		v.pinnedCpu = v.homeCpu;
-		v.cpu = v.homeCpu;
+		pin(who, v.homeCpu);
 		v.counters.movesHome++;
-		emit({ .kind = ActionKind::Move, .who = who, .cpu = v.homeCpu });
 	}
 	updatePenalty(who);
 	policy_->onBoostEnded(*this, who, v.boostReason, early);
 }
 
-void SchedCore::move(VcpuId who, int cpu)
+void SchedCore::pin(VcpuId who, int cpu)
 {
-	if (!valid(who))
-		return;
 	VcpuModel &v = vcpu(who);
 	v.cpu = cpu;
 	v.pinnedCpu = cpu;
-	v.counters.moves++;
 	emit({ .kind = ActionKind::Move, .who = who, .cpu = cpu });
 }
 

@@ -72,12 +72,13 @@ public:
 	uint64_t nextExpiryNs() const;
 
 	// ---- For policies: grants that enforce the ledger and the model's invariants ------------
-	// Boosts `who` for budgetNs. A debited boost is refused while the vCPU is in debt. Refused
-	// too for an inactive VM or a vCPU already boosted. Returns whether it was granted.
-	bool grantBoost(VcpuId who, uint64_t budgetNs, BoostReason reason, bool debited);
+	// Boosts `who` for budgetNs. A debited boost is refused while the vCPU is in debt or its VM
+	// over its share. Refused too for an inactive VM or a vCPU already boosted. With onCpu >= 0
+	// the vCPU is pinned there for this boost only (a refused boost moves nothing) and back to
+	// its placement when the boost ends. Returns whether it was granted.
+	bool grantBoost(VcpuId who, uint64_t budgetNs, BoostReason reason, bool debited, int onCpu = -1);
 	// Ends a boost now; `early` credits the unused budget back to the ledger.
 	void endBoost(VcpuId who, bool early);
-	void move(VcpuId who, int cpu);
 	void deprioritize(VcpuId who, uint64_t durationNs);
 	void restorePriority(VcpuId who);
 	void countDenied(VcpuId who, const char *bound);
@@ -111,6 +112,7 @@ private:
 	void pollExtensions();
 	bool extensionRunning() const;
 	void emit(Action action);
+	void pin(VcpuId who, int cpu);
 
 	SchedulerOptions options_;
 	std::vector<int> poolCpus_;

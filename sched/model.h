@@ -191,6 +191,16 @@ struct VmModel {
 	uint64_t lastDebitedNs = 0; // last debited boost granted or overrun charged
 	uint64_t tickCpuNs = 0; // CPU time of its vCPUs reported since the last tick
 	VmCounters counters;
+
+	// vCPUs that want a CPU: seen running or runnable. One whose thread has not been sampled
+	// yet (not started) wants nothing.
+	size_t readyVcpus() const
+	{
+		size_t ready = 0;
+		for (const VcpuModel &v : vcpus)
+			ready += v.observed && v.state != VcpuState::Halted ? 1 : 0;
+		return ready;
+	}
 };
 
 } // namespace spindle::sched

@@ -75,22 +75,18 @@ unsigned CoboostPolicy::coboost(SchedCore &core, VcpuId spinner, uint64_t sliceN
 		// The spinner is not yielded, and running or halted siblings need no CPU from us.
 		if (i == spinner.vcpu || s.state != VcpuState::Runnable || s.boosted)
 			continue;
-		if (s.debtNs > 0) {
-			s.counters.deniedDebt++;
-			core.traceEvent("deny", sibling, "debt", static_cast<uint64_t>(s.debtNs));
-			continue;
-		}
+		int onCpu = -1;
 		if (s.cpu >= 0 && isBusy(s.cpu)) {
 			// Stacked behind a running sibling: boosting it in place would preempt that
-			// sibling (possibly the holder). Move it to a pool CPU that runs none.
+			// sibling (possibly the holder). Boost it on a pool CPU that runs none.
 			for (int cpu : core.poolCpus()) {
 				if (!isBusy(cpu)) {
-					core.move(sibling, cpu);
+					onCpu = cpu;
 					break;
 				}
 			}
 		}
-		if (core.grantBoost(sibling, sliceNs, BoostReason::Coboost, true)) {
+		if (core.grantBoost(sibling, sliceNs, BoostReason::Coboost, true, onCpu)) {
 			if (s.cpu >= 0)
 				busy.push_back(s.cpu);
 			++boosted;
@@ -219,12 +215,7 @@ bool GangPolicy::takesTurns(const SchedCore &core, int vm) const
 	const VmModel &m = core.vm(vm);
 	if (!m.active)
 		return false;
-	if (rotation_ == Rotation::EveryActiveVm)
-		return true;
-	for (const VcpuModel &v : m.vcpus)
-		if (v.observed && v.state != VcpuState::Halted)
-			return true;
-	return false;
+	return rotation_ == Rotation::EveryActiveVm || m.readyVcpus() > 0;
 }
 
 void GangPolicy::onTick(SchedCore &core)
@@ -418,13 +409,10 @@ bool AdaptivePolicy::turnsWanted(const SchedCore &core) const
 		if (!vmSpinsRecently(core, static_cast<int>(id)))
 			continue; // a quiet VM's holes are filled by the waiting VMs' SCHED_IDLE threads
 		anySpins = true;
-		size_t ready = 0;
-		for (const VcpuModel &v : m.vcpus)
-			ready += v.observed && v.state != VcpuState::Halted ? 1 : 0;
 		// A spinning VM with fewer ready vCPUs than CPUs: its turn would leave holes, and its
 		// vCPUs that wake would wait for the next turn (measured: a VM that halts half the
-		// time gets 0.84x of cfs's lock throughput under gang).
-		if (ready < pool)
+		// time gets 0.83x of cfs's lock throughput under gang).
+		if (m.readyVcpus() < pool)
 			return false;
 	}
 	return anySpins && core.vmCount() > 1;
@@ -467,7 +455,6 @@ void AdaptivePolicy::onHint(SchedCore &core, VcpuId who)
 	if (v.locksHeld == 0 || vmSpinsRecently(core, who.vm))
 		extend_.onHint(core, who);
 }
-
 
 void AdaptivePolicy::onBoostEnded(SchedCore &core, VcpuId who, BoostReason reason, bool early)
 {

@@ -163,6 +163,22 @@ TEST(CoboostPolicy, SiblingNotStackedOnASiblingStaysWhereItIs)
 	EXPECT_EQ(Harness::count(h.take(), ActionKind::Move), 0u);
 }
 
+TEST(CoboostPolicy, StackedSiblingWhoseBoostIsRefusedIsNotMoved)
+{
+	// Room for one boost: vCPU 1 gets it, vCPU 2 (stacked too) is refused and must stay put.
+	SchedulerOptions options = withPolicy(PolicyKind::Coboost);
+	options.maxConcurrentBoosts = 1;
+	Harness h(options, { 0, 1, 2 });
+	int vm = h.core.addVm("a", 3, nullptr);
+	h.setStates(vm, { S::Running, S::Runnable, S::Runnable }, { 0, 0, 0 });
+
+	h.core.spinDetected({ vm, 0 }, SpinSource::Ple);
+
+	auto actions = h.take();
+	EXPECT_EQ(Harness::count(actions, ActionKind::Boost, { vm, 2 }), 0u);
+	EXPECT_EQ(Harness::count(actions, ActionKind::Move, { vm, 2 }), 0u);
+}
+
 TEST(CoboostPolicy, MovedSiblingIsPinnedHomeAgainWhenItsBoostEnds)
 {
 	// Pool 0..2; homes 0 and 1. vCPU 0 spins on CPU 1 with vCPU 1 stacked behind it there.
