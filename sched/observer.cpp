@@ -58,25 +58,14 @@ Result<uint64_t> parseSchedstatRuntime(std::string_view line)
 
 namespace {
 
-Result<std::string> readSmallFile(const std::string &path)
+// The whole of a small /proc file, read from offset 0 into the caller's buffer (no allocation:
+// this runs for every vCPU thread every tick).
+Result<std::string_view> preadSmallFile(const UniqueFd &fd, char (&buf)[1024])
 {
-	UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-	if (!fd.isValid())
-		return Error::fromErrno("open " + path);
-	char buf[1024];
-	ssize_t n = ::read(fd.get(), buf, sizeof(buf));
-	if (n < 0)
-		return Error::fromErrno("read " + path);
-	return std::string(buf, static_cast<size_t>(n));
-}
-
-Result<std::string> preadSmallFile(const UniqueFd &fd)
-{
-	char buf[1024];
 	ssize_t n = ::pread(fd.get(), buf, sizeof(buf), 0);
 	if (n < 0)
 		return Error::fromErrno("pread");
-	return std::string(buf, static_cast<size_t>(n));
+	return std::string_view(buf, static_cast<size_t>(n));
 }
 
 } // namespace
@@ -95,15 +84,16 @@ Result<ThreadProcFiles> ThreadProcFiles::open(pid_t tid)
 
 Result<ThreadSample> ThreadProcFiles::sample() const
 {
+	char buf[1024];
 	// After the thread exits, reads fail with ESRCH: the caller drops it.
-	auto stat = preadSmallFile(stat_);
+	auto stat = preadSmallFile(stat_, buf);
 	if (!stat)
 		return stat.error().wrap("/proc stat");
 	auto sample = parseProcStat(*stat);
 	if (!sample)
 		return sample.error();
 	if (schedstat_.isValid()) {
-		auto schedstat = preadSmallFile(schedstat_);
+		auto schedstat = preadSmallFile(schedstat_, buf);
 		if (schedstat) {
 			auto runtime = parseSchedstatRuntime(*schedstat);
 			if (runtime)
@@ -115,20 +105,10 @@ Result<ThreadSample> ThreadProcFiles::sample() const
 
 Result<ThreadSample> sampleThread(pid_t tid)
 {
-	std::string base = "/proc/self/task/" + std::to_string(tid);
-	auto stat = readSmallFile(base + "/stat");
-	if (!stat)
-		return stat.error();
-	auto sample = parseProcStat(*stat);
-	if (!sample)
-		return sample.error().wrap(base + "/stat");
-	auto schedstat = readSmallFile(base + "/schedstat");
-	if (schedstat) {
-		auto runtime = parseSchedstatRuntime(*schedstat);
-		if (runtime)
-			sample->runtimeNs = *runtime;
-	}
-	return sample;
+	auto files = ThreadProcFiles::open(tid);
+	if (!files)
+		return files.error();
+	return files->sample();
 }
 
 std::vector<VcpuState> classify(const std::vector<ClassifyInput> &threads)

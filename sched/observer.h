@@ -5,7 +5,8 @@
 // /proc/self/task/TID/schedstat gives the CPU time consumed. 'R' means running *or* runnable, so
 // classify() tells them apart per CPU: of the 'R' threads last seen on one CPU, the one that
 // consumed the most CPU time since the previous sample is taken as running, the others as
-// runnable. The parsing and the classification are pure; sampleThread() does the reading.
+// runnable. The parsing and the classification are pure; ThreadProcFiles does the reading
+// (sampleThread() once, opening and closing the files).
 
 #include <sys/types.h>
 
@@ -32,7 +33,7 @@ Result<ThreadSample> parseProcStat(std::string_view line);
 Result<uint64_t> parseSchedstatRuntime(std::string_view line);
 Result<ThreadSample> sampleThread(pid_t tid);
 
-// The same reading with both files kept open: each tick then costs two pread()s per thread
+// The reading with both files kept open: each tick then costs two pread()s per thread
 // instead of two open/read/close sequences, which matters at a 1 ms tick (the scheduler's own
 // CPU time is taken from the vCPUs it schedules).
 class ThreadProcFiles

@@ -112,13 +112,6 @@ struct RunResult {
 	double schedulerCpuPercent = 0; // the scheduler's own CPU time, % of one CPU
 };
 
-uint64_t cpuClockNs(clockid_t clock)
-{
-	timespec ts{};
-	clock_gettime(clock, &ts);
-	return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 uint64_t field(const std::string &json, const std::string &name, size_t from = 0)
 {
 	size_t at = json.find("\"" + name + "\":", from);
@@ -165,7 +158,7 @@ RunResult runOnce(PolicyKind policy, double seconds, SchedulerOptions options, c
 				ready++;
 				while (!go.load())
 					std::this_thread::yield();
-				const uint64_t cpuAtGo = cpuClockNs(CLOCK_THREAD_CPUTIME_ID);
+				const uint64_t cpuAtGo = spindle::bench::clockNs(CLOCK_THREAD_CPUTIME_ID);
 				uint64_t done = 0;
 				uint64_t burstEnd = nowNs() + shape.burstNs;
 				while (!stop.load(std::memory_order_relaxed)) {
@@ -185,14 +178,14 @@ RunResult runOnce(PolicyKind policy, double seconds, SchedulerOptions options, c
 				}
 				ops[vm] += done;
 				scheduler.detachVcpuThread(ids[vm], cpu);
-				workersCpuNs += cpuClockNs(CLOCK_THREAD_CPUTIME_ID) - cpuAtGo;
+				workersCpuNs += spindle::bench::clockNs(CLOCK_THREAD_CPUTIME_ID) - cpuAtGo;
 			});
 	while (ready.load() < static_cast<int>(vcpus[0] + vcpus[1] + vcpus[2]))
 		std::this_thread::yield();
 	// The scheduler's CPU time: the process's, less the workers' and this thread's, from its
 	// start to its stop.
-	const uint64_t processCpuAtStart = cpuClockNs(CLOCK_PROCESS_CPUTIME_ID);
-	const uint64_t mainCpuAtStart = cpuClockNs(CLOCK_THREAD_CPUTIME_ID);
+	const uint64_t processCpuAtStart = spindle::bench::clockNs(CLOCK_PROCESS_CPUTIME_ID);
+	const uint64_t mainCpuAtStart = spindle::bench::clockNs(CLOCK_THREAD_CPUTIME_ID);
 	const uint64_t wallAtStart = nowNs();
 	if (Status s = scheduler.start(); !s) {
 		std::fprintf(stderr, "start: %s\n", s.error().message().c_str());
@@ -207,8 +200,8 @@ RunResult runOnce(PolicyKind policy, double seconds, SchedulerOptions options, c
 		t.join();
 	scheduler.stop();
 	const uint64_t wall = nowNs() - wallAtStart;
-	const uint64_t others = workersCpuNs.load() + (cpuClockNs(CLOCK_THREAD_CPUTIME_ID) - mainCpuAtStart);
-	const uint64_t process = cpuClockNs(CLOCK_PROCESS_CPUTIME_ID) - processCpuAtStart;
+	const uint64_t others = workersCpuNs.load() + (spindle::bench::clockNs(CLOCK_THREAD_CPUTIME_ID) - mainCpuAtStart);
+	const uint64_t process = spindle::bench::clockNs(CLOCK_PROCESS_CPUTIME_ID) - processCpuAtStart;
 
 	RunResult r;
 	r.schedulerCpuPercent = 100.0 * static_cast<double>(process - std::min(process, others)) / static_cast<double>(wall);
