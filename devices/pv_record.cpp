@@ -57,6 +57,7 @@ size_t expectedLength(uint16_t type)
 {
 	switch (type) {
 	case SPINDLE_PV_READY:
+	case SPINDLE_PV_HALT:
 		return sizeof(spindle_pv_header);
 	case SPINDLE_PV_EXIT:
 		return sizeof(spindle_pv_exit);
@@ -98,6 +99,8 @@ Result<PvRecord> decodePvRecord(std::span<const uint8_t> mailbox, uint32_t annou
 	switch (header.type) {
 	case SPINDLE_PV_READY:
 		return PvRecord{PvReady{}};
+	case SPINDLE_PV_HALT:
+		return PvRecord{PvHalt{}};
 	case SPINDLE_PV_EXIT: {
 		auto record = copyOut<spindle_pv_exit>(bytes);
 		if (record.code < 0 || record.code > 255)

@@ -15,6 +15,7 @@
 namespace spindle {
 
 struct PvReady {};
+struct PvHalt {}; // the vCPU is done, as after HLT with interrupts off
 struct PvExit {
 	int32_t code;
 };
@@ -33,7 +34,7 @@ struct PvResultVm {
 	spindle_pv_result_vm raw;
 };
 
-using PvRecord = std::variant<PvReady, PvExit, PvGuestError, PvLongSpin, PvResultVcpu, PvResultVm>;
+using PvRecord = std::variant<PvReady, PvExit, PvGuestError, PvLongSpin, PvResultVcpu, PvResultVm, PvHalt>;
 
 // mailbox: the bytes copied out of the vCPU's mailbox (SPINDLE_MAILBOX_SIZE of them);
 // announcedLength: the value of the guest's OUT; vcpuCount: to validate vCPU indices.

@@ -254,4 +254,27 @@ bool policyIsShareGuarded(PolicyKind kind)
 	return false;
 }
 
+bool policyReactsToSpins(PolicyKind kind)
+{
+	switch (kind) {
+	case PolicyKind::Yield:
+	case PolicyKind::Coboost:
+	case PolicyKind::Express:
+	case PolicyKind::Adaptive: return true;
+	case PolicyKind::Cfs:
+	case PolicyKind::Extend:
+	case PolicyKind::Gang: return false;
+	}
+	return false;
+}
+
+Status checkVmFitsPolicy(PolicyKind kind, std::string_view vmName, unsigned vcpus, size_t poolCpus)
+{
+	if (kind == PolicyKind::Gang && vcpus > poolCpus)
+		return Error::invalid("gang needs a pool at least as large as each VM: " + std::string(vmName) + " has " +
+				      std::to_string(vcpus) + " vCPUs, the pool " + std::to_string(poolCpus) +
+				      " CPUs (see --pcpus)");
+	return {};
+}
+
 } // namespace spindle::sched

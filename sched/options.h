@@ -69,6 +69,9 @@ struct SchedulerOptions {
 	// Seen without it: the emulated KVM host froze under adaptive on a pool of all its CPUs.
 	uint32_t maxConcurrentBoosts = 0;
 	std::string tracePath;      // JSON-lines trace of scheduler events; empty = none
+	// Set by the VMM where it knows PAUSE never exits (a KVM without a PAUSE intercept): the
+	// PLE detector stays off and this is the reason given, once.
+	std::string pleUnavailableReason;
 };
 
 struct PolicyDescription {
@@ -99,5 +102,13 @@ Status validateOptions(const SchedulerOptions &options);
 // Whether the policy grants debited boosts, and so is held to each VM's share by the share
 // guard. The baselines (cfs, yield, gang) are measured as they are.
 bool policyIsShareGuarded(PolicyKind kind);
+
+// Whether the policy responds to detected spin waits (yield, coboost, express, adaptive); the
+// others only count them, so a missing spin detector matters less to them.
+bool policyReactsToSpins(PolicyKind kind);
+
+// Gang runs a VM's vCPUs together at one priority; two of them stacked on one CPU never
+// time-share under SCHED_FIFO, so a VM larger than the pool cannot be gang-scheduled.
+Status checkVmFitsPolicy(PolicyKind kind, std::string_view vmName, unsigned vcpus, size_t poolCpus);
 
 } // namespace spindle::sched

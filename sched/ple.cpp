@@ -3,11 +3,15 @@
 #include <fcntl.h>
 #include <linux/perf_event.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <optional>
 #include <sstream>
+
+#include <spdlog/spdlog.h>
 
 #include "common/parse.h"
 
@@ -44,16 +48,49 @@ Result<std::string> pauseExitFilter(CpuVendor vendor)
 	return Error(ENOTSUP, "unknown CPU vendor: no PAUSE exit reason to filter kvm:kvm_exit on");
 }
 
-Result<uint64_t> kvmExitTracepointId()
+namespace {
+
+constexpr const char *kTracefs = "/sys/kernel/tracing";
+
+std::optional<uint64_t> readTracepointId()
 {
 	for (const char *path : { "/sys/kernel/tracing/events/kvm/kvm_exit/id",
 				  "/sys/kernel/debug/tracing/events/kvm/kvm_exit/id" }) {
 		std::ifstream in(path);
 		std::string text;
 		if (in && std::getline(in, text))
-			return parseUnsigned(text);
+			if (auto id = parseUnsigned(text))
+				return *id;
 	}
-	return Error(ENOENT, "no kvm:kvm_exit tracepoint (is tracefs mounted and the kvm module loaded?)");
+	return std::nullopt;
+}
+
+bool tracefsMounted()
+{
+	return access("/sys/kernel/tracing/events", F_OK) == 0 || access("/sys/kernel/debug/tracing/events", F_OK) == 0;
+}
+
+} // namespace
+
+Result<uint64_t> kvmExitTracepointId()
+{
+	if (auto id = readTracepointId())
+		return *id;
+	if (tracefsMounted())
+		return Error(ENOENT, "no kvm:kvm_exit tracepoint (is the kvm module loaded?)");
+	if (geteuid() != 0)
+		return Error(ENOENT, std::string("tracefs is not mounted, so the kvm:kvm_exit tracepoint cannot be found "
+						 "(as root: mount -t tracefs nodev ") + kTracefs + ")");
+	// As perf does, mount tracefs to find the tracepoint; unlike perf, only for the moment of
+	// reading its id (a perf event needs the id, not the mount), so the host is left as it was.
+	if (mount("nodev", kTracefs, "tracefs", 0, nullptr) != 0)
+		return Error::fromErrno(std::string("tracefs is not mounted and mounting it at ") + kTracefs + " failed");
+	auto id = readTracepointId();
+	umount2(kTracefs, MNT_DETACH);
+	spdlog::debug("tracefs was not mounted: mounted it at {} to read the kvm:kvm_exit id, then unmounted it", kTracefs);
+	if (!id)
+		return Error(ENOENT, "no kvm:kvm_exit tracepoint (is the kvm module loaded?)");
+	return *id;
 }
 
 Result<PleCounter> PleCounter::open(pid_t tid, uint64_t tracepointId, const std::string &filter)

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/parse.h"
+#include "common/say_once.h"
 #include "sched/actuator.h"
 #include "sched/core.h"
 #include "sched/event_loop.h"
@@ -122,18 +123,35 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(SchedulerOptions options, s
 	}
 
 	if (s->options_.detectPle) {
-		auto id = kvmExitTracepointId();
-		auto filter = pauseExitFilter(hostCpuVendor());
-		if (id && filter) {
-			s->pleTracepoint_ = *id;
-			s->pleFilter_ = *filter;
-			s->pleAvailable_ = true;
+		if (!s->options_.pleUnavailableReason.empty()) {
+			s->notePleOff(s->options_.pleUnavailableReason);
 		} else {
-			spdlog::warn("PLE detector off: {}; using the other spin detectors",
-				     id ? filter.error().message() : id.error().message());
+			auto id = kvmExitTracepointId();
+			auto filter = pauseExitFilter(hostCpuVendor());
+			if (id && filter) {
+				s->pleTracepoint_ = *id;
+				s->pleFilter_ = *filter;
+				s->pleAvailable_ = true;
+			} else {
+				s->notePleOff(id ? filter.error().message() : id.error().message());
+			}
 		}
 	}
 	return s;
+}
+
+void Scheduler::notePleOff(const std::string &reason) const
+{
+	// Once per process (a bench matrix meets it in every run). It matters to the policies that
+	// react to spins; to the others it is a fact about the host.
+	if (!firstTimeInProcess("ple-detector-off"))
+		return;
+	if (policyReactsToSpins(options_.policy))
+		spdlog::warn("PLE detector off: {}; {} reacts to the other spin detectors (PV long-spin "
+			     "notifications, hints)",
+			     reason, policyName(options_.policy));
+	else
+		spdlog::info("PLE detector off: {}", reason);
 }
 
 Scheduler::~Scheduler()
@@ -180,7 +198,7 @@ Status Scheduler::attachVcpuThread(int vm, unsigned vcpu, pid_t tid)
 		if (counter) {
 			h.ple = std::make_unique<PleCounter>(std::move(*counter));
 		} else {
-			spdlog::warn("PLE detector off: {}; using the other spin detectors", counter.error().message());
+			notePleOff(counter.error().message());
 			pleAvailable_ = false;
 		}
 	}
@@ -344,7 +362,7 @@ void Scheduler::applyLocked()
 				continue; // not attached (yet): the model still tracks the grant
 			Status s = actuator_->apply(a, tid);
 			uint64_t done = clock_->nowNs();
-			if (!s && actuationErrors_++ == 0)
+			if (!s && actuationErrors_++ == 0 && firstTimeInProcess("scheduler-action-failed"))
 				spdlog::warn("scheduler action {} on thread {} failed: {}", toString(a.kind), tid,
 					     s.error().message());
 			if (s)

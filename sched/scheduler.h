@@ -97,6 +97,7 @@ private:
 	};
 
 	void run();
+	void notePleOff(const std::string &reason) const;
 	void onTick();
 	void onExpiry();
 	void onNotify();

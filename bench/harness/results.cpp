@@ -1,3 +1,4 @@
+#include "common/format.h"
 #include "common/json.h"
 #include "bench/harness/results.h"
 
@@ -10,13 +11,6 @@
 namespace spindle::bench {
 
 namespace {
-
-std::string fixed(double value, int decimals)
-{
-	char buffer[64];
-	std::snprintf(buffer, sizeof(buffer), "%.*f", decimals, value);
-	return buffer;
-}
 
 std::string fixedOr(const std::optional<double> &value, int decimals, const char *missing)
 {

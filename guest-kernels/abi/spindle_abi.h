@@ -24,6 +24,9 @@ extern "C" {
 #define SPINDLE_HINT_STRIDE        64u
 #define SPINDLE_PAGE_TABLE_GPA     0x00060000u /* PML4, PDPT, then one PD per GiB of RAM */
 #define SPINDLE_PAGE_TABLE_END     0x000a0000u /* room for PML4 + PDPT + 62 PDs */
+#define SPINDLE_MMIO_HOLE_GPA      0x000a0000u /* no RAM from here to 1 MiB: device MMIO (version 2) */
+#define SPINDLE_SERIAL_MMIO_GPA    0x000d0000u /* the 16550's 8 registers, one byte each */
+#define SPINDLE_PV_MMIO_GPA        0x000d1000u /* PV doorbell: a 32-bit write submits the mailbox */
 #define SPINDLE_KERNEL_MIN_GPA     0x00100000u /* ELF segments must lie at or above 1 MiB */
 #define SPINDLE_STACK_SIZE         0x4000u     /* per-vCPU stack, carved from the top of RAM */
 #define SPINDLE_MAX_VCPUS          256u        /* mailbox and hint areas are sized for this */
@@ -32,7 +35,7 @@ extern "C" {
 
 /* ---- Boot info (RSI at entry points here; RDI holds the vCPU index) ------------------------- */
 #define SPINDLE_BOOT_MAGIC         0x49425053u /* "SPBI" little-endian */
-#define SPINDLE_BOOT_VERSION       1u
+#define SPINDLE_BOOT_VERSION       2u
 #define SPINDLE_BOOT_ARGS_MAX      2048u
 #define SPINDLE_BOOT_MEM_MAP_MAX   8u
 
@@ -66,14 +69,24 @@ struct spindle_boot_info {
 	uint32_t args_len;      /* bytes in args, excluding the terminating NUL */
 	struct spindle_mem_region mem_map[SPINDLE_BOOT_MEM_MAP_MAX];
 	char args[SPINDLE_BOOT_ARGS_MAX]; /* guest arguments joined by single spaces, NUL-terminated */
+	/* ---- version 2 (offset 2304) ---- */
+	uint32_t guest_mode;      /* SPINDLE_GUEST_RING0 or SPINDLE_GUEST_RING3: the CPL at entry */
+	uint32_t cpuid_version;   /* what CPUID 0x40000001 EAX says (a ring-3 guest's CPUID is the host's) */
+	uint32_t cpuid_features;  /* what CPUID 0x40000001 ECX says: SPINDLE_CPUID_F_* */
+	uint32_t reserved2;
+	uint64_t serial_mmio_gpa; /* SPINDLE_SERIAL_MMIO_GPA */
+	uint64_t pv_mmio_gpa;     /* SPINDLE_PV_MMIO_GPA */
 };
 
 #define SPINDLE_BOOT_F_PV_HINTS    (1u << 0) /* the host reads the hint page */
 
+#define SPINDLE_GUEST_RING0        0u
+#define SPINDLE_GUEST_RING3        3u
+
 /* ---- Ports -------------------------------------------------------------------------------- */
 #define SPINDLE_SERIAL_PORT        0x3f8u /* 16550-compatible COM1; the guest writes THR */
 #define SPINDLE_PV_PORT            0x0510u /* out32: submit the record in this vCPU's mailbox */
-#define SPINDLE_PV_PORT_COUNT      4u
+#define SPINDLE_PV_PORT_COUNT      4u      /* the bytes of that one 32-bit port: 0x510-0x513 */
 
 /* ---- PV records (guest -> host) -----------------------------------------------------------
  * The guest fills its own mailbox (SPINDLE_MAILBOX_GPA + vcpu * SPINDLE_MAILBOX_SIZE) with a
@@ -90,7 +103,8 @@ enum spindle_pv_type {
 	SPINDLE_PV_LONG_SPIN = 4,   /* a spin wait passed the threshold: struct spindle_pv_long_spin */
 	SPINDLE_PV_RESULT_VCPU = 5, /* per-vCPU benchmark results: struct spindle_pv_result_vcpu */
 	SPINDLE_PV_RESULT_VM = 6,   /* whole-VM benchmark results: struct spindle_pv_result_vm */
-	SPINDLE_PV_TYPE_MAX = 6,
+	SPINDLE_PV_HALT = 7,        /* this vCPU is done (HLT for a ring-3 guest); no payload */
+	SPINDLE_PV_TYPE_MAX = 7,
 };
 
 struct spindle_pv_header {
@@ -154,6 +168,15 @@ struct spindle_pv_result_vm {
 	uint64_t think_ns;      /* think time asked for */
 };
 
+/* ---- ELF note: what the image can run in -------------------------------------------------
+ * A PT_NOTE segment may hold a note with name "Spindle" (namesz 8, NUL included), type
+ * SPINDLE_NOTE_GUEST_MODES and a 4-byte descriptor: SPINDLE_GUEST_MODE_F_* bits. Without it, the
+ * image is a ring-0 guest (the version 1 ABI), and `--guest-mode auto` boots it in ring 0. */
+#define SPINDLE_NOTE_NAME          "Spindle"
+#define SPINDLE_NOTE_GUEST_MODES   1u
+#define SPINDLE_GUEST_MODE_F_RING0 (1u << 0)
+#define SPINDLE_GUEST_MODE_F_RING3 (1u << 1)
+
 /* ---- CPUID leaves -------------------------------------------------------------------------
  * 0x40000000: EAX = highest Spindle leaf (0x40000001), EBX ECX EDX = "SpindleSpind" ("Spin" "dleS"
  *             "pind").
@@ -190,6 +213,8 @@ struct spindle_hint_slot {
 } /* extern "C" */
 static_assert(sizeof(struct spindle_hint_slot) == SPINDLE_HINT_STRIDE, "hint slot size");
 static_assert(sizeof(struct spindle_boot_info) <= 4096, "boot info fits one page");
+static_assert(__builtin_offsetof(struct spindle_boot_info, guest_mode) == 2304, "version 2 fields are appended");
+static_assert(SPINDLE_PAGE_TABLE_END <= SPINDLE_MMIO_HOLE_GPA, "page tables end before the MMIO hole");
 static_assert(sizeof(struct spindle_pv_result_vcpu) <= SPINDLE_MAILBOX_SIZE, "mailbox size");
 static_assert(SPINDLE_MAILBOX_GPA + SPINDLE_MAX_VCPUS * SPINDLE_MAILBOX_SIZE <= SPINDLE_HINT_GPA,
 	      "mailboxes end before hints");

@@ -1,6 +1,7 @@
 #pragma once
 
-// x86-64 instructions the guests need, as inline assembly. Guest-only (ring 0 instructions).
+// x86-64 instructions the guests need, as inline assembly. Guest-only. Port I/O, CLI/HLT and
+// LIDT fault at CPL 3; MMIO, RDTSC and PAUSE work in both of Spindle's guest modes.
 
 #include <stdint.h>
 
@@ -16,6 +17,26 @@ inline void outb(uint16_t port, uint8_t value)
 inline void outl(uint16_t port, uint32_t value)
 {
 	asm volatile("outl %0, %1" : : "a"(value), "Nd"(port) : "memory");
+}
+
+// MMIO stores. volatile and "memory" for the same reason as outl: the device reads the mailbox
+// when this store exits to the host, so every earlier store must be done.
+inline void mmioWrite8(uint64_t address, uint8_t value)
+{
+	asm volatile("movb %0, (%1)" : : "q"(value), "r"(address) : "memory");
+}
+
+inline void mmioWrite32(uint64_t address, uint32_t value)
+{
+	asm volatile("movl %0, (%1)" : : "r"(value), "r"(address) : "memory");
+}
+
+// The privilege level this code runs at (CS.RPL).
+inline uint32_t currentCpl()
+{
+	uint16_t cs;
+	asm volatile("mov %%cs, %0" : "=r"(cs));
+	return cs & 3u;
 }
 
 inline uint64_t rdtsc()
@@ -42,10 +63,15 @@ inline CpuidResult cpuid(uint32_t leaf, uint32_t subleaf = 0)
 	return r;
 }
 
-[[noreturn]] inline void haltForever()
+// The last resort once the host was asked to stop this vCPU: HLT where it is allowed, PAUSE
+// where it would fault.
+[[noreturn]] inline void parkForever()
 {
+	if (currentCpl() == 0)
+		for (;;)
+			asm volatile("cli; hlt" : : : "memory");
 	for (;;)
-		asm volatile("cli; hlt" : : : "memory");
+		asm volatile("pause" : : : "memory");
 }
 
 } // namespace spindle::guest

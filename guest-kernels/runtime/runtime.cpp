@@ -20,10 +20,20 @@ _start:
 	xorl %ebp, %ebp
 	cld
 	call spindleRuntimeEntry
-1:	cli
-	hlt
+1:	pause
 	jmp 1b
 	.size _start, . - _start
+	.text
+
+	/* The image runs in ring 0 and in ring 3 (guest-kernels/README.md, "The image"). */
+	.section .note.spindle, "a", @note
+	.balign 4
+	.long 8                 /* namesz: "Spindle" and its NUL */
+	.long 4                 /* descsz */
+	.long 1                 /* SPINDLE_NOTE_GUEST_MODES */
+	.asciz "Spindle"
+	.balign 4
+	.long 3                 /* SPINDLE_GUEST_MODE_F_RING0 | SPINDLE_GUEST_MODE_F_RING3 */
 	.text
 )");
 
@@ -81,11 +91,15 @@ struct RuntimeState {
 	uint64_t mailboxGpa;
 	uint64_t hintGpa;
 	uint64_t tscKhz;
+	uint64_t serialGpa;
+	uint64_t pvGpa;
 	uint32_t hintStride;
 	uint32_t spinThreshold;
 };
 
-constinit RuntimeState g_state = {};
+// The device addresses start at the ABI's values so that a vCPU whose boot info is bad can
+// still say why on the console; every vCPU then takes them from the boot info.
+constinit RuntimeState g_state = { 0, 0, 0, SPINDLE_SERIAL_MMIO_GPA, SPINDLE_PV_MMIO_GPA, 0, 0 };
 constinit uint64_t g_longSpins[SPINDLE_MAX_VCPUS] = {};
 // TAS is unenlightened, so the console lock never writes hints or sends notifications.
 constinit locks::TasLock<GuestLockPlatform> g_consoleLock;
@@ -131,22 +145,23 @@ const char *checkBootInfo(uint64_t cpu, uint64_t bootGpa)
 	if (b.hint_stride < sizeof(spindle_hint_slot) || b.hint_stride % 4 != 0 || b.hint_gpa % 4 != 0 ||
 	    b.hint_gpa + uint64_t{ b.vcpu_count } * b.hint_stride > b.mem_size)
 		return "hint slots misaligned or outside RAM";
+	// Version 2: the devices answer on MMIO, in the hole below 1 MiB.
+	if (b.serial_mmio_gpa < SPINDLE_MMIO_HOLE_GPA || b.serial_mmio_gpa >= SPINDLE_KERNEL_MIN_GPA ||
+	    b.pv_mmio_gpa < SPINDLE_MMIO_HOLE_GPA || b.pv_mmio_gpa >= SPINDLE_KERNEL_MIN_GPA || b.pv_mmio_gpa % 4 != 0)
+		return "device MMIO addresses outside the MMIO hole";
+	if (b.guest_mode != currentCpl())
+		return "guest_mode differs from the privilege level the vCPU runs at";
 	return nullptr;
 }
 
-// Spindle's CPUID leaf is the source of the spin threshold; boot info carries the same value and
-// serves if the leaf is missing. Notifications need the long-spin feature bit; 0 means "never".
+// The CPUID leaf as boot info repeats it (CPUID itself returns the host's values to a ring-3
+// guest under PVM). Notifications need the long-spin feature bit; 0 means "never".
 uint32_t readSpinThreshold(const spindle_boot_info &boot)
 {
-	CpuidResult base = cpuid(SPINDLE_CPUID_BASE);
-	if (base.ebx != SPINDLE_CPUID_SIG_EBX || base.ecx != SPINDLE_CPUID_SIG_ECX ||
-	    base.edx != SPINDLE_CPUID_SIG_EDX || base.eax < SPINDLE_CPUID_FEATURES)
-		return boot.spin_threshold;
-	CpuidResult features = cpuid(SPINDLE_CPUID_FEATURES);
-	return (features.ecx & SPINDLE_CPUID_F_LONG_SPIN) ? features.ebx : 0;
+	return (boot.cpuid_features & SPINDLE_CPUID_F_LONG_SPIN) ? boot.spin_threshold : 0;
 }
 
-struct ReadyRecord {
+struct HeaderOnlyRecord {
 	spindle_pv_header header;
 };
 
@@ -162,11 +177,18 @@ Record *beginRecord(uint32_t cpu, spindle_pv_type type)
 	return record;
 }
 
-// The OUT traps to the host, which reads the mailbox before the vCPU continues, so the mailbox
-// is free again when this returns.
+// The MMIO write traps to the host, which reads the mailbox before the vCPU continues, so the
+// mailbox is free again when this returns.
 void submit(const spindle_pv_header &header)
 {
-	outl(SPINDLE_PV_PORT, header.length);
+	mmioWrite32(loadState(g_state.pvGpa), header.length);
+}
+
+// Asks the host to stop this vCPU (what HLT does in ring 0, and cannot do in ring 3).
+[[noreturn]] void haltVcpu(uint32_t cpu)
+{
+	submit(beginRecord<HeaderOnlyRecord>(cpu, SPINDLE_PV_HALT)->header);
+	parkForever();
 }
 
 } // namespace
@@ -181,14 +203,15 @@ void print(const char *fmt, ...)
 
 	// The console lock is a plain TAS lock: its vCPU index is only passed to pause().
 	g_consoleLock.acquire(0);
+	const uint64_t thr = loadState(g_state.serialGpa);
 	for (size_t i = 0; i < n; i++)
-		outb(SPINDLE_SERIAL_PORT, static_cast<uint8_t>(line[i]));
+		mmioWrite8(thr, static_cast<uint8_t>(line[i]));
 	g_consoleLock.release(0);
 }
 
 void pvReady(uint32_t cpu)
 {
-	submit(beginRecord<ReadyRecord>(cpu, SPINDLE_PV_READY)->header);
+	submit(beginRecord<HeaderOnlyRecord>(cpu, SPINDLE_PV_READY)->header);
 }
 
 void pvExit(uint32_t cpu, int32_t code)
@@ -237,7 +260,7 @@ void pvResultVm(uint32_t cpu, const spindle_pv_result_vm &result)
 void exitVm(uint32_t cpu, int32_t code)
 {
 	pvExit(cpu, code);
-	haltForever();
+	haltVcpu(cpu);
 }
 
 void failVm(uint32_t cpu, int32_t code, const char *fmt, ...)
@@ -294,7 +317,7 @@ extern "C" void spindleRuntimeEntry(uint64_t cpu, uint64_t bootGpa)
 		// Without trustworthy boot info there is no mailbox to report through: say it on the
 		// serial port and stop.
 		print("spindle guest: vCPU %lu: bad boot info at 0x%lx: %s\n", cpu, bootGpa, problem);
-		haltForever();
+		parkForever();
 	}
 	const auto &boot = *reinterpret_cast<const spindle_boot_info *>(bootGpa);
 	auto index = static_cast<uint32_t>(cpu);
@@ -303,6 +326,8 @@ extern "C" void spindleRuntimeEntry(uint64_t cpu, uint64_t bootGpa)
 	storeState(g_state.hintGpa, boot.hint_gpa);
 	storeState(g_state.hintStride, boot.hint_stride);
 	storeState(g_state.tscKhz, boot.tsc_khz);
+	storeState(g_state.serialGpa, boot.serial_mmio_gpa);
+	storeState(g_state.pvGpa, boot.pv_mmio_gpa);
 	storeState(g_state.spinThreshold, readSpinThreshold(boot));
 
 	// Start from a clean hint slot: nothing held, waiting on nobody.
@@ -312,5 +337,5 @@ extern "C" void spindleRuntimeEntry(uint64_t cpu, uint64_t bootGpa)
 
 	pvReady(index);
 	guestMain(index, boot);
-	haltForever();
+	haltVcpu(index);
 }

@@ -20,11 +20,12 @@ namespace spindle::guest {
 // READY. Returning halts the vCPU.
 void guestMain(uint32_t cpu, const spindle_boot_info &boot);
 
-// ---- Console (COM1 THR). One call = one line: the whole text goes out under a lock, so lines
-// from different vCPUs never interleave. Longer than 255 bytes is truncated.
+// ---- Console (the 16550's THR, by MMIO). One call = one line: the whole text goes out under a
+// lock, so lines from different vCPUs never interleave. Longer than 255 bytes is truncated.
 __attribute__((format(printf, 1, 2))) void print(const char *fmt, ...);
 
-// ---- PV records, built in this vCPU's mailbox and submitted with a 32-bit OUT.
+// ---- PV records, built in this vCPU's mailbox and submitted with a 32-bit write to the PV
+// doorbell (MMIO, so the same code runs in ring 0 and ring 3).
 void pvReady(uint32_t cpu);
 void pvExit(uint32_t cpu, int32_t code);
 void pvError(uint32_t cpu, const char *text);
@@ -37,7 +38,8 @@ void pvResultVm(uint32_t cpu, const spindle_pv_result_vm &result);
 [[noreturn]] __attribute__((format(printf, 3, 4))) void failVm(uint32_t cpu, int32_t code, const char *fmt,
 								    ...);
 
-// Sends EXIT with `code` and halts (the VMM stops the VM on EXIT; the halt is a backstop).
+// Sends EXIT with `code` and halts this vCPU (the VMM stops the VM on EXIT; the HALT record is a
+// backstop).
 [[noreturn]] void exitVm(uint32_t cpu, int32_t code);
 
 // ---- Time. False if boot_info.tsc_khz is 0 (then `clock` is untouched).

@@ -13,7 +13,8 @@ void guestMain(uint32_t cpu, const spindle_boot_info &)
 	print("triple-fault guest: about to fault\n");
 
 	// With a zero-limit IDT, the breakpoint exception cannot be delivered (#GP), neither can the
-	// #GP (#DF), neither can the #DF: shutdown. The VMM loads no IDT anyway; this makes sure.
+	// #GP (#DF), neither can the #DF: shutdown. The VMM loads no IDT anyway; this makes sure. In
+	// ring 3 the LIDT itself raises the #GP, which cannot be delivered either.
 	struct __attribute__((packed)) {
 		uint16_t limit;
 		uint64_t base;

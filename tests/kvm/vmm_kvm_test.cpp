@@ -8,6 +8,7 @@
 
 #include "tests/support/elf_builder.h"
 #include "tests/support/files.h"
+#include "tests/support/json_check.h"
 #include "tests/support/kvm_main.h"
 #include "tests/support/run_command.h"
 
@@ -95,11 +96,17 @@ TEST(Faults, TripleFaultIsReportedWithRegistersAndStopsTheVm)
 
 	EXPECT_EQ(result.status, 1);
 	EXPECT_NE(result.out.find("about to fault"), std::string::npos) << result.out;
-	EXPECT_NE(result.err.find("triple fault"), std::string::npos) << result.err;
+	// KVM says shutdown where it runs the guest (VMX, SVM) and a failed emulation where it
+	// emulates it (PVM at CPL 0): either way one line says the guest crashed and why.
+	const size_t crashed = result.err.find("guest crashed: ");
+	ASSERT_NE(crashed, std::string::npos) << result.err;
+	const std::string line = result.err.substr(crashed, result.err.find('\n', crashed) - crashed);
+	EXPECT_TRUE(line.find("triple fault (KVM_EXIT_SHUTDOWN)") != std::string::npos ||
+		    line.find("KVM internal error") != std::string::npos)
+		<< line;
 	// Registers are printed, or (AMD) the reason they cannot be.
-	EXPECT_TRUE(result.err.find("rip=") != std::string::npos ||
-		    result.err.find("registers unavailable") != std::string::npos)
-		<< result.err;
+	EXPECT_TRUE(line.find("rip=") != std::string::npos || line.find("registers unavailable") != std::string::npos)
+		<< line;
 }
 
 TEST(Faults, TimeoutStopsAGuestThatNeverExits)
@@ -112,6 +119,37 @@ TEST(Faults, TimeoutStopsAGuestThatNeverExits)
 	EXPECT_EQ(result.status, 124) << result.err;
 	EXPECT_NE(result.err.find("timeout"), std::string::npos);
 	unlink(path.c_str());
+}
+
+TEST(Faults, TimeoutHoldsWhenNobodyReadsStdout)
+{
+	auto path = writeTemp("print.elf", ElfBuilder::withCode(0x200000, printForeverCode()).build());
+
+	// Two vCPUs: one blocked writing, the other waiting its turn to write when the kick comes.
+	auto result = runCommand({spindleBinary(), "run", "--kernel", path, "-c", "2", "--timeout", "2"}, 30, Stdout::NeverRead);
+
+	EXPECT_FALSE(result.killed);
+	EXPECT_EQ(result.status, 124) << result.err;
+	// The timeout, plus the console's half-second grace, plus start and teardown.
+	EXPECT_LT(result.seconds, 4.0) << result.err;
+	unlink(path.c_str());
+}
+
+TEST(Faults, CrashedRunStillWritesValidMetricsAndResultsWithTheReason)
+{
+	const std::string metrics = "/tmp/spindle-kvm-test-crash-metrics-" + std::to_string(getpid()) + ".json";
+	const std::string results = "/tmp/spindle-kvm-test-crash-results-" + std::to_string(getpid()) + ".json";
+
+	auto result = runSpindle({"run", "triple-fault", "--metrics", metrics, "--results", results});
+
+	ASSERT_EQ(result.status, 1) << result.err;
+	for (const std::string &path : {metrics, results}) {
+		const std::string json = readFile(path);
+		EXPECT_EQ(JsonChecker::problem(json), "") << path << ": " << json;
+		EXPECT_NE(json.find("\"status\": 1"), std::string::npos) << json;
+		EXPECT_NE(json.find("guest crashed"), std::string::npos) << json;
+		unlink(path.c_str());
+	}
 }
 
 TEST(Metrics, JsonHasEveryVcpuAndItsExits)

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 namespace spindle::test {
@@ -16,7 +17,37 @@ struct ElfSegmentSpec {
 	std::vector<uint8_t> bytes;
 	uint64_t memSize = 0; // 0: same as bytes.size()
 	uint32_t flags = PF_R | PF_X;
+	uint32_t type = PT_LOAD;
+	uint64_t align = 0x1000;
 };
+
+// The bytes of one ELF note (4-byte padding, as for PT_NOTE with p_align 4).
+inline std::vector<uint8_t> elfNote(const std::string &name, uint32_t type, const std::vector<uint8_t> &desc)
+{
+	auto pad = [](std::vector<uint8_t> &bytes) { bytes.resize((bytes.size() + 3) / 4 * 4, 0); };
+	Elf64_Nhdr header{static_cast<Elf64_Word>(name.size() + 1), static_cast<Elf64_Word>(desc.size()), type};
+	std::vector<uint8_t> out(sizeof(header));
+	std::memcpy(out.data(), &header, sizeof(header));
+	// Byte by byte: g++ 12 warns (array-bounds) about inserting an empty range here.
+	for (char c : name)
+		out.push_back(static_cast<uint8_t>(c));
+	out.push_back(0);
+	pad(out);
+	for (uint8_t b : desc)
+		out.push_back(b);
+	pad(out);
+	return out;
+}
+
+// A PT_NOTE segment (not loaded: address 0) holding the given note bytes.
+inline ElfSegmentSpec noteSegment(std::vector<uint8_t> notes)
+{
+	ElfSegmentSpec segment{0, std::move(notes)};
+	segment.type = PT_NOTE;
+	segment.flags = PF_R;
+	segment.align = 4;
+	return segment;
+}
 
 struct ElfBuilder {
 	Elf64_Ehdr header{};
@@ -56,13 +87,13 @@ struct ElfBuilder {
 		for (size_t i = 0; i < segments.size(); ++i) {
 			const ElfSegmentSpec &s = segments[i];
 			Elf64_Phdr ph{};
-			ph.p_type = PT_LOAD;
+			ph.p_type = s.type;
 			ph.p_flags = s.flags;
 			ph.p_offset = out.size();
 			ph.p_vaddr = ph.p_paddr = s.address;
 			ph.p_filesz = s.bytes.size();
 			ph.p_memsz = s.memSize ? s.memSize : s.bytes.size();
-			ph.p_align = 0x1000;
+			ph.p_align = s.align;
 			std::memcpy(out.data() + sizeof(Elf64_Ehdr) + i * sizeof(Elf64_Phdr), &ph, sizeof(ph));
 			out.insert(out.end(), s.bytes.begin(), s.bytes.end());
 		}
@@ -91,6 +122,17 @@ inline std::vector<uint8_t> okExitSevenCode()
 		0xef,                                     // out dx, eax
 		0xf4,                                     // hlt
 		0xeb, 0xfd,                               // jmp hlt
+	};
+}
+
+// Guest code that prints 'x' on the serial port for ever, never a newline (lines of 4096 bytes).
+inline std::vector<uint8_t> printForeverCode()
+{
+	return {
+		0x66, 0xba, 0xf8, 0x03, // mov dx, 0x3f8
+		0xb0, 'x',              // 1: mov al, 'x'
+		0xee,                   // out dx, al
+		0xeb, 0xfb,             // jmp 1b
 	};
 }
 

@@ -31,7 +31,12 @@ inline double nowSeconds()
 	return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
-inline CommandResult runCommand(const std::vector<std::string> &argv, double deadlineSeconds = 120)
+enum class Stdout { Read, NeverRead };
+
+// With Stdout::NeverRead the program's stdout is a pipe nobody reads (it fills after 64 KiB, as
+// under `| (sleep 8; cat)`); result.out stays empty.
+inline CommandResult runCommand(const std::vector<std::string> &argv, double deadlineSeconds = 120,
+				Stdout stdoutMode = Stdout::Read)
 {
 	CommandResult result;
 	int outPipe[2], errPipe[2];
@@ -51,8 +56,9 @@ inline CommandResult runCommand(const std::vector<std::string> &argv, double dea
 	}
 	close(outPipe[1]);
 	close(errPipe[1]);
-	pollfd fds[2] = {{outPipe[0], POLLIN, 0}, {errPipe[0], POLLIN, 0}};
-	int open = 2;
+	const int unread = stdoutMode == Stdout::NeverRead ? outPipe[0] : -1;
+	pollfd fds[2] = {{stdoutMode == Stdout::NeverRead ? -1 : outPipe[0], POLLIN, 0}, {errPipe[0], POLLIN, 0}};
+	int open = stdoutMode == Stdout::NeverRead ? 1 : 2;
 	while (open > 0) {
 		const double left = deadlineSeconds - (nowSeconds() - start);
 		if (left <= 0) {
@@ -80,6 +86,14 @@ inline CommandResult runCommand(const std::vector<std::string> &argv, double dea
 		if (fd.fd >= 0)
 			close(fd.fd);
 	int status = 0;
+	if (unread >= 0) {
+		// Wait with the pipe still full and open, as a reader that never reads would.
+		waitpid(pid, &status, 0);
+		close(unread);
+		result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		result.seconds = nowSeconds() - start;
+		return result;
+	}
 	waitpid(pid, &status, 0);
 	result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	result.seconds = nowSeconds() - start;

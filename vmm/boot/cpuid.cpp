@@ -7,7 +7,7 @@
 namespace spindle {
 
 std::vector<kvm_cpuid_entry2> makeGuestCpuid(const std::vector<kvm_cpuid_entry2> &supported, unsigned vcpu,
-					     uint32_t spinThreshold)
+					     uint32_t spinThreshold, uint32_t features)
 {
 	std::vector<kvm_cpuid_entry2> entries;
 	entries.reserve(supported.size() + 2);
@@ -30,12 +30,12 @@ std::vector<kvm_cpuid_entry2> makeGuestCpuid(const std::vector<kvm_cpuid_entry2>
 	base.edx = SPINDLE_CPUID_SIG_EDX;
 	entries.push_back(base);
 
-	kvm_cpuid_entry2 features{};
-	features.function = SPINDLE_CPUID_FEATURES;
-	features.eax = SPINDLE_CPUID_VERSION;
-	features.ebx = spinThreshold;
-	features.ecx = SPINDLE_CPUID_F_PV_DEVICE | SPINDLE_CPUID_F_LONG_SPIN | SPINDLE_CPUID_F_HINTS;
-	entries.push_back(features);
+	kvm_cpuid_entry2 leaf{};
+	leaf.function = SPINDLE_CPUID_FEATURES;
+	leaf.eax = SPINDLE_CPUID_VERSION;
+	leaf.ebx = spinThreshold;
+	leaf.ecx = features;
+	entries.push_back(leaf);
 	return entries;
 }
 

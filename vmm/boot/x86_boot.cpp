@@ -25,8 +25,19 @@ Status validateLayout(const MemoryLayout &layout)
 	return {};
 }
 
-Status writePageTables(GuestMemory &memory)
+std::string_view guestModeName(GuestMode mode)
 {
+	return mode == GuestMode::Ring3 ? "ring3" : "ring0";
+}
+
+uint32_t guestModeCpl(GuestMode mode)
+{
+	return mode == GuestMode::Ring3 ? SPINDLE_GUEST_RING3 : SPINDLE_GUEST_RING0;
+}
+
+Status writePageTables(GuestMemory &memory, GuestMode mode)
+{
+	const uint64_t user = mode == GuestMode::Ring3 ? kUser : 0;
 	const uint64_t mapped = (memory.size() + kLargePage - 1) / kLargePage * kLargePage;
 	const uint64_t directories = (mapped + kGiB - 1) / kGiB;
 	if (kFirstPd + directories * kPageSize > SPINDLE_PAGE_TABLE_END)
@@ -40,15 +51,15 @@ Status writePageTables(GuestMemory &memory)
 	auto entry = [&](uint64_t tableGpa, uint64_t index) {
 		return reinterpret_cast<uint64_t *>(tables + (tableGpa - kPml4)) + index;
 	};
-	*entry(kPml4, 0) = kPdpt | kPresent | kWritable;
+	*entry(kPml4, 0) = kPdpt | kPresent | kWritable | user;
 	for (uint64_t d = 0; d < directories; ++d) {
 		const uint64_t pd = kFirstPd + d * kPageSize;
-		*entry(kPdpt, d) = pd | kPresent | kWritable;
+		*entry(kPdpt, d) = pd | kPresent | kWritable | user;
 		for (uint64_t i = 0; i < 512; ++i) {
 			const uint64_t address = d * kGiB + i * kLargePage;
 			if (address >= mapped)
 				break;
-			*entry(pd, i) = address | kPresent | kWritable | kLargePageBit;
+			*entry(pd, i) = address | kPresent | kWritable | kLargePageBit | user;
 		}
 	}
 	return {};
@@ -56,10 +67,14 @@ Status writePageTables(GuestMemory &memory)
 
 Status writeGdt(GuestMemory &memory)
 {
-	const uint64_t gdt[3] = {
+	const uint64_t gdt[kGdtEntries] = {
 		0,                     // null
-		0x00af9b000000ffffull, // 64-bit code: present, DPL 0, execute/read, L=1, G=1
-		0x00cf93000000ffffull, // data: present, DPL 0, read/write, D/B=1, G=1
+		0x00af9b000000ffffull, // 0x08 64-bit code: present, DPL 0, execute/read, L=1, G=1
+		0x00cf93000000ffffull, // 0x10 data: present, DPL 0, read/write, D/B=1, G=1
+		0,                     // 0x18 unused (Linux: 32-bit user code is 0x23)
+		0,                     // 0x20 unused
+		0x00cff3000000ffffull, // 0x2b data: present, DPL 3, read/write, D/B=1, G=1
+		0x00affb000000ffffull, // 0x33 64-bit code: present, DPL 3, execute/read, L=1, G=1
 	};
 	return memory.write(SPINDLE_GDT_GPA, {reinterpret_cast<const uint8_t *>(gdt), sizeof(gdt)});
 }
@@ -75,6 +90,11 @@ Result<spindle_boot_info> makeBootInfo(const BootInfoInput &input)
 	info.size = sizeof(spindle_boot_info);
 	info.vcpu_count = input.layout.vcpuCount;
 	info.flags = input.hints ? SPINDLE_BOOT_F_PV_HINTS : 0;
+	info.guest_mode = guestModeCpl(input.mode);
+	info.cpuid_version = SPINDLE_CPUID_VERSION;
+	info.cpuid_features = input.cpuidFeatures;
+	info.serial_mmio_gpa = SPINDLE_SERIAL_MMIO_GPA;
+	info.pv_mmio_gpa = SPINDLE_PV_MMIO_GPA;
 	info.mem_size = input.layout.memSize;
 	info.tsc_khz = input.tscKhz;
 	info.mailbox_gpa = SPINDLE_MAILBOX_GPA;
@@ -88,7 +108,7 @@ Result<spindle_boot_info> makeBootInfo(const BootInfoInput &input)
 		info.mem_map[info.mem_map_count++] = spindle_mem_region{base, size, type, 0};
 	};
 	const uint64_t stacks = input.layout.stacksBase();
-	add(0, SPINDLE_KERNEL_MIN_GPA, SPINDLE_MEM_RESERVED);
+	add(0, SPINDLE_MMIO_HOLE_GPA, SPINDLE_MEM_RESERVED); // [hole, 1 MiB) is not RAM
 	uint64_t usableStart = SPINDLE_KERNEL_MIN_GPA;
 	if (input.kernel) {
 		const uint64_t kernelEnd = (input.kernel->end() + kPageSize - 1) / kPageSize * kPageSize;
@@ -107,22 +127,23 @@ Result<spindle_boot_info> makeBootInfo(const BootInfoInput &input)
 	return info;
 }
 
-kvm_sregs longModeSregs(const kvm_sregs &current)
+kvm_sregs longModeSregs(const kvm_sregs &current, GuestMode mode)
 {
+	const bool user = mode == GuestMode::Ring3;
 	kvm_sregs sregs = current;
 	kvm_segment code{};
 	code.base = 0;
 	code.limit = 0xffffffff;
-	code.selector = kCodeSelector;
+	code.selector = user ? kUserCodeSelector : kCodeSelector;
 	code.type = 11; // execute/read, accessed
 	code.present = 1;
-	code.dpl = 0;
+	code.dpl = user ? 3 : 0;
 	code.db = 0;
 	code.s = 1;
 	code.l = 1;
 	code.g = 1;
 	kvm_segment data = code;
-	data.selector = kDataSelector;
+	data.selector = user ? kUserDataSelector : kDataSelector;
 	data.type = 3; // read/write, accessed
 	data.db = 1;
 	data.l = 0;
@@ -130,7 +151,7 @@ kvm_sregs longModeSregs(const kvm_sregs &current)
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
 
 	sregs.gdt.base = SPINDLE_GDT_GPA;
-	sregs.gdt.limit = 3 * 8 - 1;
+	sregs.gdt.limit = kGdtEntries * 8 - 1;
 	sregs.idt.base = 0;
 	sregs.idt.limit = 0; // no IDT: an exception becomes a triple fault (KVM_EXIT_SHUTDOWN)
 

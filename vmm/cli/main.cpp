@@ -1,6 +1,7 @@
 // spindle: the command-line entry point. Parses the subcommand, sets up logging, and turns every
 // error into one line and an exit status.
 
+#include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -24,7 +25,7 @@ spin waits (lock-holder and lock-waiter preemption) in overcommitted SMP guests.
 Commands:
   run      boot one or more guests (spindle run --help)
   bench    run the overcommit benchmark matrix (spindle bench --help)
-  check    report what this host offers: /dev/kvm, capabilities, PLE, perf, scheduling
+  check    measure what this host offers: KVM backend, PAUSE exits, guest speed, scheduling
   guests   list the bundled guests
   help     show this help
 
@@ -43,6 +44,9 @@ int listGuests()
 
 int main(int argc, char **argv)
 {
+	// A reader that goes away (`spindle run ... | head -1`) must not kill Spindle before it has
+	// restored every thread it changed: writes then fail with EPIPE instead.
+	signal(SIGPIPE, SIG_IGN);
 	auto logger = spdlog::stderr_color_mt("spindle");
 	logger->set_pattern("spindle: %^%l%$: %v");
 	spdlog::set_default_logger(logger);
@@ -60,7 +64,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (command == "check")
-		return spindle::runHostCheck();
+		return spindle::runHostCheck(args);
 	if (command == "guests")
 		return listGuests();
 	if (command == "bench")

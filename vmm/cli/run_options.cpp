@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 #include "common/parse.h"
 #include "spindle_abi.h"
@@ -81,10 +82,13 @@ Result<VmSpec> parseVmSpec(const std::string &text)
 	fields.push_back(std::move(field));
 
 	VmSpec spec;
-	if (fields[0].empty() || fields[0].find('=') != std::string::npos)
-		return Error::invalid("--vm " + text + ": must start with a guest name (e.g. lockbench,cpus=4)");
-	spec.guest = fields[0];
-	for (size_t i = 1; i < fields.size(); ++i) {
+	// An outside guest needs no name: --vm kernel=PATH,cpus=2.
+	const bool named = fields[0].find('=') == std::string::npos;
+	if (named && fields[0].empty())
+		return Error::invalid("--vm " + text + ": must start with a guest name or kernel=PATH (e.g. lockbench,cpus=4)");
+	if (named)
+		spec.guest = fields[0];
+	for (size_t i = named ? 1 : 0; i < fields.size(); ++i) {
 		const std::string &f = fields[i];
 		auto eq = f.find('=');
 		if (eq == std::string::npos)
@@ -106,6 +110,11 @@ Result<VmSpec> parseVmSpec(const std::string &text)
 			if (value.empty())
 				return Error::invalid("--vm " + text + ": empty kernel path");
 			spec.kernelPath = value;
+		} else if (key == "guest-mode") {
+			auto mode = parseGuestModeChoice(value);
+			if (!mode)
+				return Error::invalid("--vm " + text + ": " + mode.error().context());
+			spec.guestMode = *mode;
 		} else if (key == "name") {
 			// Names prefix guest output and key metrics, results and traces: keep them plain.
 			const bool plain = std::all_of(value.begin(), value.end(), [](char c) {
@@ -116,11 +125,17 @@ Result<VmSpec> parseVmSpec(const std::string &text)
 			spec.name = value;
 		} else {
 			return Error::invalid("--vm " + text + ": unknown key '" + key +
-					      "' (expected cpus, mem, args, kernel, name)");
+					      "' (expected cpus, mem, args, kernel, name, guest-mode)");
 		}
 	}
-	if (spec.guest == "kernel" && spec.kernelPath.empty())
-		return Error::invalid("--vm " + text + ": guest 'kernel' needs kernel=PATH");
+	// "kernel,kernel=PATH" is the older spelling of "kernel=PATH".
+	if (spec.guest == "kernel")
+		spec.guest.clear();
+	if (spec.guest.empty() && spec.kernelPath.empty())
+		return Error::invalid("--vm " + text + ": no guest: give a bundled guest name or kernel=PATH");
+	if (!spec.guest.empty() && !spec.kernelPath.empty())
+		return Error::invalid("--vm " + text + ": give either the bundled guest '" + spec.guest +
+				      "' or kernel=PATH, not both");
 	return spec;
 }
 
@@ -264,6 +279,14 @@ Result<RunOptions> parseRunOptions(const std::vector<std::string> &args, SchedFl
 				options.pauseExits = v == "on";
 				return {};
 			});
+		} else if (name == "--guest-mode") {
+			status = flag([&](const std::string &v) -> Status {
+				auto mode = parseGuestModeChoice(v);
+				if (!mode)
+					return Error::invalid("--guest-mode: " + mode.error().context());
+				options.guestMode = *mode;
+				return {};
+			});
 		} else if (name == "--spin-threshold") {
 			status = flag([&](const std::string &v) -> Status {
 				auto n = parseUnsigned(v, 1, 1u << 30);
@@ -303,9 +326,7 @@ Result<RunOptions> parseRunOptions(const std::vector<std::string> &args, SchedFl
 		return Error::invalid("-c/-m and -- guest arguments apply to the single-guest form; "
 				      "with --vm use cpus=, mem= and args=");
 	if (singleForm) {
-		if (single.guest.empty())
-			single.guest = "kernel";
-		else if (!single.kernelPath.empty())
+		if (!single.guest.empty() && !single.kernelPath.empty())
 			return Error::invalid("give either a bundled GUEST name or --kernel PATH, not both");
 		single.args = std::move(guestArgs);
 		options.vms.push_back(std::move(single));
@@ -336,7 +357,8 @@ VM options (single-guest form):
   -m, --mem SIZE          guest RAM, K/M/G suffixes (default 64M; 4M to 62G, whole pages)
       --kernel PATH       boot an ELF64 x86-64 static executable instead of a bundled guest
       --vm SPEC           add a VM (repeatable): GUEST[,cpus=N][,mem=SIZE][,args="k=v ..."]
-                          [,kernel=PATH][,name=NAME]; e.g. --vm lockbench,cpus=4,args="lock=ticket"
+                          [,name=NAME][,guest-mode=MODE], or kernel=PATH[,...] instead of GUEST;
+                          e.g. --vm lockbench,cpus=4,args="lock=ticket"
 
 Scheduling:
       --policy NAME       vCPU scheduling policy (default cfs):
@@ -347,6 +369,10 @@ Scheduling:
                           off uses KVM_X86_DISABLE_EXITS_PAUSE)
       --spin-threshold N  spin iterations before an enlightened guest reports a long spin
                           (CPUID 0x40000001 EBX; default 2048)
+      --guest-mode MODE   auto (default), ring0 or ring3: the CPL guests boot at (per VM:
+                          guest-mode= in --vm). auto: ring 3 where KVM emulates ring-0 code
+                          (PVM) and the guest declares ring 3 (the bundled ones do), else ring 0,
+                          where hardware PLE sees spinning (Intel counts PAUSE at CPL 0 only)
 
 Scheduler bounds (each has a default; sched/README.md explains them):
 )" + boundsHelp + R"(

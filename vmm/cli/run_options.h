@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "vmm/runtime/guest_mode.h"
 
 namespace spindle {
 
@@ -20,6 +21,7 @@ struct VmSpec {
 	uint64_t memBytes = 64ull << 20;
 	std::vector<std::string> args;    // guest arguments
 	std::string name;                 // defaults to vm<index>
+	std::optional<GuestModeChoice> guestMode; // guest-mode=; unset: the run's --guest-mode
 };
 
 enum class SerialMode { Stdout, File, Off };
@@ -36,6 +38,7 @@ struct RunOptions {
 	uint64_t timeoutMs = 0;           // 0: no limit
 	std::string logLevel = "info";
 	bool pauseExits = true;           // --ple on|off
+	GuestModeChoice guestMode = GuestModeChoice::Auto;
 	uint32_t spinThreshold = 2048;
 	bool stats = false;
 	bool help = false;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <utility>
 
 #include "vmm/kvm/kvm_system.h"
@@ -108,11 +109,16 @@ Result<Vm> KvmSystem::createVm() const
 
 Status Vm::setMemorySlot(uint32_t slot, uint64_t guestPhysAddr, const GuestMemory &memory)
 {
+	return setMemorySlot(slot, guestPhysAddr, memory.hostBase(), memory.size());
+}
+
+Status Vm::setMemorySlot(uint32_t slot, uint64_t guestPhysAddr, uint8_t *host, uint64_t size)
+{
 	kvm_userspace_memory_region region{};
 	region.slot = slot;
 	region.guest_phys_addr = guestPhysAddr;
-	region.memory_size = memory.size();
-	region.userspace_addr = reinterpret_cast<uint64_t>(memory.hostBase());
+	region.memory_size = size;
+	region.userspace_addr = reinterpret_cast<uint64_t>(host);
 	if (ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0)
 		return Error::fromErrno("KVM_SET_USER_MEMORY_REGION");
 	return {};
@@ -152,6 +158,18 @@ Result<Vcpu> Vm::createVcpu(unsigned index, int mmapSize)
 	if (run == MAP_FAILED)
 		return Error::fromErrno("mapping kvm_run of vCPU " + std::to_string(index));
 	return Vcpu(std::move(fd), static_cast<kvm_run *>(run), static_cast<size_t>(mmapSize), index);
+}
+
+void installVcpuKickHandler()
+{
+	static std::once_flag once;
+	std::call_once(once, [] {
+		struct sigaction action {};
+		action.sa_handler = [](int) {};
+		sigemptyset(&action.sa_mask);
+		action.sa_flags = 0; // no SA_RESTART: KVM_RUN must return EINTR
+		sigaction(kVcpuKickSignal, &action, nullptr);
+	});
 }
 
 Vcpu::Vcpu(UniqueFd fd, kvm_run *run, size_t runSize, unsigned index)

@@ -3,6 +3,7 @@
 // One vCPU: its fd, the shared kvm_run page, registers, KVM_RUN.
 
 #include <linux/kvm.h>
+#include <signal.h>
 
 #include <vector>
 
@@ -10,6 +11,12 @@
 #include "common/unique_fd.h"
 
 namespace spindle {
+
+// The signal that kicks a vCPU thread out of KVM_RUN. Its handler does nothing: the point is
+// the EINTR, together with kvm_run.immediate_exit for a kick that lands before KVM_RUN.
+constexpr int kVcpuKickSignal = SIGUSR1;
+// Installs that handler (no SA_RESTART) once per process.
+void installVcpuKickHandler();
 
 class Vcpu
 {

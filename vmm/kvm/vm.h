@@ -18,6 +18,8 @@ public:
 	Vm(UniqueFd fd, int systemFd) : fd_(std::move(fd)), systemFd_(systemFd) {}
 
 	Status setMemorySlot(uint32_t slot, uint64_t guestPhysAddr, const GuestMemory &memory);
+	// A slot backed by part of a host mapping (size a multiple of 4 KiB).
+	Status setMemorySlot(uint32_t slot, uint64_t guestPhysAddr, uint8_t *host, uint64_t size);
 	// KVM_ENABLE_CAP with one argument (e.g. KVM_CAP_X86_DISABLE_EXITS). Must precede vCPUs.
 	Status enableCap(uint32_t capability, uint64_t arg0);
 	int checkExtension(long capability) const;

@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <string_view>
+
+#include "spindle_abi.h"
 
 namespace spindle {
 
@@ -60,6 +63,41 @@ Result<ElfSegment> checkSegment(const Elf64_Phdr &ph, size_t index, size_t fileS
 	return ElfSegment{ph.p_paddr, ph.p_offset, ph.p_filesz, ph.p_memsz, (ph.p_flags & PF_X) != 0};
 }
 
+// Walks the notes of one PT_NOTE segment; returns the Spindle note's mode bits (0: none).
+Result<uint32_t> readSpindleNote(const Elf64_Phdr &ph, size_t index, std::span<const uint8_t> file)
+{
+	const std::string what = "note segment " + std::to_string(index);
+	if (ph.p_offset > file.size() || ph.p_filesz > file.size() - ph.p_offset)
+		return Error::invalid(what + " runs past the end of the file");
+	const uint64_t align = ph.p_align == 8 ? 8 : 4;
+	auto padded = [align](uint64_t n) { return (n + align - 1) / align * align; };
+	std::span<const uint8_t> notes = file.subspan(ph.p_offset, ph.p_filesz);
+	uint32_t modes = 0;
+	while (notes.size() >= sizeof(Elf64_Nhdr)) {
+		Elf64_Nhdr note;
+		std::memcpy(&note, notes.data(), sizeof(note));
+		notes = notes.subspan(sizeof(note));
+		const uint64_t nameSpace = padded(note.n_namesz), descSpace = padded(note.n_descsz);
+		if (nameSpace > notes.size() || descSpace > notes.size() - nameSpace)
+			return Error::invalid(what + ": a note runs past the end of its segment");
+		const std::string_view name(reinterpret_cast<const char *>(notes.data()), note.n_namesz);
+		const std::span<const uint8_t> desc = notes.subspan(nameSpace, note.n_descsz);
+		notes = notes.subspan(nameSpace + descSpace);
+		if (name != std::string_view(SPINDLE_NOTE_NAME, sizeof(SPINDLE_NOTE_NAME)) ||
+		    note.n_type != SPINDLE_NOTE_GUEST_MODES)
+			continue;
+		if (desc.size() != sizeof(uint32_t))
+			return Error::invalid(what + ": the Spindle guest-mode note has " + std::to_string(desc.size()) +
+					      " descriptor bytes, not 4");
+		uint32_t bits;
+		std::memcpy(&bits, desc.data(), sizeof(bits));
+		modes = bits & (SPINDLE_GUEST_MODE_F_RING0 | SPINDLE_GUEST_MODE_F_RING3);
+		if (modes == 0)
+			return Error::invalid(what + ": the Spindle guest-mode note names no mode Spindle knows");
+	}
+	return modes;
+}
+
 } // namespace
 
 Result<ElfImage> parseElf(std::span<const uint8_t> file, uint64_t windowStart, uint64_t windowEnd)
@@ -76,6 +114,18 @@ Result<ElfImage> parseElf(std::span<const uint8_t> file, uint64_t windowStart, u
 	for (size_t i = 0; i < header.e_phnum; ++i) {
 		Elf64_Phdr ph;
 		std::memcpy(&ph, file.data() + header.e_phoff + i * sizeof(Elf64_Phdr), sizeof(ph));
+		if (ph.p_type == PT_INTERP || ph.p_type == PT_DYNAMIC)
+			return Error::invalid("segment " + std::to_string(i) + " is " +
+					      (ph.p_type == PT_INTERP ? "PT_INTERP" : "PT_DYNAMIC") +
+					      ": Spindle loads static executables only, with no interpreter or dynamic section");
+		if (ph.p_type == PT_NOTE) {
+			auto modes = readSpindleNote(ph, i, file);
+			if (!modes)
+				return modes.error();
+			if (*modes)
+				image.guestModes = *modes;
+			continue;
+		}
 		if (ph.p_type != PT_LOAD)
 			continue;
 		auto segment = checkSegment(ph, i, file.size(), windowStart, windowEnd);

@@ -58,6 +58,17 @@ ExitResult handleMmio(kvm_run &run, const ExitContext &context)
 	return {ExitOutcome::Continue, {}};
 }
 
+const char *internalErrorName(uint32_t suberror)
+{
+	switch (suberror) {
+	case KVM_INTERNAL_ERROR_EMULATION: return "emulation failure";
+	case KVM_INTERNAL_ERROR_SIMUL_EX: return "exception while delivering an exception";
+	case KVM_INTERNAL_ERROR_DELIVERY_EV: return "event delivery failed";
+	case KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON: return "unexpected exit reason";
+	default: return "unknown suberror";
+	}
+}
+
 } // namespace
 
 ExitResult dispatchExit(kvm_run &run, const ExitContext &context)
@@ -75,14 +86,18 @@ ExitResult dispatchExit(kvm_run &run, const ExitContext &context)
 		return {ExitOutcome::Continue, {}};
 	case KVM_EXIT_SHUTDOWN:
 		context.counters.add(ExitKind::Shutdown);
-		return {ExitOutcome::Fatal, "triple fault (KVM_EXIT_SHUTDOWN)"};
+		return {ExitOutcome::Fatal, "guest crashed: triple fault (KVM_EXIT_SHUTDOWN)"};
 	case KVM_EXIT_FAIL_ENTRY:
 		context.counters.add(ExitKind::FailEntry);
 		return {ExitOutcome::Fatal, "VM entry failed, hardware reason " +
 						    hex(run.fail_entry.hardware_entry_failure_reason)};
 	case KVM_EXIT_INTERNAL_ERROR:
+		// Where KVM emulates the guest (PVM runs ring-0 code that way), a triple fault comes
+		// back as a failed emulation, not as a shutdown: to the user both are a crashed guest.
 		context.counters.add(ExitKind::InternalError);
-		return {ExitOutcome::Fatal, "KVM internal error, suberror " + std::to_string(run.internal.suberror)};
+		return {ExitOutcome::Fatal, "guest crashed: KVM internal error, suberror " +
+						    std::to_string(run.internal.suberror) + " (" +
+						    internalErrorName(run.internal.suberror) + ")"};
 	default:
 		context.counters.add(ExitKind::Other);
 		return {ExitOutcome::Fatal, "unhandled exit reason " + std::to_string(run.exit_reason)};

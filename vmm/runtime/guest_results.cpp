@@ -1,3 +1,4 @@
+#include "common/format.h"
 #include "common/json.h"
 #include "vmm/runtime/guest_results.h"
 
@@ -110,13 +111,6 @@ double opsPerSecond(const GuestResults &results)
 }
 
 namespace {
-
-std::string fixed(double value, int decimals)
-{
-	char buffer[64];
-	snprintf(buffer, sizeof(buffer), "%.*f", decimals, value);
-	return buffer;
-}
 
 } // namespace
 

@@ -11,32 +11,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/say_once.h"
 #include "vmm/boot/cpuid.h"
 #include "vmm/boot/x86_boot.h"
 #include "vmm/loader/elf_loader.h"
 #include "vmm/runtime/exit_dispatch.h"
 
 namespace spindle {
-
-namespace {
-
-// The signal that kicks a vCPU thread out of KVM_RUN. Its handler does nothing: the point is
-// the EINTR, together with kvm_run.immediate_exit for a kick that lands before KVM_RUN.
-constexpr int kKickSignal = SIGUSR1;
-
-void installKickHandler()
-{
-	static std::once_flag once;
-	std::call_once(once, [] {
-		struct sigaction action {};
-		action.sa_handler = [](int) {};
-		sigemptyset(&action.sa_mask);
-		action.sa_flags = 0; // no SA_RESTART: KVM_RUN must return EINTR
-		sigaction(kKickSignal, &action, nullptr);
-	});
-}
-
-} // namespace
 
 uint64_t monotonicNs()
 {
@@ -84,7 +65,7 @@ Status VirtualMachine::setUp(const KvmSystem &kvm, LineSink serialSink)
 		return image.error().wrap("guest " + config_.guest);
 	if (auto status = loadElf(*image, config_.elf, memory_); !status)
 		return status;
-	if (auto status = writePageTables(memory_); !status)
+	if (auto status = writePageTables(memory_, config_.mode); !status)
 		return status;
 	if (auto status = writeGdt(memory_); !status)
 		return status;
@@ -95,7 +76,13 @@ Status VirtualMachine::setUp(const KvmSystem &kvm, LineSink serialSink)
 		if (auto status = vm_.enableCap(KVM_CAP_X86_DISABLE_EXITS, KVM_X86_DISABLE_EXITS_PAUSE); !status)
 			return status;
 	}
-	if (auto status = vm_.setMemorySlot(0, 0, memory_); !status)
+	// RAM below the MMIO hole and from 1 MiB up: a guest access to the hole exits to user
+	// space as MMIO, the one I/O path a ring-3 guest has.
+	if (auto status = vm_.setMemorySlot(0, 0, memory_.hostBase(), SPINDLE_MMIO_HOLE_GPA); !status)
+		return status;
+	if (auto status = vm_.setMemorySlot(1, SPINDLE_KERNEL_MIN_GPA, memory_.hostBase() + SPINDLE_KERNEL_MIN_GPA,
+					    memory_.size() - SPINDLE_KERNEL_MIN_GPA);
+	    !status)
 		return status;
 
 	auto mmapSize = kvm.vcpuMmapSize();
@@ -110,12 +97,13 @@ Status VirtualMachine::setUp(const KvmSystem &kvm, LineSink serialSink)
 		auto vcpu = vm_.createVcpu(i, *mmapSize);
 		if (!vcpu)
 			return vcpu.error();
-		if (auto status = vcpu->setCpuid(makeGuestCpuid(*supported, i, config_.spinThreshold)); !status)
+		if (auto status = vcpu->setCpuid(makeGuestCpuid(*supported, i, config_.spinThreshold, config_.cpuidFeatures));
+		    !status)
 			return status;
 		auto sregs = vcpu->sregs();
 		if (!sregs)
 			return sregs.error();
-		if (auto status = vcpu->setSregs(longModeSregs(*sregs)); !status)
+		if (auto status = vcpu->setSregs(longModeSregs(*sregs, config_.mode)); !status)
 			return status;
 		if (auto status = vcpu->setRegs(entryRegs(image->entry, layout.stackTop(i), i)); !status)
 			return status;
@@ -127,15 +115,24 @@ Status VirtualMachine::setUp(const KvmSystem &kvm, LineSink serialSink)
 	uint64_t tscKhz = 0;
 	if (auto khz = vcpus_.front().tscKhz())
 		tscKhz = *khz;
-	else
+	else if (firstTimeInProcess("no-tsc-khz"))
 		spdlog::warn("{}: cannot read the TSC frequency ({}); guests that time themselves will refuse",
 			     config_.name, khz.error().message());
 
-	auto bootInfo = makeBootInfo({layout, &*image, tscKhz, config_.spinThreshold, true, config_.args});
+	auto bootInfo = makeBootInfo({layout, &*image, tscKhz, config_.spinThreshold, config_.hints, config_.cpuidFeatures,
+				      config_.mode, config_.args});
 	if (!bootInfo)
 		return bootInfo.error();
 	if (auto status = memory_.writeObject(SPINDLE_BOOT_INFO_GPA, *bootInfo); !status)
 		return status;
+	// Every slot starts as "holds nothing, waits on nobody": zeroed memory would read as
+	// "waiting on vCPU 0", and a guest that never touches its slot would have vCPU 0 expressed.
+	for (unsigned i = 0; i < config_.cpus; ++i) {
+		spindle_hint_slot slot{};
+		slot.waiting_on = SPINDLE_VCPU_NONE;
+		if (auto status = memory_.writeObject(SPINDLE_HINT_GPA + uint64_t{i} * SPINDLE_HINT_STRIDE, slot); !status)
+			return status;
+	}
 
 	serial_ = std::make_shared<Serial>([this, sink = std::move(serialSink)](std::string_view line) {
 		noteReport();
@@ -146,7 +143,12 @@ Status VirtualMachine::setUp(const KvmSystem &kvm, LineSink serialSink)
 		return status;
 	if (auto status = pio_.insert(pvDevice_, SPINDLE_PV_PORT, SPINDLE_PV_PORT_COUNT); !status)
 		return status;
+	if (auto status = mmio_.insert(serial_, SPINDLE_SERIAL_MMIO_GPA, Serial::kPortCount); !status)
+		return status;
+	if (auto status = mmio_.insert(pvDevice_, SPINDLE_PV_MMIO_GPA, sizeof(uint32_t)); !status)
+		return status;
 
+	haltRequested_ = std::make_unique<std::atomic<bool>[]>(config_.cpus);
 	results_.vcpus.resize(config_.cpus);
 	return {};
 }
@@ -165,7 +167,7 @@ const volatile spindle_hint_slot *VirtualMachine::hintSlots() const
 
 Status VirtualMachine::start()
 {
-	installKickHandler();
+	installVcpuKickHandler();
 	Status failure;
 	{
 		std::lock_guard lock(threadsMutex_);
@@ -199,15 +201,18 @@ void VirtualMachine::vcpuLoop(unsigned index)
 
 	sigset_t kick;
 	sigemptyset(&kick);
-	sigaddset(&kick, kKickSignal);
+	sigaddset(&kick, kVcpuKickSignal);
 	pthread_sigmask(SIG_UNBLOCK, &kick, nullptr);
 
 	if (observer_)
 		observer_->vcpuThreadStarted(id_, index, tid);
 
 	const ExitContext context{pio_, mmio_, index, runSize_, counters, [this, index](const std::string &what) {
-					  if (unclaimedLog_.allow(monotonicNs()))
-						  spdlog::warn("{}: vCPU {}: unclaimed {} (ignored)", config_.name, index, what);
+					  // Said once per process; every one is counted (exits.unclaimed).
+					  if (firstTimeInProcess("unclaimed-access"))
+						  spdlog::warn("{}: vCPU {}: unclaimed {} (ignored; further unclaimed "
+							       "accesses are only counted, in --metrics)",
+							       config_.name, index, what);
 				  }};
 	while (!stop_.load()) {
 		counters.runs.fetch_add(1, std::memory_order_relaxed);
@@ -222,6 +227,8 @@ void VirtualMachine::vcpuLoop(unsigned index)
 			break;
 		}
 		ExitResult result = dispatchExit(*vcpu.run(), context);
+		if (haltRequested_[index].load(std::memory_order_relaxed))
+			break; // a HALT record: done, as after HLT
 		if (result.outcome == ExitOutcome::Continue)
 			continue;
 		if (result.outcome == ExitOutcome::Fatal)
@@ -280,7 +287,7 @@ void VirtualMachine::kickAll()
 		// immediate_exit covers a kick that lands before the thread enters KVM_RUN.
 		__atomic_store_n(&vcpus_[i].run()->immediate_exit, 1, __ATOMIC_RELEASE);
 		if (i < threads_.size() && threads_[i].joinable())
-			pthread_kill(threads_[i].native_handle(), kKickSignal);
+			pthread_kill(threads_[i].native_handle(), kVcpuKickSignal);
 	}
 }
 
@@ -336,6 +343,11 @@ void VirtualMachine::onPvRecord(unsigned vcpu, const PvRecord &record)
 			observer_->longSpin(id_, vcpu, spin->waitsOn, spin->lockId);
 		return;
 	}
+	if (std::holds_alternative<PvHalt>(record)) {
+		counters_[vcpu]->add(ExitKind::Hlt);
+		haltRequested_[vcpu].store(true, std::memory_order_relaxed);
+		return;
+	}
 	if (const auto *exit = std::get_if<PvExit>(&record)) {
 		{
 			std::lock_guard lock(mutex_);
@@ -359,8 +371,9 @@ void VirtualMachine::onPvRecord(unsigned vcpu, const PvRecord &record)
 void VirtualMachine::onMalformedPvRecord(unsigned vcpu, const Error &reason)
 {
 	counters_[vcpu]->add(ExitKind::PvMalformed);
-	if (malformedLog_.allow(monotonicNs()))
-		spdlog::warn("{}: vCPU {}: dropped a malformed PV record: {}", config_.name, vcpu, reason.message());
+	if (firstTimeInProcess("malformed-pv-record"))
+		spdlog::warn("{}: vCPU {}: dropped a malformed PV record: {} (further ones are only counted, in --metrics)",
+			     config_.name, vcpu, reason.message());
 }
 
 } // namespace spindle

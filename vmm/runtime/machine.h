@@ -14,11 +14,11 @@
 #include <thread>
 #include <vector>
 
-#include "common/rate_limiter.h"
 #include "common/result.h"
 #include "devices/bus.h"
 #include "devices/pv_device.h"
 #include "devices/serial.h"
+#include "vmm/boot/x86_boot.h"
 #include "vmm/kvm/guest_memory.h"
 #include "vmm/kvm/kvm_system.h"
 #include "vmm/kvm/vcpu.h"
@@ -37,6 +37,11 @@ struct VmConfig {
 	std::string args;         // guest arguments, joined by spaces
 	uint32_t spinThreshold = SPINDLE_DEFAULT_SPIN_THRESHOLD;
 	bool pauseExits = true;   // false: KVM_X86_DISABLE_EXITS_PAUSE (no PLE at all)
+	GuestMode mode = GuestMode::Ring0;
+	std::string modeReason;   // why this mode (for --stats and the metrics)
+	// What the guest is told it may use (boot flags, CPUID features): follows --detect.
+	bool hints = true;
+	uint32_t cpuidFeatures = SPINDLE_CPUID_F_PV_DEVICE | SPINDLE_CPUID_F_LONG_SPIN | SPINDLE_CPUID_F_HINTS;
 };
 
 // Notified from vCPU threads; implementations must be thread-safe and must not block.
@@ -111,7 +116,6 @@ public:
 	const volatile spindle_hint_slot *hintSlots() const;
 	const ExitCounters &counters(unsigned vcpu) const { return *counters_[vcpu]; }
 	uint64_t pvMalformed() const { return pvDevice_->malformedCount(); }
-	uint64_t unclaimedLogsSuppressed() const { return unclaimedLog_.refused(); }
 	GuestResults results() const;
 	// CLOCK_MONOTONIC ns of the first PV record or serial line from this guest (0: none yet).
 	uint64_t firstReportNs() const { return firstReportNs_.load(); }
@@ -133,6 +137,8 @@ private:
 	Vm vm_;
 	std::vector<Vcpu> vcpus_;
 	std::vector<std::unique_ptr<ExitCounters>> counters_;
+	// Set by a HALT record on the vCPU's own thread, read by its loop after the exit.
+	std::unique_ptr<std::atomic<bool>[]> haltRequested_;
 	std::mutex threadsMutex_; // start() and kickAll() race when a guest exits at once
 	std::vector<std::thread> threads_;
 	size_t runSize_ = 0;
@@ -153,8 +159,6 @@ private:
 	std::string stopMessage_;
 	std::optional<int> exitCode_;
 	GuestResults results_;
-	RateLimiter unclaimedLog_{10, 1000000000};
-	RateLimiter malformedLog_{10, 1000000000};
 };
 
 uint64_t monotonicNs();

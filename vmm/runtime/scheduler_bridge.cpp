@@ -15,8 +15,8 @@ namespace {
 class SchedulerBridge final : public SessionScheduler
 {
 public:
-	SchedulerBridge(std::unique_ptr<sched::Scheduler> scheduler, std::string policy)
-		: scheduler_(std::move(scheduler)), policy_(std::move(policy))
+	SchedulerBridge(std::unique_ptr<sched::Scheduler> scheduler, std::string policy, sched::PolicyKind kind)
+		: scheduler_(std::move(scheduler)), policy_(std::move(policy)), policyKind_(kind)
 	{
 	}
 
@@ -24,12 +24,10 @@ public:
 	{
 		if (vm.id() < 0 || static_cast<size_t>(vm.id()) != ids_.size())
 			return Error::invalid("VMs must be added in order");
-		// Gang runs a VM's vCPUs together at one priority; two of them stacked on one CPU never
-		// time-share under SCHED_FIFO, so a VM larger than the pool cannot be gang-scheduled.
-		if (policy_ == "gang" && vm.config().cpus > scheduler_->poolCpus().size())
-			return Error::invalid("gang needs a pool at least as large as each VM: " + vm.config().name +
-					      " has " + std::to_string(vm.config().cpus) + " vCPUs, the pool " +
-					      std::to_string(scheduler_->poolCpus().size()) + " CPUs (see --pcpus)");
+		if (auto fits = sched::checkVmFitsPolicy(policyKind_, vm.config().name, vm.config().cpus,
+							  scheduler_->poolCpus().size());
+		    !fits)
+			return fits;
 		const int id = scheduler_->addVm(vm.config().name, vm.config().cpus, vm.hintSlots());
 		if (id < 0)
 			return Error::invalid("the scheduler takes at most " + std::to_string(sched::Scheduler::kMaxVms) +
@@ -80,6 +78,7 @@ public:
 private:
 	std::unique_ptr<sched::Scheduler> scheduler_;
 	std::string policy_;
+	sched::PolicyKind policyKind_;
 	std::vector<int> ids_;
 	RateLimiter attachLog_{3, 0};
 };
@@ -115,23 +114,37 @@ Result<SchedulerPlan> planScheduler(const RunOptions &options)
 
 } // namespace
 
+Result<GuestEnlightenment> guestEnlightenment(const RunOptions &options)
+{
+	auto plan = planScheduler(options);
+	if (!plan)
+		return plan.error();
+	return GuestEnlightenment{plan->options.detectHints, plan->options.detectPv};
+}
+
 Status checkSchedulerOptions(const RunOptions &options)
 {
 	auto plan = planScheduler(options);
 	if (!plan)
 		return plan.error();
+	for (const VmSpec &vm : options.vms)
+		if (auto fits = sched::checkVmFitsPolicy(plan->options.policy, vm.name, vm.cpus, plan->pool.size()); !fits)
+			return fits;
 	return {};
 }
 
-Result<std::unique_ptr<SessionScheduler>> makeSessionScheduler(const RunOptions &options)
+Result<std::unique_ptr<SessionScheduler>> makeSessionScheduler(const RunOptions &options,
+							      const SchedulerHostFacts &facts)
 {
 	auto plan = planScheduler(options);
 	if (!plan)
 		return plan.error();
+	plan->options.pleUnavailableReason = facts.pauseExitsUnavailable;
+	const sched::PolicyKind kind = plan->options.policy;
 	auto scheduler = sched::Scheduler::create(plan->options, std::move(plan->pool));
 	if (!scheduler)
 		return scheduler.error();
-	return std::unique_ptr<SessionScheduler>(new SchedulerBridge(std::move(*scheduler), options.policy));
+	return std::unique_ptr<SessionScheduler>(new SchedulerBridge(std::move(*scheduler), options.policy, kind));
 }
 
 bool isSchedulerFlag(const std::string &name)

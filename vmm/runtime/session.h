@@ -27,10 +27,25 @@ public:
 	virtual std::string summary() const = 0; // one line for the end-of-run report
 };
 
-// Checks the policy, its flags and the pool (input errors only; nothing is created).
+// What the guests are told they may use (boot flags and CPUID features), from --detect: a
+// detector that is off is not offered to the guest either.
+struct GuestEnlightenment {
+	bool hints = true;    // hint slots (SPINDLE_BOOT_F_PV_HINTS, SPINDLE_CPUID_F_HINTS)
+	bool longSpin = true; // long-spin records (SPINDLE_CPUID_F_LONG_SPIN)
+};
+Result<GuestEnlightenment> guestEnlightenment(const RunOptions &options);
+
+// What the host's KVM cannot do, as far as the scheduler cares.
+struct SchedulerHostFacts {
+	std::string pauseExitsUnavailable; // non-empty: why no PAUSE exit can be observed here
+};
+
+// Checks the policy, its flags, the pool and whether each VM suits the policy (gang needs every
+// VM to fit the pool): input errors only; nothing is created.
 Status checkSchedulerOptions(const RunOptions &options);
 // Every policy, cfs included, gets a scheduler object (cfs only pins).
-Result<std::unique_ptr<SessionScheduler>> makeSessionScheduler(const RunOptions &options);
+Result<std::unique_ptr<SessionScheduler>> makeSessionScheduler(const RunOptions &options,
+							      const SchedulerHostFacts &facts = {});
 bool isSchedulerFlag(const std::string &name);
 std::string schedulerHelp();       // one line per policy
 std::string schedulerBoundsHelp(); // one line per tuning flag

@@ -162,6 +162,24 @@ TEST(PvRecord, DecodesAnExitRecord)
 	EXPECT_EQ(std::get<PvExit>(*decoded).code, 42);
 }
 
+TEST(PvRecord, DecodesAHaltRecordAndRefusesOneWithAPayload)
+{
+	struct HaltRecord {
+		spindle_pv_header header;
+	} halt = withHeader<HaltRecord>(SPINDLE_PV_HALT);
+	struct LongHalt {
+		spindle_pv_header header;
+		uint64_t extra;
+	} longHalt = withHeader<LongHalt>(SPINDLE_PV_HALT);
+
+	auto decoded = decodePvRecord(mailboxWith(halt), sizeof(halt), 1);
+	auto refused = decodePvRecord(mailboxWith(longHalt), sizeof(longHalt), 1);
+
+	ASSERT_TRUE(decoded);
+	EXPECT_TRUE(std::holds_alternative<PvHalt>(*decoded));
+	EXPECT_FALSE(refused);
+}
+
 TEST(PvRecord, RejectsBadMagicWrongLengthsAndUnknownType)
 {
 	auto record = withHeader<spindle_pv_exit>(SPINDLE_PV_EXIT);

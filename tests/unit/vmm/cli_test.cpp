@@ -1,16 +1,36 @@
-// The spindle binary's answers to bad command lines: one clear line on stderr and exit 2,
-// before KVM is touched (so these run on any machine).
+// The spindle binary's answers to bad command lines and files: one clear line on stderr and
+// exit 2, before KVM is touched (so these run on any machine), and the output files after.
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
 
 #include <gtest/gtest.h>
 
+#include "tests/support/elf_builder.h"
+#include "tests/support/files.h"
+#include "tests/support/json_check.h"
 #include "tests/support/run_command.h"
 
 using namespace spindle::test;
 
 namespace {
+
+std::string tempPath(const std::string &name)
+{
+	return "/tmp/spindle-cli-test-" + std::to_string(getpid()) + "-" + name;
+}
+
+struct TempFile {
+	TempFile(const std::string &name, const std::vector<uint8_t> &bytes) : path(tempPath(name))
+	{
+		std::ofstream file(path, std::ios::binary);
+		file.write(reinterpret_cast<const char *>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+	}
+	~TempFile() { unlink(path.c_str()); }
+	std::string path;
+};
 
 CommandResult runSpindle(std::vector<std::string> args)
 {
@@ -104,8 +124,46 @@ TEST(Cli, UnwritableMetricsOrResultsPathIsRefusedBeforeTheRun)
 
 TEST(Cli, UnwritableSerialFile)
 {
-	// Fails at the serial file only where KVM exists; elsewhere at /dev/kvm. Either way one line.
-	auto result = runSpindle({"run", "hello", "--serial", "file=/nonexistent/dir/out"});
-	EXPECT_NE(result.status, 0);
-	EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+	expectUsageError({"run", "hello", "--serial", "file=/nonexistent/dir/out"}, "/nonexistent/dir/out");
+}
+
+TEST(Cli, MalformedKernelIsRefusedBeforeKvmWithOneLine)
+{
+	auto elf = ElfBuilder::withCode(0x200000, {0xf4}).build();
+	elf.resize(100); // truncated inside the program headers
+	TempFile kernel("truncated.elf", elf);
+
+	expectUsageError({"run", "--kernel", kernel.path}, "program header");
+}
+
+TEST(Cli, GangWithAVmLargerThanThePoolIsRefusedBeforeKvm)
+{
+	expectUsageError({"run", "--policy", "gang", "--pcpus", "0", "--vm", "hello,cpus=2"}, "gang needs a pool");
+}
+
+TEST(Cli, UnwritablePathLeavesNoFileBehind)
+{
+	const std::string metrics = tempPath("never-written-metrics.json");
+
+	auto result = runSpindle({"run", "hello", "--metrics", metrics, "--results", "/nonexistent/dir/r.json"});
+
+	EXPECT_EQ(result.status, 2);
+	EXPECT_NE(access(metrics.c_str(), F_OK), 0) << "a refused run must not create " << metrics;
+}
+
+TEST(Cli, FailedRunStillWritesValidMetricsAndResultsWithTheReason)
+{
+	const std::string metrics = tempPath("failed-metrics.json");
+	const std::string results = tempPath("failed-results.json");
+
+	auto result = runSpindle({"run", "nosuchguest", "--metrics", metrics, "--results", results});
+
+	ASSERT_EQ(result.status, 2) << result.err;
+	for (const std::string &path : {metrics, results}) {
+		const std::string json = readFile(path);
+		EXPECT_EQ(JsonChecker::problem(json), "") << path << ": " << json;
+		EXPECT_NE(json.find("\"status\": 2"), std::string::npos) << json;
+		EXPECT_NE(json.find("unknown guest 'nosuchguest'"), std::string::npos) << json;
+		unlink(path.c_str());
+	}
 }

@@ -1,10 +1,15 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
+
+#include "spindle_abi.h"
 #include "tests/support/elf_builder.h"
 #include "vmm/loader/elf_loader.h"
 
 using namespace spindle;
 using spindle::test::ElfBuilder;
+using spindle::test::elfNote;
+using spindle::test::noteSegment;
 
 namespace {
 constexpr uint64_t kWindowStart = 0x100000, kWindowEnd = 0x1000000;
@@ -13,6 +18,13 @@ constexpr uint64_t kLoad = 0x200000;
 ElfBuilder validImage()
 {
 	return ElfBuilder::withCode(kLoad, {0xf4, 0xeb, 0xfd});
+}
+
+std::vector<uint8_t> modeBits(uint32_t modes)
+{
+	std::vector<uint8_t> bytes(4);
+	std::memcpy(bytes.data(), &modes, 4);
+	return bytes;
 }
 
 std::string errorOf(const std::vector<uint8_t> &file)
@@ -161,4 +173,68 @@ TEST(ElfLoader, RejectsDifferingVirtualAndPhysicalAddresses)
 	ph.p_vaddr += 0xffffffff80000000ull;
 	std::memcpy(file.data() + sizeof(Elf64_Ehdr), &ph, sizeof(ph));
 	EXPECT_NE(errorOf(file).find("identity-maps"), std::string::npos);
+}
+
+TEST(ElfLoader, ReadsTheGuestModesFromTheSpindleNote)
+{
+	auto builder = validImage();
+	builder.segments.push_back(noteSegment(elfNote("GNU", 3, {1, 2, 3, 4}))); // skipped
+	builder.segments.push_back(noteSegment(
+		elfNote(SPINDLE_NOTE_NAME, SPINDLE_NOTE_GUEST_MODES, modeBits(SPINDLE_GUEST_MODE_F_RING0 | SPINDLE_GUEST_MODE_F_RING3))));
+
+	auto image = parseElf(builder.build(), kWindowStart, kWindowEnd);
+
+	ASSERT_TRUE(image) << image.error().message();
+	EXPECT_EQ(image->guestModes, SPINDLE_GUEST_MODE_F_RING0 | SPINDLE_GUEST_MODE_F_RING3);
+	EXPECT_EQ(image->segments.size(), 1u) << "a note is not loaded";
+}
+
+TEST(ElfLoader, AnImageWithoutTheNoteDeclaresNoMode)
+{
+	auto image = parseElf(validImage().build(), kWindowStart, kWindowEnd);
+
+	ASSERT_TRUE(image);
+	EXPECT_EQ(image->guestModes, 0u);
+}
+
+TEST(ElfLoader, RejectsANoteThatRunsPastItsSegment)
+{
+	auto notes = elfNote(SPINDLE_NOTE_NAME, SPINDLE_NOTE_GUEST_MODES, modeBits(SPINDLE_GUEST_MODE_F_RING3));
+	notes[4] = 200; // descsz far beyond the segment
+	auto builder = validImage();
+	builder.segments.push_back(noteSegment(notes));
+
+	EXPECT_NE(errorOf(builder.build()).find("runs past the end of its segment"), std::string::npos);
+}
+
+TEST(ElfLoader, RejectsASpindleNoteWithAWrongSizeOrNoKnownMode)
+{
+	auto wrongSize = validImage();
+	wrongSize.segments.push_back(noteSegment(elfNote(SPINDLE_NOTE_NAME, SPINDLE_NOTE_GUEST_MODES, {1, 0})));
+	auto noMode = validImage();
+	noMode.segments.push_back(noteSegment(elfNote(SPINDLE_NOTE_NAME, SPINDLE_NOTE_GUEST_MODES, modeBits(0x80))));
+
+	EXPECT_NE(errorOf(wrongSize.build()).find("not 4"), std::string::npos);
+	EXPECT_NE(errorOf(noMode.build()).find("no mode"), std::string::npos);
+}
+
+TEST(ElfLoader, RejectsAnInterpreterOrADynamicSection)
+{
+	for (uint32_t type : {uint32_t{PT_INTERP}, uint32_t{PT_DYNAMIC}}) {
+		auto builder = validImage();
+		spindle::test::ElfSegmentSpec segment{0, {'/', 'x', 0}};
+		segment.type = type;
+		builder.segments.push_back(segment);
+
+		EXPECT_NE(errorOf(builder.build()).find("static executables only"), std::string::npos) << type;
+	}
+}
+
+TEST(ElfLoader, RejectsMoreThanSixtyFourProgramHeaders)
+{
+	auto builder = validImage();
+	for (int i = 0; i < 64; ++i)
+		builder.segments.push_back(noteSegment(elfNote("X", 1, {})));
+
+	EXPECT_NE(errorOf(builder.build()).find("outside 1..64"), std::string::npos);
 }

@@ -171,6 +171,21 @@ TEST(ExitDispatch, FailedEntryAndInternalErrorAreFatalWithTheirReason)
 	EXPECT_NE(internal.reason.find("suberror 1"), std::string::npos);
 }
 
+TEST(ExitDispatch, ShutdownAndFailedEmulationAreBothReportedAsACrashedGuest)
+{
+	Fixture f;
+	kvm_run &run = f.page.run();
+	run.exit_reason = KVM_EXIT_SHUTDOWN;
+	auto shutdown = dispatchExit(run, f.context());
+	run.exit_reason = KVM_EXIT_INTERNAL_ERROR;
+	run.internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
+	auto emulation = dispatchExit(run, f.context());
+
+	EXPECT_EQ(shutdown.reason.rfind("guest crashed: ", 0), 0u) << shutdown.reason;
+	EXPECT_EQ(emulation.reason.rfind("guest crashed: ", 0), 0u) << emulation.reason;
+	EXPECT_NE(emulation.reason.find("emulation failure"), std::string::npos) << emulation.reason;
+}
+
 TEST(ExitDispatch, InterruptExitContinues)
 {
 	Fixture f;

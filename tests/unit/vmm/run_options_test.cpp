@@ -136,3 +136,40 @@ TEST(RunOptions, SeveralVmsGetDistinctDefaultNamesAndDuplicatesAreRefused)
 	EXPECT_EQ(options->vms[1].name, "vm1");
 	EXPECT_FALSE(parse({"--vm", "hello,name=x", "--vm", "hello,name=x"}));
 }
+
+TEST(RunOptions, VmSpecWithKernelAndNoGuestName)
+{
+	auto options = parse({"--vm", "kernel=/tmp/k.elf,cpus=2"});
+
+	ASSERT_TRUE(options) << options.error().message();
+	EXPECT_EQ(options->vms[0].guest, "");
+	EXPECT_EQ(options->vms[0].kernelPath, "/tmp/k.elf");
+	EXPECT_EQ(options->vms[0].cpus, 2u);
+}
+
+TEST(RunOptions, VmSpecWithABundledNameAndAKernelIsRefused)
+{
+	auto options = parse({"--vm", "hello,kernel=/tmp/k.elf"});
+
+	ASSERT_FALSE(options);
+	EXPECT_NE(options.error().message().find("not both"), std::string::npos) << options.error().message();
+}
+
+TEST(RunOptions, GuestModeForTheRunAndPerVm)
+{
+	auto options = parse({"--guest-mode", "ring3", "--vm", "hello", "--vm", "hello,guest-mode=ring0"});
+
+	ASSERT_TRUE(options) << options.error().message();
+	EXPECT_EQ(options->guestMode, GuestModeChoice::Ring3);
+	EXPECT_FALSE(options->vms[0].guestMode.has_value());
+	EXPECT_EQ(options->vms[1].guestMode, GuestModeChoice::Ring0);
+}
+
+TEST(RunOptions, UnknownGuestModeIsRefused)
+{
+	EXPECT_FALSE(parse({"hello", "--guest-mode", "ring1"}));
+	EXPECT_FALSE(parse({"--vm", "hello,guest-mode=user"}));
+	auto defaults = parse({"hello"});
+	ASSERT_TRUE(defaults);
+	EXPECT_EQ(defaults->guestMode, GuestModeChoice::Auto);
+}

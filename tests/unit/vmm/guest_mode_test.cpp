@@ -1,0 +1,66 @@
+#include <gtest/gtest.h>
+
+#include "spindle_abi.h"
+#include "vmm/runtime/guest_mode.h"
+
+using namespace spindle;
+
+namespace {
+constexpr uint32_t kBoth = SPINDLE_GUEST_MODE_F_RING0 | SPINDLE_GUEST_MODE_F_RING3;
+constexpr uint32_t kNoNote = 0;
+} // namespace
+
+TEST(GuestMode, AutoPicksRingThreeUnderPvmForAGuestThatDeclaresIt)
+{
+	auto decision = chooseGuestMode(GuestModeChoice::Auto, KvmBackend::Pvm, kBoth);
+
+	ASSERT_TRUE(decision);
+	EXPECT_EQ(decision->mode, GuestMode::Ring3);
+	EXPECT_TRUE(decision->warning.empty());
+}
+
+TEST(GuestMode, AutoKeepsRingZeroOnHardwareForHardwareSpinDetection)
+{
+	for (KvmBackend backend : {KvmBackend::Vmx, KvmBackend::Svm}) {
+		auto decision = chooseGuestMode(GuestModeChoice::Auto, backend, kBoth);
+
+		ASSERT_TRUE(decision);
+		EXPECT_EQ(decision->mode, GuestMode::Ring0) << kvmBackendName(backend);
+	}
+}
+
+TEST(GuestMode, AutoBootsAGuestWithoutTheNoteInRingZeroEvenUnderPvmAndSaysWhy)
+{
+	auto decision = chooseGuestMode(GuestModeChoice::Auto, KvmBackend::Pvm, kNoNote);
+
+	ASSERT_TRUE(decision);
+	EXPECT_EQ(decision->mode, GuestMode::Ring0);
+	EXPECT_NE(decision->warning.find("emulates"), std::string::npos);
+}
+
+TEST(GuestMode, AutoOnAnUnknownBackendFollowsTheCalibration)
+{
+	auto emulated = chooseGuestMode(GuestModeChoice::Auto, KvmBackend::Unknown, kBoth, true);
+	auto native = chooseGuestMode(GuestModeChoice::Auto, KvmBackend::Unknown, kBoth, false);
+
+	ASSERT_TRUE(emulated && native);
+	EXPECT_EQ(emulated->mode, GuestMode::Ring3);
+	EXPECT_EQ(native->mode, GuestMode::Ring0);
+}
+
+TEST(GuestMode, ForcedRingThreeOnAGuestWithoutTheNoteIsAllowedWithAWarning)
+{
+	auto decision = chooseGuestMode(GuestModeChoice::Ring3, KvmBackend::Svm, kNoNote);
+
+	ASSERT_TRUE(decision);
+	EXPECT_EQ(decision->mode, GuestMode::Ring3);
+	EXPECT_FALSE(decision->warning.empty());
+}
+
+TEST(GuestMode, ForcedRingZeroOnARingThreeOnlyGuestIsRefused)
+{
+	auto decision = chooseGuestMode(GuestModeChoice::Ring0, KvmBackend::Pvm, SPINDLE_GUEST_MODE_F_RING3);
+
+	ASSERT_FALSE(decision);
+	EXPECT_TRUE(decision.error().isInput());
+}
