@@ -101,6 +101,10 @@ std::optional<std::string> pauseExitsUnavailableReason(bool amd)
 		       "pause filter, so kvm_amd does not intercept PAUSE";
 	// kvm_amd zeroes pause_filter_count when the CPU lacks the pause filter; ple_gap=0 turns
 	// PLE off on Intel. Either way KVM runs every VM with PAUSE passed through.
+	const char *module = amd ? "/sys/module/kvm_amd" : "/sys/module/kvm_intel";
+	if (access(module, F_OK) != 0)
+		return std::string(module) + " is not loaded: this /dev/kvm is not hardware VMX/SVM (e.g. "
+		       "kvm_pvm, which never intercepts PAUSE)";
 	const char *param = amd ? "/sys/module/kvm_amd/parameters/pause_filter_count"
 	                        : "/sys/module/kvm_intel/parameters/ple_gap";
 	if (auto value = readFirstLine(param); value && *value == "0")

@@ -3,6 +3,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -32,6 +33,7 @@ std::vector<uint64_t> numbersAfter(const std::string &json, const std::string &k
 struct LockCase {
 	const char *lock;
 	unsigned cpus;
+	const char *mode; // --guest-mode: both profiles must keep every lock correct
 };
 
 class EveryLock : public testing::TestWithParam<LockCase>
@@ -45,8 +47,9 @@ TEST_P(EveryLock, KeepsMutualExclusionAndEveryVcpuProgresses)
 	const LockCase c = GetParam();
 	const std::string results = tempPath(std::string(c.lock) + std::to_string(c.cpus) + ".json");
 
-	auto run = runCommand({spindleBinary(), "run", "lockbench", "-c", std::to_string(c.cpus), "--results", results,
-			       "--", std::string("lock=") + c.lock, "duration=500ms", "cs=200ns", "think=500ns"},
+	auto run = runCommand({spindleBinary(), "run", "lockbench", "-c", std::to_string(c.cpus), "--guest-mode", c.mode,
+			       "--results", results, "--", std::string("lock=") + c.lock, "duration=500ms", "cs=200ns",
+			       "think=500ns"},
 			      120);
 
 	ASSERT_EQ(run.status, 0) << run.err << run.out;
@@ -60,13 +63,20 @@ TEST_P(EveryLock, KeepsMutualExclusionAndEveryVcpuProgresses)
 	unlink(results.c_str());
 }
 
-INSTANTIATE_TEST_SUITE_P(Locks, EveryLock,
-			 testing::Values(LockCase{"ticket", 2}, LockCase{"ticket", 4}, LockCase{"tas", 2},
-					 LockCase{"tas", 4}, LockCase{"ttas", 2}, LockCase{"ttas", 4},
-					 LockCase{"mcs", 2}, LockCase{"mcs", 4}, LockCase{"qspin", 2},
-					 LockCase{"qspin", 4}, LockCase{"pvticket", 2}, LockCase{"pvticket", 4}),
+std::vector<LockCase> everyLockInEveryMode()
+{
+	std::vector<LockCase> cases;
+	for (const char *mode : {"ring0", "ring3"})
+		for (const char *lock : {"ticket", "tas", "ttas", "mcs", "qspin", "pvticket"})
+			for (unsigned cpus : {2u, 4u})
+				cases.push_back({lock, cpus, mode});
+	return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Locks, EveryLock, testing::ValuesIn(everyLockInEveryMode()),
 			 [](const testing::TestParamInfo<LockCase> &info) {
-				 return std::string(info.param.lock) + "_" + std::to_string(info.param.cpus) + "vcpus";
+				 return std::string(info.param.lock) + "_" + std::to_string(info.param.cpus) + "vcpus_" +
+					info.param.mode;
 			 });
 
 TEST(PvTicket, OvercommittedSendsLongSpinsAndLeavesHintsConsistent)

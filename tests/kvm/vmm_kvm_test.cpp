@@ -65,6 +65,26 @@ TEST(BootHello, GuestExitCodeIsPassedOn)
 	EXPECT_EQ(result.status, 5) << result.err;
 }
 
+class BootMode : public testing::TestWithParam<const char *>
+{
+};
+
+TEST_P(BootMode, EveryVcpuSaysHelloAndTheMetricsNameTheMode)
+{
+	const std::string metrics = "/tmp/spindle-kvm-test-mode-" + std::to_string(getpid()) + ".json";
+
+	auto result = runSpindle({"run", "hello", "-c", "2", "--guest-mode", GetParam(), "--metrics", metrics});
+
+	EXPECT_EQ(result.status, 0) << result.err;
+	EXPECT_NE(result.out.find("all 2 vCPUs said hello"), std::string::npos) << result.out;
+	EXPECT_NE(readFile(metrics).find("\"guest_mode\": \"" + std::string(GetParam()) + "\""), std::string::npos)
+		<< readFile(metrics);
+	unlink(metrics.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, BootMode, testing::Values("ring0", "ring3"),
+			 [](const testing::TestParamInfo<const char *> &info) { return std::string(info.param); });
+
 TEST(BootKernel, RunsAnElfBuiltByTheTest)
 {
 	auto path = writeTemp("ok.elf", ElfBuilder::withCode(0x200000, okExitSevenCode()).build());
