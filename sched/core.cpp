@@ -18,17 +18,6 @@ const char *toString(VcpuState state)
 	return "?";
 }
 
-const char *toString(SpinSource source)
-{
-	switch (source) {
-	case SpinSource::Ple: return "ple";
-	case SpinSource::Pattern: return "pattern";
-	case SpinSource::Pv: return "pv";
-	case SpinSource::Hint: return "hint";
-	}
-	return "?";
-}
-
 const char *toString(BoostReason reason)
 {
 	switch (reason) {
@@ -606,113 +595,30 @@ uint64_t SchedCore::nextExpiryNs() const
 
 // ---- Metrics --------------------------------------------------------------------------------
 
-namespace {
-
-void field(std::string &out, const char *name, uint64_t value, bool &first)
+CoreMetrics SchedCore::metrics() const
 {
-	if (!first)
-		out += ',';
-	first = false;
-	out += '"';
-	out += name;
-	out += "\":";
-	out += std::to_string(value);
-}
-
-void writeVcpuCounters(std::string &out, const VcpuCounters &c)
-{
-	bool first = true;
-	out += '{';
-	field(out, "spins_ple", c.spins[0], first);
-	field(out, "spins_pattern", c.spins[1], first);
-	field(out, "spins_pv", c.spins[2], first);
-	field(out, "spins_hint", c.spins[3], first);
-	field(out, "boosts", c.boosts, first);
-	field(out, "boosted_us", c.boostedNs / 1000, first);
-	field(out, "debited_us", c.debitedNs / 1000, first);
-	field(out, "overrun_us", c.overrunNs / 1000, first);
-	field(out, "repaid_us", c.repaidNs / 1000, first);
-	field(out, "denied_bounds", c.deniedBounds, first);
-	field(out, "denied_debt", c.deniedDebt, first);
-	field(out, "denied_share", c.deniedShare, first);
-	field(out, "pv_accepted", c.pvAccepted, first);
-	field(out, "pv_dropped", c.pvDropped, first);
-	field(out, "hints_invalid", c.hintsInvalid, first);
-	field(out, "extensions_granted", c.extensionsGranted, first);
-	field(out, "extensions_ended_early", c.extensionsEndedEarly, first);
-	field(out, "express_runs", c.expressRuns, first);
-	field(out, "yields", c.yields, first);
-	field(out, "moves", c.moves, first);
-	field(out, "moves_home", c.movesHome, first);
-	field(out, "cpu_us", c.cpuNs / 1000, first);
-	out += '}';
-}
-
-VcpuCounters sum(const VmModel &m)
-{
-	VcpuCounters s;
-	for (const VcpuModel &v : m.vcpus) {
-		const VcpuCounters &c = v.counters;
-		for (unsigned i = 0; i < kSpinSources; ++i)
-			s.spins[i] += c.spins[i];
-		s.boosts += c.boosts;
-		s.boostedNs += c.boostedNs;
-		s.debitedNs += c.debitedNs;
-		s.overrunNs += c.overrunNs;
-		s.repaidNs += c.repaidNs;
-		s.deniedBounds += c.deniedBounds;
-		s.deniedDebt += c.deniedDebt;
-		s.deniedShare += c.deniedShare;
-		s.pvAccepted += c.pvAccepted;
-		s.pvDropped += c.pvDropped;
-		s.hintsInvalid += c.hintsInvalid;
-		s.extensionsGranted += c.extensionsGranted;
-		s.extensionsEndedEarly += c.extensionsEndedEarly;
-		s.expressRuns += c.expressRuns;
-		s.yields += c.yields;
-		s.moves += c.moves;
-		s.movesHome += c.movesHome;
-		s.cpuNs += c.cpuNs;
+	CoreMetrics out;
+	out.policy = options_.policy;
+	out.vms.reserve(vms_.size());
+	for (const VmModel &m : vms_) {
+		VmMetrics &vm = out.vms.emplace_back();
+		vm.name = m.name;
+		vm.counters = m.counters;
+		vm.vcpus.reserve(m.vcpus.size());
+		for (const VcpuModel &v : m.vcpus) {
+			vm.totals += v.counters;
+			vm.vcpus.push_back(v.counters);
+		}
 	}
-	return s;
+	out.extensionEndLateMaxNs = extendEndLateMaxNs_;
+	out.extensionEndLateMeanNs = extendEndLateCount_ ? extendEndLateSumNs_ / extendEndLateCount_ : 0;
+	return out;
 }
-
-} // namespace
 
 void SchedCore::writeMetricsJson(std::string &out) const
 {
-	out += "{\"policy\":";
-	appendJsonString(out, policyName(options_.policy));
-	out += ",\"vms\":[";
-	for (size_t id = 0; id < vms_.size(); ++id) {
-		const VmModel &m = vms_[id];
-		if (id)
-			out += ',';
-		out += "{\"name\":";
-		appendJsonString(out, m.name);
-		bool first = false;
-		out += ",\"totals\":";
-		writeVcpuCounters(out, sum(m));
-		field(out, "coboosts", m.counters.coboosts, first);
-		field(out, "coboosts_in_flight", m.counters.coboostsInFlight, first);
-		field(out, "gang_turns", m.counters.gangTurns, first);
-		field(out, "gang_hole_cpu_us", m.counters.gangHoleCpuNs / 1000, first);
-		field(out, "share_holds", m.counters.shareHolds, first);
-		field(out, "share_held_us", m.counters.shareHeldNs / 1000, first);
-		out += ",\"vcpus\":[";
-		for (size_t i = 0; i < m.vcpus.size(); ++i) {
-			if (i)
-				out += ',';
-			writeVcpuCounters(out, m.vcpus[i].counters);
-		}
-		out += "]}";
-	}
-	out += "]";
-	bool first = false;
-	field(out, "extension_end_late_max_us", extendEndLateMaxNs_ / 1000, first);
-	field(out, "extension_end_late_mean_us",
-	      extendEndLateCount_ ? extendEndLateSumNs_ / extendEndLateCount_ / 1000 : 0, first);
-	out += "}";
+	JsonWriter json(out);
+	writeJson(json, metrics());
 }
 
 } // namespace spindle::sched

@@ -10,10 +10,9 @@
 
 #include <memory>
 #include <string>
-#include <string_view>
 #include <vector>
 
-#include "common/json.h"
+#include "sched/metrics.h"
 #include "sched/model.h"
 #include "sched/options.h"
 
@@ -100,7 +99,9 @@ public:
 	uint64_t extensionEndLateMaxNs() const { return extendEndLateMaxNs_; }
 	Policy &policy() { return *policy_; }
 
-	// Hand-written JSON of every counter: {"policy":..., "vms":[{...,"vcpus":[...]}]}.
+	// Every counter, per VM and vCPU, with each VM's totals.
+	CoreMetrics metrics() const;
+	// metrics() as JSON (metrics.h): {"policy":..., "vms":[{...,"vcpus":[...]}], ...}.
 	void writeMetricsJson(std::string &out) const;
 
 private:

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "sched/metrics.h"
+
 struct spindle_hint_slot;
 
 namespace spindle::sched {
@@ -35,13 +37,9 @@ enum class VcpuState : uint8_t {
 	Halted,   // blocked (guest HLT or waiting in the kernel)
 };
 
-enum class SpinSource : uint8_t { Ple, Pattern, Pv, Hint };
-constexpr unsigned kSpinSources = 4;
-
 enum class BoostReason : uint8_t { Coboost, Extend, Express, Gang, Yield };
 
 const char *toString(VcpuState state);
-const char *toString(SpinSource source);
 const char *toString(BoostReason reason);
 
 enum class ActionKind : uint8_t {
@@ -89,38 +87,6 @@ private:
 	uint32_t low_;
 	uint32_t high_;
 	bool spinning_ = false;
-};
-
-// What is counted per vCPU; a VM's figures are the sums plus its own VmCounters.
-struct VcpuCounters {
-	uint64_t spins[kSpinSources] = {}; // spin waits detected, by source
-	uint64_t boosts = 0;               // boosts granted (any reason)
-	uint64_t boostedNs = 0;            // time spent boosted
-	uint64_t debitedNs = 0;            // time debited to the ledger (overruns included)
-	uint64_t overrunNs = 0;            // boosted time beyond the budget, as the host measured it
-	uint64_t repaidNs = 0;             // debt paid back
-	uint64_t deniedBounds = 0;         // grants refused by a bound (count, interval, in flight)
-	uint64_t deniedDebt = 0;           // grants refused because the ledger is in debt
-	uint64_t deniedShare = 0;          // grants refused because the VM is over its CPU share
-	uint64_t pvAccepted = 0;           // long-spin notifications accepted
-	uint64_t pvDropped = 0;            // long-spin notifications dropped by the rate limit
-	uint64_t hintsInvalid = 0;         // hint values out of range (clamped or ignored)
-	uint64_t extensionsGranted = 0;
-	uint64_t extensionsEndedEarly = 0; // ended because the hint said the lock was released
-	uint64_t expressRuns = 0;
-	uint64_t yields = 0;
-	uint64_t moves = 0;
-	uint64_t movesHome = 0; // back to the placement when the boost that moved it ended
-	uint64_t cpuNs = 0; // CPU time the thread consumed (schedstat), as sampled each tick
-};
-
-struct VmCounters {
-	uint64_t coboosts = 0;         // co-boost rounds started
-	uint64_t coboostsInFlight = 0; // spin waits ignored because a co-boost was in flight
-	uint64_t gangTurns = 0;        // quanta this VM was given
-	uint64_t gangHoleCpuNs = 0;    // pool CPU time its turn left without a vCPU of its own
-	uint64_t shareHolds = 0;       // times the share guard held the VM back
-	uint64_t shareHeldNs = 0;      // time spent held back
 };
 
 struct VcpuModel {

@@ -1,5 +1,7 @@
 #include "sched/trace.h"
 
+#include "common/json.h"
+
 namespace spindle::sched {
 
 Result<std::unique_ptr<TraceWriter>> TraceWriter::open(const std::string &path)
