@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "sched/ledger.h"
 #include "sched/policy.h"
 #include "spindle_abi.h"
 
@@ -44,7 +45,8 @@ const char *toString(ActionKind kind)
 }
 
 SchedCore::SchedCore(SchedulerOptions options, std::vector<int> poolCpus, const Clock &clock)
-	: options_(std::move(options)), poolCpus_(std::move(poolCpus)), clock_(clock)
+	: options_(std::move(options)), poolCpus_(std::move(poolCpus)), clock_(clock),
+	  shareGuard_(options_, poolCpus_.size())
 {
 	policy_ = makePolicy(options_);
 }
@@ -188,14 +190,7 @@ void SchedCore::chargeOverrun(VcpuId who, uint64_t extraNs)
 	if (!valid(who) || extraNs == 0)
 		return;
 	VcpuModel &v = vcpu(who);
-	v.counters.overrunNs += extraNs;
-	if (!v.boostDebited)
-		return;
-	v.debtNs += static_cast<int64_t>(extraNs);
-	v.counters.debitedNs += extraNs;
-	vm(who.vm).debitedEver = true;
-	vm(who.vm).lastDebitedNs = now();
-	if (!v.boosted)
+	if (ledger::chargeOverrun(vm(who.vm), v, extraNs, now()) && !v.boosted)
 		updatePenalty(who);
 }
 
@@ -309,28 +304,19 @@ void SchedCore::expire()
 
 void SchedCore::repay(uint64_t elapsedNs)
 {
-	// A vCPU in debt runs at debtNice; against one nice-0 competitor on its CPU, nice +5 gets
-	// ~25% of the CPU instead of 50%, which is where the default repayPercent of 25 comes from:
-	// the debt is considered repaid at that share of wall time spent unboosted.
-	int64_t pay = static_cast<int64_t>(elapsedNs * options_.repayPercent / 100);
+	const int64_t pay = ledger::repayment(elapsedNs, options_.repayPercent);
 	for (size_t id = 0; id < vms_.size(); ++id) {
 		VmModel &m = vms_[id];
-		for (unsigned i = 0; i < m.vcpus.size(); ++i) {
-			VcpuModel &v = m.vcpus[i];
-			if (v.boosted || v.debtNs <= 0)
-				continue;
-			int64_t paid = std::min(pay, v.debtNs);
-			v.debtNs -= paid;
-			v.counters.repaidNs += static_cast<uint64_t>(paid);
-			updatePenalty({ static_cast<int>(id), i });
-		}
+		for (unsigned i = 0; i < m.vcpus.size(); ++i)
+			if (ledger::repay(m.vcpus[i], pay))
+				updatePenalty({ static_cast<int>(id), i });
 	}
 }
 
 void SchedCore::updatePenalty(VcpuId who)
 {
 	VcpuModel &v = vcpu(who);
-	bool want = vm(who.vm).active && (v.debtNs > 0 || vm(who.vm).overShare);
+	bool want = ledger::penaltyWanted(vm(who.vm), v);
 	if (want == v.penalized)
 		return;
 	v.penalized = want;
@@ -339,92 +325,18 @@ void SchedCore::updatePenalty(VcpuId who)
 
 void SchedCore::updateShares(uint64_t elapsedNs)
 {
-	// Weighted max-min fair entitlement of the CPU time the VMs got this tick. A VM's weight is
-	// its vCPU count, which is what stock CFS gives it when all its vCPUs want to run (one
-	// thread, one share); it may claim no more than its vCPUs could use (the ones not halted, or
-	// what they did use), and what it leaves goes to the others. So a VM that leaves CPU idle is
-	// not owed it later, and a co-runner that takes up that slack is not over its share.
-	std::vector<size_t> &active = shareScratch_.active;
-	active.clear();
-	uint64_t weightLeft = 0;
-	for (size_t id = 0; id < vms_.size(); ++id)
-		if (vms_[id].active) {
-			active.push_back(id);
-			weightLeft += vms_[id].vcpus.size();
-		}
-	if (elapsedNs == 0 || active.empty()) {
-		for (VmModel &m : vms_)
-			m.tickCpuNs = 0;
-		return;
-	}
-	const uint64_t totalWeight = weightLeft;
-	std::vector<uint64_t> &demand = shareScratch_.demand, &entitled = shareScratch_.entitled;
-	demand.assign(vms_.size(), 0);
-	entitled.assign(vms_.size(), 0);
-	uint64_t capacity = 0;
-	for (size_t id : active) {
-		const VmModel &m = vms_[id];
-		demand[id] = std::max(m.readyVcpus() * elapsedNs, m.tickCpuNs);
-		capacity += m.tickCpuNs;
-	}
-	// Smallest demand per unit of weight first: each takes min(demand, its weighted part of
-	// what is left), so what a modest VM does not need is shared by the rest.
-	std::vector<size_t> &order = shareScratch_.order;
-	order.assign(active.begin(), active.end());
-	std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-		return static_cast<double>(demand[a]) / static_cast<double>(vms_[a].vcpus.size()) <
-		       static_cast<double>(demand[b]) / static_cast<double>(vms_[b].vcpus.size());
-	});
-	uint64_t left = capacity;
-	for (size_t id : order) {
-		uint64_t weight = vms_[id].vcpus.size();
-		uint64_t fair = static_cast<uint64_t>(static_cast<double>(left) * static_cast<double>(weight) /
-						      static_cast<double>(weightLeft));
-		entitled[id] = std::min(demand[id], fair);
-		left -= std::min(left, entitled[id]);
-		weightLeft -= weight;
-	}
-
-	const bool guarded = policyIsShareGuarded(options_.policy);
-	const double decay = static_cast<double>(options_.shareWindowNs) /
-			     static_cast<double>(options_.shareWindowNs + elapsedNs);
-	const double poolWindow = static_cast<double>(options_.shareWindowNs) *
-				  static_cast<double>(std::max<size_t>(poolCpus_.size(), 1));
-	for (size_t id : active) {
-		VmModel &m = vms_[id];
-		// Tolerated excess: shareSlackPercent of what its weight entitles it to over a window.
-		const double slack = poolWindow * static_cast<double>(m.vcpus.size()) /
-				     static_cast<double>(totalWeight) * options_.shareSlackPercent / 100.0;
-		m.shareBalanceNs = m.shareBalanceNs * decay + static_cast<double>(entitled[id]) -
-				   static_cast<double>(m.tickCpuNs);
-		m.tickCpuNs = 0;
-		if (!guarded)
-			continue;
-		// Only a VM that got debited favours within the window is held: natural CFS swings
-		// (a slice is several ms) put any VM briefly ahead, and holding an innocent co-runner
-		// for them costs it exactly what the guard is meant to protect.
-		const bool favoured = m.debitedEver && now() - m.lastDebitedNs <= options_.shareWindowNs;
-		bool was = m.overShare;
-		if (!m.overShare && favoured && m.shareBalanceNs < -slack)
-			m.overShare = true;
-		else if (m.overShare && m.shareBalanceNs >= 0)
-			m.overShare = false;
-		if (m.overShare)
-			m.counters.shareHeldNs += elapsedNs;
-		if (m.overShare == was)
-			continue;
-		VcpuId first{ static_cast<int>(id), 0 };
-		traceEvent(m.overShare ? "share_hold" : "share_release", first, m.name.c_str(),
+	for (int id : shareGuard_.update(vms_, elapsedNs, now())) {
+		VmModel &m = vm(id);
+		traceEvent(m.overShare ? "share_hold" : "share_release", { id, 0 }, m.name.c_str(),
 			   static_cast<uint64_t>(std::max(-m.shareBalanceNs, 0.0)));
 		if (m.overShare) {
-			m.counters.shareHolds++;
 			// Its favours end now; what they did not use is credited back.
 			for (unsigned i = 0; i < m.vcpus.size(); ++i)
 				if (m.vcpus[i].boosted && m.vcpus[i].boostDebited)
-					endBoost({ static_cast<int>(id), i }, true);
+					endBoost({ id, i }, true);
 		}
 		for (unsigned i = 0; i < m.vcpus.size(); ++i)
-			updatePenalty({ static_cast<int>(id), i });
+			updatePenalty({ id, i });
 	}
 }
 
@@ -458,7 +370,7 @@ bool SchedCore::grantBoost(VcpuId who, uint64_t budgetNs, BoostReason reason, bo
 		countDenied(who, "boost_capacity");
 		return false;
 	}
-	if (debited && v.debtNs > 0) {
+	if (debited && ledger::inDebt(v)) {
 		v.counters.deniedDebt++;
 		traceEvent("deny", who, "debt", static_cast<uint64_t>(v.debtNs));
 		return false;
@@ -483,14 +395,8 @@ bool SchedCore::grantBoost(VcpuId who, uint64_t budgetNs, BoostReason reason, bo
 	v.boostUntilNs = t + budgetNs;
 	v.boostBudgetNs = budgetNs;
 	v.counters.boosts++;
-	if (debited) {
-		vm(who.vm).debitedEver = true;
-		vm(who.vm).lastDebitedNs = t;
-		// Debit the whole budget up front, so a vCPU cannot collect a second boost before the
-		// first one is accounted for; an early end credits the unused part back.
-		v.debtNs += static_cast<int64_t>(budgetNs);
-		v.counters.debitedNs += budgetNs;
-	}
+	if (debited)
+		ledger::debit(vm(who.vm), v, budgetNs, t);
 	emit({ .kind = ActionKind::Boost, .who = who, .budgetNs = budgetNs, .untilNs = t + budgetNs,
 	       .reason = reason });
 	return true;
@@ -516,11 +422,8 @@ void SchedCore::endBoost(VcpuId who, bool early)
 	uint64_t used = std::min(t - v.boostStartNs, v.boostBudgetNs);
 	v.boosted = false;
 	v.counters.boostedNs += used;
-	if (v.boostDebited && early && used < v.boostBudgetNs) {
-		uint64_t unused = v.boostBudgetNs - used;
-		v.debtNs -= static_cast<int64_t>(unused);
-		v.counters.debitedNs -= unused;
-	}
+	if (v.boostDebited && early && used < v.boostBudgetNs)
+		ledger::creditUnused(v, v.boostBudgetNs - used);
 	emit({ .kind = ActionKind::Unboost, .who = who, .reason = v.boostReason });
 	if (v.pinnedCpu != v.homeCpu) {
 		// A move was for this boost only: left where it was, moved vCPUs drift and pile up

@@ -1,9 +1,9 @@
 #pragma once
 
 // The pure policy core. It owns the model, applies events to it, runs the detectors that need no
-// host access (pattern classification, PV rate limit, hint validation), keeps the fairness ledger,
-// and asks the configured policy what to do. Its only outputs are Actions (drained with
-// takeActions()) and trace records. It makes no system calls and reads time only from the
+// host access (pattern classification, PV rate limit, hint validation), keeps the fairness ledger
+// (ledger.h) and the share guard (share_guard.h), and asks the configured policy what to do. Its
+// only outputs are Actions (drained with takeActions()) and trace records. It makes no system calls and reads time only from the
 // injected Clock, so a test can drive it scenario by scenario.
 //
 // Not thread-safe: the Scheduler calls it from its one thread (or under its lock).
@@ -15,6 +15,7 @@
 #include "sched/metrics.h"
 #include "sched/model.h"
 #include "sched/options.h"
+#include "sched/share_guard.h"
 
 namespace spindle::sched {
 
@@ -130,11 +131,7 @@ private:
 	uint64_t extendEndLateMaxNs_ = 0;
 	uint64_t extendEndLateSumNs_ = 0;
 	uint64_t extendEndLateCount_ = 0;
-	// updateShares() runs every tick: its working arrays are kept so a tick allocates nothing.
-	struct ShareScratch {
-		std::vector<size_t> active, order;
-		std::vector<uint64_t> demand, entitled;
-	} shareScratch_;
+	ShareGuard shareGuard_;
 };
 
 } // namespace spindle::sched
