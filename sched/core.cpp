@@ -215,23 +215,27 @@ void SchedCore::hintUpdate(VcpuId who, uint32_t seq, uint32_t locksHeld, uint32_
 		waitingOn = kNoVcpu;
 	}
 	bool startedWaiting = waitingOn != kNoVcpu && waitingOn != v.waitingOn;
-	if (locksHeld == 0)
-		v.extendedThisHold = false;
 	v.hintSeen = true;
 	v.hintSeq = seq;
 	v.locksHeld = locksHeld;
 	v.waitingOn = waitingOn;
-	uint64_t endedEarly = v.counters.extensionsEndedEarly;
 	policy_->onHint(*this, who);
-	if (v.counters.extensionsEndedEarly != endedEarly && v.hintReadNs != 0) {
-		// The release happened after the previous read of this slot: the end is at most this late.
-		uint64_t late = now() - std::min(now(), v.hintReadNs);
-		extendEndLateMaxNs_ = std::max(extendEndLateMaxNs_, late);
-		extendEndLateSumNs_ += late;
-		extendEndLateCount_++;
-	}
 	if (startedWaiting)
 		spinDetected(who, SpinSource::Hint, waitingOn);
+}
+
+void SchedCore::extensionEndedByRelease(VcpuId who)
+{
+	// Called from onHint: hintReadNs is still the previous read of the slot, and the release
+	// happened after it, so the end is at most this late. A slot never read before (a hint
+	// reported directly) gives no bound.
+	const VcpuModel &v = vcpu(who);
+	if (v.hintReadNs == 0)
+		return;
+	uint64_t late = now() - std::min(now(), v.hintReadNs);
+	extendEndLateMaxNs_ = std::max(extendEndLateMaxNs_, late);
+	extendEndLateSumNs_ += late;
+	extendEndLateCount_++;
 }
 
 void SchedCore::readHintSlot(VcpuId who)

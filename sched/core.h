@@ -2,9 +2,10 @@
 
 // The pure policy core. It owns the model, applies events to it, runs the detectors that need no
 // host access (pattern classification, PV rate limit, hint validation), keeps the fairness ledger
-// (ledger.h) and the share guard (share_guard.h), and asks the configured policy what to do. Its
-// only outputs are Actions (drained with takeActions()) and trace records. It makes no system calls and reads time only from the
-// injected Clock, so a test can drive it scenario by scenario.
+// (ledger.h) and the share guard (share_guard.h), and asks the configured policy (policy.h,
+// policies/) what to do. Its only outputs are Actions (drained with takeActions()) and trace
+// records. It makes no system calls and reads time only from the injected Clock, so a test can
+// drive it scenario by scenario.
 //
 // Not thread-safe: the Scheduler calls it from its one thread (or under its lock).
 
@@ -83,6 +84,9 @@ public:
 	void restorePriority(VcpuId who);
 	void countDenied(VcpuId who, const char *bound);
 	void traceEvent(const char *event, VcpuId who, const char *detail, uint64_t value);
+	// From onHint: the extension of `who` was just ended because the hint said released. Records
+	// how late that end can have come (extensionEndLateMaxNs()).
+	void extensionEndedByRelease(VcpuId who);
 
 	// ---- Inspection -----------------------------------------------------------------------
 	uint64_t now() const { return clock_.nowNs(); }

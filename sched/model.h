@@ -105,8 +105,6 @@ struct VcpuModel {
 
 	bool deprioritized = false;
 	uint64_t deprioUntilNs = 0;
-	uint64_t lastYieldNs = 0;
-	bool yielded = false;
 
 	// Ledger: positive debt is boosted time not yet paid back.
 	int64_t debtNs = 0;
@@ -124,12 +122,6 @@ struct VcpuModel {
 	bool pvSeen = false;
 	uint64_t lastSpinNs = 0;
 
-	uint64_t extendWindowStartNs = 0;
-	uint32_t extendsInWindow = 0;
-	bool extendedThisHold = false; // one extension per lock hold (per hint seq run)
-	uint64_t lastExpressNs = 0;
-	bool expressed = false;
-
 	VcpuCounters counters;
 };
 
@@ -139,9 +131,6 @@ struct VmModel {
 	const volatile spindle_hint_slot *hints = nullptr;
 	std::vector<VcpuModel> vcpus;
 
-	unsigned coboostOutstanding = 0; // boosts of the current co-boost round still running
-	uint64_t coboostStartNs = 0;
-	uint64_t spinsAtCoboost = 0;
 	uint64_t lastSpinNs = 0;
 	bool spunEver = false;
 	uint64_t spinsTotal = 0;
@@ -158,13 +147,23 @@ struct VmModel {
 	uint64_t tickCpuNs = 0; // CPU time of its vCPUs reported since the last tick
 	VmCounters counters;
 
-	// vCPUs that want a CPU: seen running or runnable. One whose thread has not been sampled
-	// yet (not started) wants nothing.
-	size_t readyVcpus() const
+	// What an unobserved vCPU (its thread not attached or not sampled yet) counts as.
+	enum class Unobserved : uint8_t {
+		// Wants nothing: the share guard's demand and adaptive's turns must not count a
+		// thread that has not started.
+		NotReady,
+		// Ready: the gang baseline's hole counter, which predates `observed`, has always
+		// counted it so (a turn's holes are its VM's width against the pool from the first
+		// tick); kept, so the baseline's figures stay comparable with those measured before.
+		Ready,
+	};
+
+	// vCPUs that want a CPU: seen running or runnable (the one definition of "ready").
+	size_t readyVcpus(Unobserved unobserved = Unobserved::NotReady) const
 	{
 		size_t ready = 0;
 		for (const VcpuModel &v : vcpus)
-			ready += v.observed && v.state != VcpuState::Halted ? 1 : 0;
+			ready += (v.observed || unobserved == Unobserved::Ready) && v.state != VcpuState::Halted ? 1 : 0;
 		return ready;
 	}
 };
