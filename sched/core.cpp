@@ -1,7 +1,6 @@
 #include "sched/core.h"
 
 #include <algorithm>
-#include <cstdio>
 
 #include "sched/ledger.h"
 #include "sched/policy.h"
@@ -127,7 +126,6 @@ void SchedCore::spinDetected(VcpuId spinner, SpinSource source, uint32_t waitsOn
 	}
 	v.counters.spins[static_cast<unsigned>(source)]++;
 	uint64_t t = now();
-	v.lastSpinNs = t;
 	m.lastSpinNs = t;
 	m.spunEver = true;
 	m.spinsTotal++;

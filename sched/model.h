@@ -120,7 +120,6 @@ struct VcpuModel {
 	PatternDetector pattern;
 	uint64_t lastPvNs = 0;
 	bool pvSeen = false;
-	uint64_t lastSpinNs = 0;
 
 	VcpuCounters counters;
 };

@@ -317,11 +317,6 @@ void Scheduler::stop()
 		trace_->flush();
 }
 
-void Scheduler::restoreAll()
-{
-	actuator_->restoreAll();
-}
-
 void Scheduler::applyLocked()
 {
 	// Rise above the boosts before the first one is applied: a thread made SCHED_FIFO on this

@@ -19,7 +19,6 @@
 //
 // Threading: notifyLongSpin() is lock-free and never blocks (an atomic store and at most one
 // eventfd write); every other call takes the scheduler's lock and may be made from any thread.
-// restoreAll() takes no lock and is meant for the main thread after a signal flag is seen.
 
 #include <sys/types.h>
 
@@ -76,7 +75,6 @@ public:
 
 	Status start();
 	void stop(); // joins the scheduler thread, restores every thread; idempotent
-	void restoreAll();
 
 	// The core's counters and what only the host side knows.
 	SchedulerMetrics metrics() const;

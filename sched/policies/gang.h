@@ -15,7 +15,6 @@ public:
 
 	explicit GangPolicy(Rotation rotation = Rotation::EveryActiveVm) : rotation_(rotation) {}
 	void onTick(SchedCore &core) override;
-	int current() const { return current_; }
 
 private:
 	bool takesTurns(const SchedCore &core, int vm) const;
