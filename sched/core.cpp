@@ -506,13 +506,13 @@ CoreMetrics SchedCore::metrics() const
 	out.policy = options_.policy;
 	out.vms.reserve(vms_.size());
 	for (const VmModel &m : vms_) {
-		VmMetrics &vm = out.vms.emplace_back();
-		vm.name = m.name;
-		vm.counters = m.counters;
-		vm.vcpus.reserve(m.vcpus.size());
+		VmMetrics &row = out.vms.emplace_back();
+		row.name = m.name;
+		row.counters = m.counters;
+		row.vcpus.reserve(m.vcpus.size());
 		for (const VcpuModel &v : m.vcpus) {
-			vm.totals += v.counters;
-			vm.vcpus.push_back(v.counters);
+			row.totals += v.counters;
+			row.vcpus.push_back(v.counters);
 		}
 	}
 	out.extensionEndLateMaxNs = extendEndLateMaxNs_;
