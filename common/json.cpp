@@ -37,4 +37,56 @@ std::string jsonString(std::string_view text)
 	return out;
 }
 
+void JsonWriter::separate()
+{
+	// A value right after its key takes no comma; any other element does unless it is the first.
+	if (afterKey_) {
+		afterKey_ = false;
+		return;
+	}
+	if (open_.empty())
+		return;
+	if (open_.back())
+		out_ += ',';
+	open_.back() = true;
+}
+
+JsonWriter &JsonWriter::open(char bracket)
+{
+	separate();
+	out_ += bracket;
+	open_.push_back(false);
+	return *this;
+}
+
+JsonWriter &JsonWriter::close(char bracket)
+{
+	out_ += bracket;
+	open_.pop_back();
+	return *this;
+}
+
+JsonWriter &JsonWriter::key(std::string_view name)
+{
+	separate();
+	appendJsonString(out_, name);
+	out_ += ':';
+	afterKey_ = true;
+	return *this;
+}
+
+JsonWriter &JsonWriter::value(std::string_view text)
+{
+	separate();
+	appendJsonString(out_, text);
+	return *this;
+}
+
+JsonWriter &JsonWriter::raw(std::string_view text)
+{
+	separate();
+	out_ += text;
+	return *this;
+}
+
 } // namespace spindle

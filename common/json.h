@@ -1,11 +1,15 @@
 #pragma once
 
-// JSON string literals for the hand-written JSON writers (metrics, results, traces, bench
-// outputs): no JSON library is available here. Names and texts can come from flags and guests,
-// so every string goes through these.
+// JSON for the hand-written writers (metrics, results, traces, bench outputs): no JSON library is
+// available here. Names and texts can come from flags and guests, so every string goes through
+// appendJsonString().
 
+#include <charconv>
+#include <concepts>
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace spindle {
 
@@ -14,5 +18,56 @@ void appendJsonString(std::string &out, std::string_view text);
 
 // The same, returned.
 std::string jsonString(std::string_view text);
+
+// Appends compact JSON ("key":value, no spaces) to a string. It places the commas, the quotes
+// and the colons; the caller keeps objects and arrays balanced and gives every value inside an
+// object a key().
+//
+//   JsonWriter json(out);
+//   json.beginObject().field("name", name).key("vcpus").beginArray();
+//   ... json.value(n) ...
+//   json.endArray().endObject();
+class JsonWriter
+{
+public:
+	explicit JsonWriter(std::string &out) : out_(out) {}
+
+	JsonWriter &beginObject() { return open('{'); }
+	JsonWriter &endObject() { return close('}'); }
+	JsonWriter &beginArray() { return open('['); }
+	JsonWriter &endArray() { return close(']'); }
+	// Names the next value; only inside an object.
+	JsonWriter &key(std::string_view name);
+
+	JsonWriter &value(std::string_view text);
+	template <std::integral T>
+	JsonWriter &value(T number)
+	{
+		if constexpr (std::same_as<T, bool>) {
+			return raw(number ? "true" : "false");
+		} else {
+			char digits[24];
+			auto end = std::to_chars(digits, digits + sizeof(digits), number).ptr;
+			return raw(std::string_view(digits, static_cast<size_t>(end - digits)));
+		}
+	}
+
+	template <typename T>
+	JsonWriter &field(std::string_view name, const T &v)
+	{
+		return key(name).value(v);
+	}
+
+private:
+	JsonWriter &open(char bracket);
+	JsonWriter &close(char bracket);
+	JsonWriter &raw(std::string_view text);
+	void separate();
+
+	std::string &out_;
+	// One entry per open object or array: whether it holds an element yet (a comma comes next).
+	std::vector<bool> open_;
+	bool afterKey_ = false;
+};
 
 } // namespace spindle

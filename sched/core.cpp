@@ -1,8 +1,8 @@
 #include "sched/core.h"
 
 #include <algorithm>
-#include <cstdio>
 
+#include "sched/ledger.h"
 #include "sched/policy.h"
 #include "spindle_abi.h"
 
@@ -14,17 +14,6 @@ const char *toString(VcpuState state)
 	case VcpuState::Running: return "running";
 	case VcpuState::Runnable: return "runnable";
 	case VcpuState::Halted: return "halted";
-	}
-	return "?";
-}
-
-const char *toString(SpinSource source)
-{
-	switch (source) {
-	case SpinSource::Ple: return "ple";
-	case SpinSource::Pattern: return "pattern";
-	case SpinSource::Pv: return "pv";
-	case SpinSource::Hint: return "hint";
 	}
 	return "?";
 }
@@ -55,7 +44,8 @@ const char *toString(ActionKind kind)
 }
 
 SchedCore::SchedCore(SchedulerOptions options, std::vector<int> poolCpus, const Clock &clock)
-	: options_(std::move(options)), poolCpus_(std::move(poolCpus)), clock_(clock)
+	: options_(std::move(options)), poolCpus_(std::move(poolCpus)), clock_(clock),
+	  shareGuard_(options_, poolCpus_.size())
 {
 	policy_ = makePolicy(options_);
 }
@@ -136,7 +126,6 @@ void SchedCore::spinDetected(VcpuId spinner, SpinSource source, uint32_t waitsOn
 	}
 	v.counters.spins[static_cast<unsigned>(source)]++;
 	uint64_t t = now();
-	v.lastSpinNs = t;
 	m.lastSpinNs = t;
 	m.spunEver = true;
 	m.spinsTotal++;
@@ -199,14 +188,7 @@ void SchedCore::chargeOverrun(VcpuId who, uint64_t extraNs)
 	if (!valid(who) || extraNs == 0)
 		return;
 	VcpuModel &v = vcpu(who);
-	v.counters.overrunNs += extraNs;
-	if (!v.boostDebited)
-		return;
-	v.debtNs += static_cast<int64_t>(extraNs);
-	v.counters.debitedNs += extraNs;
-	vm(who.vm).debitedEver = true;
-	vm(who.vm).lastDebitedNs = now();
-	if (!v.boosted)
+	if (ledger::chargeOverrun(vm(who.vm), v, extraNs, now()) && !v.boosted)
 		updatePenalty(who);
 }
 
@@ -231,23 +213,27 @@ void SchedCore::hintUpdate(VcpuId who, uint32_t seq, uint32_t locksHeld, uint32_
 		waitingOn = kNoVcpu;
 	}
 	bool startedWaiting = waitingOn != kNoVcpu && waitingOn != v.waitingOn;
-	if (locksHeld == 0)
-		v.extendedThisHold = false;
 	v.hintSeen = true;
 	v.hintSeq = seq;
 	v.locksHeld = locksHeld;
 	v.waitingOn = waitingOn;
-	uint64_t endedEarly = v.counters.extensionsEndedEarly;
 	policy_->onHint(*this, who);
-	if (v.counters.extensionsEndedEarly != endedEarly && v.hintReadNs != 0) {
-		// The release happened after the previous read of this slot: the end is at most this late.
-		uint64_t late = now() - std::min(now(), v.hintReadNs);
-		extendEndLateMaxNs_ = std::max(extendEndLateMaxNs_, late);
-		extendEndLateSumNs_ += late;
-		extendEndLateCount_++;
-	}
 	if (startedWaiting)
 		spinDetected(who, SpinSource::Hint, waitingOn);
+}
+
+void SchedCore::extensionEndedByRelease(VcpuId who)
+{
+	// Called from onHint: hintReadNs is still the previous read of the slot, and the release
+	// happened after it, so the end is at most this late. A slot never read before (a hint
+	// reported directly) gives no bound.
+	const VcpuModel &v = vcpu(who);
+	if (v.hintReadNs == 0)
+		return;
+	uint64_t late = now() - std::min(now(), v.hintReadNs);
+	extendEndLateMaxNs_ = std::max(extendEndLateMaxNs_, late);
+	extendEndLateSumNs_ += late;
+	extendEndLateCount_++;
 }
 
 void SchedCore::readHintSlot(VcpuId who)
@@ -320,28 +306,19 @@ void SchedCore::expire()
 
 void SchedCore::repay(uint64_t elapsedNs)
 {
-	// A vCPU in debt runs at debtNice; against one nice-0 competitor on its CPU, nice +5 gets
-	// ~25% of the CPU instead of 50%, which is where the default repayPercent of 25 comes from:
-	// the debt is considered repaid at that share of wall time spent unboosted.
-	int64_t pay = static_cast<int64_t>(elapsedNs * options_.repayPercent / 100);
+	const int64_t pay = ledger::repayment(elapsedNs, options_.repayPercent);
 	for (size_t id = 0; id < vms_.size(); ++id) {
 		VmModel &m = vms_[id];
-		for (unsigned i = 0; i < m.vcpus.size(); ++i) {
-			VcpuModel &v = m.vcpus[i];
-			if (v.boosted || v.debtNs <= 0)
-				continue;
-			int64_t paid = std::min(pay, v.debtNs);
-			v.debtNs -= paid;
-			v.counters.repaidNs += static_cast<uint64_t>(paid);
-			updatePenalty({ static_cast<int>(id), i });
-		}
+		for (unsigned i = 0; i < m.vcpus.size(); ++i)
+			if (ledger::repay(m.vcpus[i], pay))
+				updatePenalty({ static_cast<int>(id), i });
 	}
 }
 
 void SchedCore::updatePenalty(VcpuId who)
 {
 	VcpuModel &v = vcpu(who);
-	bool want = vm(who.vm).active && (v.debtNs > 0 || vm(who.vm).overShare);
+	bool want = ledger::penaltyWanted(vm(who.vm), v);
 	if (want == v.penalized)
 		return;
 	v.penalized = want;
@@ -350,92 +327,18 @@ void SchedCore::updatePenalty(VcpuId who)
 
 void SchedCore::updateShares(uint64_t elapsedNs)
 {
-	// Weighted max-min fair entitlement of the CPU time the VMs got this tick. A VM's weight is
-	// its vCPU count, which is what stock CFS gives it when all its vCPUs want to run (one
-	// thread, one share); it may claim no more than its vCPUs could use (the ones not halted, or
-	// what they did use), and what it leaves goes to the others. So a VM that leaves CPU idle is
-	// not owed it later, and a co-runner that takes up that slack is not over its share.
-	std::vector<size_t> &active = shareScratch_.active;
-	active.clear();
-	uint64_t weightLeft = 0;
-	for (size_t id = 0; id < vms_.size(); ++id)
-		if (vms_[id].active) {
-			active.push_back(id);
-			weightLeft += vms_[id].vcpus.size();
-		}
-	if (elapsedNs == 0 || active.empty()) {
-		for (VmModel &m : vms_)
-			m.tickCpuNs = 0;
-		return;
-	}
-	const uint64_t totalWeight = weightLeft;
-	std::vector<uint64_t> &demand = shareScratch_.demand, &entitled = shareScratch_.entitled;
-	demand.assign(vms_.size(), 0);
-	entitled.assign(vms_.size(), 0);
-	uint64_t capacity = 0;
-	for (size_t id : active) {
-		const VmModel &m = vms_[id];
-		demand[id] = std::max(m.readyVcpus() * elapsedNs, m.tickCpuNs);
-		capacity += m.tickCpuNs;
-	}
-	// Smallest demand per unit of weight first: each takes min(demand, its weighted part of
-	// what is left), so what a modest VM does not need is shared by the rest.
-	std::vector<size_t> &order = shareScratch_.order;
-	order.assign(active.begin(), active.end());
-	std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-		return static_cast<double>(demand[a]) / static_cast<double>(vms_[a].vcpus.size()) <
-		       static_cast<double>(demand[b]) / static_cast<double>(vms_[b].vcpus.size());
-	});
-	uint64_t left = capacity;
-	for (size_t id : order) {
-		uint64_t weight = vms_[id].vcpus.size();
-		uint64_t fair = static_cast<uint64_t>(static_cast<double>(left) * static_cast<double>(weight) /
-						      static_cast<double>(weightLeft));
-		entitled[id] = std::min(demand[id], fair);
-		left -= std::min(left, entitled[id]);
-		weightLeft -= weight;
-	}
-
-	const bool guarded = policyIsShareGuarded(options_.policy);
-	const double decay = static_cast<double>(options_.shareWindowNs) /
-			     static_cast<double>(options_.shareWindowNs + elapsedNs);
-	const double poolWindow = static_cast<double>(options_.shareWindowNs) *
-				  static_cast<double>(std::max<size_t>(poolCpus_.size(), 1));
-	for (size_t id : active) {
-		VmModel &m = vms_[id];
-		// Tolerated excess: shareSlackPercent of what its weight entitles it to over a window.
-		const double slack = poolWindow * static_cast<double>(m.vcpus.size()) /
-				     static_cast<double>(totalWeight) * options_.shareSlackPercent / 100.0;
-		m.shareBalanceNs = m.shareBalanceNs * decay + static_cast<double>(entitled[id]) -
-				   static_cast<double>(m.tickCpuNs);
-		m.tickCpuNs = 0;
-		if (!guarded)
-			continue;
-		// Only a VM that got debited favours within the window is held: natural CFS swings
-		// (a slice is several ms) put any VM briefly ahead, and holding an innocent co-runner
-		// for them costs it exactly what the guard is meant to protect.
-		const bool favoured = m.debitedEver && now() - m.lastDebitedNs <= options_.shareWindowNs;
-		bool was = m.overShare;
-		if (!m.overShare && favoured && m.shareBalanceNs < -slack)
-			m.overShare = true;
-		else if (m.overShare && m.shareBalanceNs >= 0)
-			m.overShare = false;
-		if (m.overShare)
-			m.counters.shareHeldNs += elapsedNs;
-		if (m.overShare == was)
-			continue;
-		VcpuId first{ static_cast<int>(id), 0 };
-		traceEvent(m.overShare ? "share_hold" : "share_release", first, m.name.c_str(),
+	for (int id : shareGuard_.update(vms_, elapsedNs, now())) {
+		VmModel &m = vm(id);
+		traceEvent(m.overShare ? "share_hold" : "share_release", { id, 0 }, m.name.c_str(),
 			   static_cast<uint64_t>(std::max(-m.shareBalanceNs, 0.0)));
 		if (m.overShare) {
-			m.counters.shareHolds++;
 			// Its favours end now; what they did not use is credited back.
 			for (unsigned i = 0; i < m.vcpus.size(); ++i)
 				if (m.vcpus[i].boosted && m.vcpus[i].boostDebited)
-					endBoost({ static_cast<int>(id), i }, true);
+					endBoost({ id, i }, true);
 		}
 		for (unsigned i = 0; i < m.vcpus.size(); ++i)
-			updatePenalty({ static_cast<int>(id), i });
+			updatePenalty({ id, i });
 	}
 }
 
@@ -469,7 +372,7 @@ bool SchedCore::grantBoost(VcpuId who, uint64_t budgetNs, BoostReason reason, bo
 		countDenied(who, "boost_capacity");
 		return false;
 	}
-	if (debited && v.debtNs > 0) {
+	if (debited && ledger::inDebt(v)) {
 		v.counters.deniedDebt++;
 		traceEvent("deny", who, "debt", static_cast<uint64_t>(v.debtNs));
 		return false;
@@ -494,14 +397,8 @@ bool SchedCore::grantBoost(VcpuId who, uint64_t budgetNs, BoostReason reason, bo
 	v.boostUntilNs = t + budgetNs;
 	v.boostBudgetNs = budgetNs;
 	v.counters.boosts++;
-	if (debited) {
-		vm(who.vm).debitedEver = true;
-		vm(who.vm).lastDebitedNs = t;
-		// Debit the whole budget up front, so a vCPU cannot collect a second boost before the
-		// first one is accounted for; an early end credits the unused part back.
-		v.debtNs += static_cast<int64_t>(budgetNs);
-		v.counters.debitedNs += budgetNs;
-	}
+	if (debited)
+		ledger::debit(vm(who.vm), v, budgetNs, t);
 	emit({ .kind = ActionKind::Boost, .who = who, .budgetNs = budgetNs, .untilNs = t + budgetNs,
 	       .reason = reason });
 	return true;
@@ -527,11 +424,8 @@ void SchedCore::endBoost(VcpuId who, bool early)
 	uint64_t used = std::min(t - v.boostStartNs, v.boostBudgetNs);
 	v.boosted = false;
 	v.counters.boostedNs += used;
-	if (v.boostDebited && early && used < v.boostBudgetNs) {
-		uint64_t unused = v.boostBudgetNs - used;
-		v.debtNs -= static_cast<int64_t>(unused);
-		v.counters.debitedNs -= unused;
-	}
+	if (v.boostDebited && early && used < v.boostBudgetNs)
+		ledger::creditUnused(v, v.boostBudgetNs - used);
 	emit({ .kind = ActionKind::Unboost, .who = who, .reason = v.boostReason });
 	if (v.pinnedCpu != v.homeCpu) {
 		// A move was for this boost only: left where it was, moved vCPUs drift and pile up
@@ -606,113 +500,30 @@ uint64_t SchedCore::nextExpiryNs() const
 
 // ---- Metrics --------------------------------------------------------------------------------
 
-namespace {
-
-void field(std::string &out, const char *name, uint64_t value, bool &first)
+CoreMetrics SchedCore::metrics() const
 {
-	if (!first)
-		out += ',';
-	first = false;
-	out += '"';
-	out += name;
-	out += "\":";
-	out += std::to_string(value);
-}
-
-void writeVcpuCounters(std::string &out, const VcpuCounters &c)
-{
-	bool first = true;
-	out += '{';
-	field(out, "spins_ple", c.spins[0], first);
-	field(out, "spins_pattern", c.spins[1], first);
-	field(out, "spins_pv", c.spins[2], first);
-	field(out, "spins_hint", c.spins[3], first);
-	field(out, "boosts", c.boosts, first);
-	field(out, "boosted_us", c.boostedNs / 1000, first);
-	field(out, "debited_us", c.debitedNs / 1000, first);
-	field(out, "overrun_us", c.overrunNs / 1000, first);
-	field(out, "repaid_us", c.repaidNs / 1000, first);
-	field(out, "denied_bounds", c.deniedBounds, first);
-	field(out, "denied_debt", c.deniedDebt, first);
-	field(out, "denied_share", c.deniedShare, first);
-	field(out, "pv_accepted", c.pvAccepted, first);
-	field(out, "pv_dropped", c.pvDropped, first);
-	field(out, "hints_invalid", c.hintsInvalid, first);
-	field(out, "extensions_granted", c.extensionsGranted, first);
-	field(out, "extensions_ended_early", c.extensionsEndedEarly, first);
-	field(out, "express_runs", c.expressRuns, first);
-	field(out, "yields", c.yields, first);
-	field(out, "moves", c.moves, first);
-	field(out, "moves_home", c.movesHome, first);
-	field(out, "cpu_us", c.cpuNs / 1000, first);
-	out += '}';
-}
-
-VcpuCounters sum(const VmModel &m)
-{
-	VcpuCounters s;
-	for (const VcpuModel &v : m.vcpus) {
-		const VcpuCounters &c = v.counters;
-		for (unsigned i = 0; i < kSpinSources; ++i)
-			s.spins[i] += c.spins[i];
-		s.boosts += c.boosts;
-		s.boostedNs += c.boostedNs;
-		s.debitedNs += c.debitedNs;
-		s.overrunNs += c.overrunNs;
-		s.repaidNs += c.repaidNs;
-		s.deniedBounds += c.deniedBounds;
-		s.deniedDebt += c.deniedDebt;
-		s.deniedShare += c.deniedShare;
-		s.pvAccepted += c.pvAccepted;
-		s.pvDropped += c.pvDropped;
-		s.hintsInvalid += c.hintsInvalid;
-		s.extensionsGranted += c.extensionsGranted;
-		s.extensionsEndedEarly += c.extensionsEndedEarly;
-		s.expressRuns += c.expressRuns;
-		s.yields += c.yields;
-		s.moves += c.moves;
-		s.movesHome += c.movesHome;
-		s.cpuNs += c.cpuNs;
+	CoreMetrics out;
+	out.policy = options_.policy;
+	out.vms.reserve(vms_.size());
+	for (const VmModel &m : vms_) {
+		VmMetrics &row = out.vms.emplace_back();
+		row.name = m.name;
+		row.counters = m.counters;
+		row.vcpus.reserve(m.vcpus.size());
+		for (const VcpuModel &v : m.vcpus) {
+			row.totals += v.counters;
+			row.vcpus.push_back(v.counters);
+		}
 	}
-	return s;
+	out.extensionEndLateMaxNs = extendEndLateMaxNs_;
+	out.extensionEndLateMeanNs = extendEndLateCount_ ? extendEndLateSumNs_ / extendEndLateCount_ : 0;
+	return out;
 }
-
-} // namespace
 
 void SchedCore::writeMetricsJson(std::string &out) const
 {
-	out += "{\"policy\":";
-	appendJsonString(out, policyName(options_.policy));
-	out += ",\"vms\":[";
-	for (size_t id = 0; id < vms_.size(); ++id) {
-		const VmModel &m = vms_[id];
-		if (id)
-			out += ',';
-		out += "{\"name\":";
-		appendJsonString(out, m.name);
-		bool first = false;
-		out += ",\"totals\":";
-		writeVcpuCounters(out, sum(m));
-		field(out, "coboosts", m.counters.coboosts, first);
-		field(out, "coboosts_in_flight", m.counters.coboostsInFlight, first);
-		field(out, "gang_turns", m.counters.gangTurns, first);
-		field(out, "gang_hole_cpu_us", m.counters.gangHoleCpuNs / 1000, first);
-		field(out, "share_holds", m.counters.shareHolds, first);
-		field(out, "share_held_us", m.counters.shareHeldNs / 1000, first);
-		out += ",\"vcpus\":[";
-		for (size_t i = 0; i < m.vcpus.size(); ++i) {
-			if (i)
-				out += ',';
-			writeVcpuCounters(out, m.vcpus[i].counters);
-		}
-		out += "]}";
-	}
-	out += "]";
-	bool first = false;
-	field(out, "extension_end_late_max_us", extendEndLateMaxNs_ / 1000, first);
-	field(out, "extension_end_late_mean_us",
-	      extendEndLateCount_ ? extendEndLateSumNs_ / extendEndLateCount_ / 1000 : 0, first);
-	out += "}";
+	JsonWriter json(out);
+	writeJson(json, metrics());
 }
 
 } // namespace spindle::sched

@@ -1,21 +1,22 @@
 #pragma once
 
 // The pure policy core. It owns the model, applies events to it, runs the detectors that need no
-// host access (pattern classification, PV rate limit, hint validation), keeps the fairness ledger,
-// and asks the configured policy what to do. Its only outputs are Actions (drained with
-// takeActions()) and trace records. It makes no system calls and reads time only from the
-// injected Clock, so a test can drive it scenario by scenario.
+// host access (pattern classification, PV rate limit, hint validation), keeps the fairness ledger
+// (ledger.h) and the share guard (share_guard.h), and asks the configured policy (policy.h,
+// policies/) what to do. Its only outputs are Actions (drained with takeActions()) and trace
+// records. It makes no system calls and reads time only from the injected Clock, so a test can
+// drive it scenario by scenario.
 //
 // Not thread-safe: the Scheduler calls it from its one thread (or under its lock).
 
 #include <memory>
 #include <string>
-#include <string_view>
 #include <vector>
 
-#include "common/json.h"
+#include "sched/metrics.h"
 #include "sched/model.h"
 #include "sched/options.h"
+#include "sched/share_guard.h"
 
 namespace spindle::sched {
 
@@ -83,6 +84,9 @@ public:
 	void restorePriority(VcpuId who);
 	void countDenied(VcpuId who, const char *bound);
 	void traceEvent(const char *event, VcpuId who, const char *detail, uint64_t value);
+	// From onHint: the extension of `who` was just ended because the hint said released. Records
+	// how late that end can have come (extensionEndLateMaxNs()).
+	void extensionEndedByRelease(VcpuId who);
 
 	// ---- Inspection -----------------------------------------------------------------------
 	uint64_t now() const { return clock_.nowNs(); }
@@ -100,7 +104,9 @@ public:
 	uint64_t extensionEndLateMaxNs() const { return extendEndLateMaxNs_; }
 	Policy &policy() { return *policy_; }
 
-	// Hand-written JSON of every counter: {"policy":..., "vms":[{...,"vcpus":[...]}]}.
+	// Every counter, per VM and vCPU, with each VM's totals.
+	CoreMetrics metrics() const;
+	// metrics() as JSON (metrics.h): {"policy":..., "vms":[{...,"vcpus":[...]}], ...}.
 	void writeMetricsJson(std::string &out) const;
 
 private:
@@ -129,11 +135,7 @@ private:
 	uint64_t extendEndLateMaxNs_ = 0;
 	uint64_t extendEndLateSumNs_ = 0;
 	uint64_t extendEndLateCount_ = 0;
-	// updateShares() runs every tick: its working arrays are kept so a tick allocates nothing.
-	struct ShareScratch {
-		std::vector<size_t> active, order;
-		std::vector<uint64_t> demand, entitled;
-	} shareScratch_;
+	ShareGuard shareGuard_;
 };
 
 } // namespace spindle::sched

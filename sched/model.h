@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "sched/metrics.h"
+
 struct spindle_hint_slot;
 
 namespace spindle::sched {
@@ -35,13 +37,9 @@ enum class VcpuState : uint8_t {
 	Halted,   // blocked (guest HLT or waiting in the kernel)
 };
 
-enum class SpinSource : uint8_t { Ple, Pattern, Pv, Hint };
-constexpr unsigned kSpinSources = 4;
-
 enum class BoostReason : uint8_t { Coboost, Extend, Express, Gang, Yield };
 
 const char *toString(VcpuState state);
-const char *toString(SpinSource source);
 const char *toString(BoostReason reason);
 
 enum class ActionKind : uint8_t {
@@ -91,38 +89,6 @@ private:
 	bool spinning_ = false;
 };
 
-// What is counted per vCPU; a VM's figures are the sums plus its own VmCounters.
-struct VcpuCounters {
-	uint64_t spins[kSpinSources] = {}; // spin waits detected, by source
-	uint64_t boosts = 0;               // boosts granted (any reason)
-	uint64_t boostedNs = 0;            // time spent boosted
-	uint64_t debitedNs = 0;            // time debited to the ledger (overruns included)
-	uint64_t overrunNs = 0;            // boosted time beyond the budget, as the host measured it
-	uint64_t repaidNs = 0;             // debt paid back
-	uint64_t deniedBounds = 0;         // grants refused by a bound (count, interval, in flight)
-	uint64_t deniedDebt = 0;           // grants refused because the ledger is in debt
-	uint64_t deniedShare = 0;          // grants refused because the VM is over its CPU share
-	uint64_t pvAccepted = 0;           // long-spin notifications accepted
-	uint64_t pvDropped = 0;            // long-spin notifications dropped by the rate limit
-	uint64_t hintsInvalid = 0;         // hint values out of range (clamped or ignored)
-	uint64_t extensionsGranted = 0;
-	uint64_t extensionsEndedEarly = 0; // ended because the hint said the lock was released
-	uint64_t expressRuns = 0;
-	uint64_t yields = 0;
-	uint64_t moves = 0;
-	uint64_t movesHome = 0; // back to the placement when the boost that moved it ended
-	uint64_t cpuNs = 0; // CPU time the thread consumed (schedstat), as sampled each tick
-};
-
-struct VmCounters {
-	uint64_t coboosts = 0;         // co-boost rounds started
-	uint64_t coboostsInFlight = 0; // spin waits ignored because a co-boost was in flight
-	uint64_t gangTurns = 0;        // quanta this VM was given
-	uint64_t gangHoleCpuNs = 0;    // pool CPU time its turn left without a vCPU of its own
-	uint64_t shareHolds = 0;       // times the share guard held the VM back
-	uint64_t shareHeldNs = 0;      // time spent held back
-};
-
 struct VcpuModel {
 	VcpuState state = VcpuState::Runnable;
 	int cpu = -1;     // last CPU seen (or the home CPU before any observation)
@@ -139,8 +105,6 @@ struct VcpuModel {
 
 	bool deprioritized = false;
 	uint64_t deprioUntilNs = 0;
-	uint64_t lastYieldNs = 0;
-	bool yielded = false;
 
 	// Ledger: positive debt is boosted time not yet paid back.
 	int64_t debtNs = 0;
@@ -156,13 +120,6 @@ struct VcpuModel {
 	PatternDetector pattern;
 	uint64_t lastPvNs = 0;
 	bool pvSeen = false;
-	uint64_t lastSpinNs = 0;
-
-	uint64_t extendWindowStartNs = 0;
-	uint32_t extendsInWindow = 0;
-	bool extendedThisHold = false; // one extension per lock hold (per hint seq run)
-	uint64_t lastExpressNs = 0;
-	bool expressed = false;
 
 	VcpuCounters counters;
 };
@@ -173,9 +130,6 @@ struct VmModel {
 	const volatile spindle_hint_slot *hints = nullptr;
 	std::vector<VcpuModel> vcpus;
 
-	unsigned coboostOutstanding = 0; // boosts of the current co-boost round still running
-	uint64_t coboostStartNs = 0;
-	uint64_t spinsAtCoboost = 0;
 	uint64_t lastSpinNs = 0;
 	bool spunEver = false;
 	uint64_t spinsTotal = 0;
@@ -192,13 +146,23 @@ struct VmModel {
 	uint64_t tickCpuNs = 0; // CPU time of its vCPUs reported since the last tick
 	VmCounters counters;
 
-	// vCPUs that want a CPU: seen running or runnable. One whose thread has not been sampled
-	// yet (not started) wants nothing.
-	size_t readyVcpus() const
+	// What an unobserved vCPU (its thread not attached or not sampled yet) counts as.
+	enum class Unobserved : uint8_t {
+		// Wants nothing: the share guard's demand and adaptive's turns must not count a
+		// thread that has not started.
+		NotReady,
+		// Ready: the gang baseline's hole counter, which predates `observed`, has always
+		// counted it so (a turn's holes are its VM's width against the pool from the first
+		// tick); kept, so the baseline's figures stay comparable with those measured before.
+		Ready,
+	};
+
+	// vCPUs that want a CPU: seen running or runnable (the one definition of "ready").
+	size_t readyVcpus(Unobserved unobserved = Unobserved::NotReady) const
 	{
 		size_t ready = 0;
 		for (const VcpuModel &v : vcpus)
-			ready += v.observed && v.state != VcpuState::Halted ? 1 : 0;
+			ready += (v.observed || unobserved == Unobserved::Ready) && v.state != VcpuState::Halted ? 1 : 0;
 		return ready;
 	}
 };

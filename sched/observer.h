@@ -41,7 +41,6 @@ class ThreadProcFiles
 public:
 	ThreadProcFiles() = default;
 	static Result<ThreadProcFiles> open(pid_t tid);
-	bool isOpen() const { return stat_.isValid(); }
 	Result<ThreadSample> sample() const;
 
 private:

@@ -335,11 +335,6 @@ void Scheduler::stop()
 		trace_->flush();
 }
 
-void Scheduler::restoreAll()
-{
-	actuator_->restoreAll();
-}
-
 void Scheduler::applyLocked()
 {
 	// Rise above the boosts before the first one is applied: a thread made SCHED_FIFO on this
@@ -515,27 +510,17 @@ void Scheduler::onNotify()
 	armExpiryLocked();
 }
 
-void Scheduler::writeMetricsJson(std::string &out) const
+SchedulerMetrics Scheduler::metrics() const
 {
 	std::lock_guard lock(mutex_);
-	size_t start = out.size();
-	core_->writeMetricsJson(out);
-	// Extend the core's object with what only the host side knows.
-	if (out.size() > start && out.back() == '}') {
-		out.pop_back();
-		out += ",\"event_loop\":";
-		appendJsonString(out, backend_);
-		out += ",\"ple_detector\":";
-		out += pleAvailable_ ? "true" : "false";
-		out += ",\"fifo_fallback\":";
-		out += actuator_->fifoFallbackUsed() ? "true" : "false";
-		out += ",\"actuation_errors\":" + std::to_string(actuationErrors_);
-		out += ",\"boosts_applied\":" + std::to_string(hostStats_.applied);
-		out += ",\"boost_applied_us\":" + std::to_string(hostStats_.appliedNs / 1000);
-		out += ",\"boost_overrun_max_us\":" + std::to_string(hostStats_.overrunMaxNs / 1000);
-		out += ",\"actuation_latency_max_us\":" + std::to_string(hostStats_.latencyMaxNs / 1000);
-		out += ",\"scheduler_realtime_switches\":" + std::to_string(hostStats_.realtimeSwitches) + "}";
-	}
+	return { core_->metrics(),
+		 { backend_, pleAvailable_, actuator_->fifoFallbackUsed(), actuationErrors_, hostStats_ } };
+}
+
+void Scheduler::writeMetricsJson(std::string &out) const
+{
+	JsonWriter json(out);
+	writeJson(json, metrics());
 }
 
 } // namespace spindle::sched

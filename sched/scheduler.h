@@ -10,7 +10,7 @@
 //   ... vCPU thread on a PV long-spin record: sched->notifyLongSpin(vm, i, waitsOn, lockId);
 //   sched->vmStopped(vm);                                    // restores that VM's threads
 //   sched->stop();                                           // restores every thread
-//   sched->writeMetricsJson(json);
+//   sched->writeMetricsJson(json);                           // or metrics(), the same as a struct
 //
 // Placement: vCPU threads are pinned round-robin over the pool in attach order of VMs and vCPUs
 // (VM 0's vCPU 0 on pool[0], vCPU 1 on pool[1], ..., continuing with the next VM where the last
@@ -19,7 +19,6 @@
 //
 // Threading: notifyLongSpin() is lock-free and never blocks (an atomic store and at most one
 // eventfd write); every other call takes the scheduler's lock and may be made from any thread.
-// restoreAll() takes no lock and is meant for the main thread after a signal flag is seen.
 
 #include <sys/types.h>
 
@@ -34,6 +33,7 @@
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "sched/actuator.h"
+#include "sched/metrics.h"
 #include "sched/observer.h"
 #include "sched/options.h"
 #include "sched/ple.h"
@@ -75,8 +75,10 @@ public:
 
 	Status start();
 	void stop(); // joins the scheduler thread, restores every thread; idempotent
-	void restoreAll();
 
+	// The core's counters and what only the host side knows.
+	SchedulerMetrics metrics() const;
+	// metrics() as one JSON object (metrics.h), appended.
 	void writeMetricsJson(std::string &out) const;
 	const char *eventLoopBackend() const { return backend_; }
 	const std::vector<int> &poolCpus() const { return pool_; }
@@ -118,15 +120,6 @@ private:
 		bool boostApplied = false; // a boost system call succeeded and no unboost followed yet
 		uint64_t boostAppliedNs = 0;
 		uint64_t boostBudgetNs = 0;
-	};
-	// Boosts as the host saw them: from the boost system call to the unboost system call. The
-	// model's boosted time is the budget it granted; these say whether the host really kept it.
-	struct HostBoostStats {
-		uint64_t applied = 0;
-		uint64_t appliedNs = 0;
-		uint64_t overrunMaxNs = 0;    // longest a boost outlived its budget
-		uint64_t latencyMaxNs = 0;    // decision to the end of the system call, any action
-		uint64_t realtimeSwitches = 0; // the scheduler thread entering or leaving SCHED_FIFO
 	};
 	HostVcpu &host(int vm, unsigned vcpu) { return host_[static_cast<size_t>(vm)][vcpu]; }
 

@@ -1,5 +1,7 @@
 #include "sched/trace.h"
 
+#include "common/json.h"
+
 namespace spindle::sched {
 
 Result<std::unique_ptr<TraceWriter>> TraceWriter::open(const std::string &path)
@@ -32,7 +34,8 @@ std::string TraceWriter::format(const TraceRecord &r, int64_t latencyNs, int ok)
 
 void TraceWriter::record(const TraceRecord &r)
 {
-	// Actions are written by actuation() with their latency; skip their decision records.
+	// Detections, denials, turns, adaptations. Actions have no record here: actuation() writes
+	// them, with their latency.
 	std::string line = format(r);
 	line += '\n';
 	std::fwrite(line.data(), 1, line.size(), file_);

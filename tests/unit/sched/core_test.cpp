@@ -361,6 +361,17 @@ TEST(SchedCore, RemovingAVmEndsItsBoosts)
 	EXPECT_FALSE(h.core.grantBoost({ vm, 0 }, kMs, BoostReason::Coboost, true));
 }
 
+TEST(VmModel, ReadyVcpusCountAnUnstartedVcpuOnlyWhenAskedTo)
+{
+	Harness h(withPolicy(PolicyKind::Cfs));
+	int vm = h.core.addVm("a", 3, nullptr);
+	h.core.vcpuState({ vm, 0 }, VcpuState::Runnable, 0);
+	h.core.vcpuState({ vm, 1 }, VcpuState::Halted, 1);
+
+	EXPECT_EQ(h.core.vm(vm).readyVcpus(), 1u);
+	EXPECT_EQ(h.core.vm(vm).readyVcpus(VmModel::Unobserved::Ready), 2u);
+}
+
 TEST(SchedCore, NextExpiryIsTheEarliestBoostEnd)
 {
 	Harness h(withPolicy(PolicyKind::Cfs));

@@ -8,6 +8,7 @@
 
 #include "sched/core.h"
 #include "sched/policy.h"
+#include "spindle_abi.h"
 
 namespace spindle::sched::test {
 
@@ -69,5 +70,15 @@ struct Harness {
 
 constexpr uint64_t kUs = 1'000;
 constexpr uint64_t kMs = 1'000'000;
+
+// A hint slot as a guest publishes it; waiting on nobody.
+inline spindle_hint_slot hintSlot(uint32_t seq, uint32_t locksHeld)
+{
+	spindle_hint_slot slot{};
+	slot.seq = seq;
+	slot.locks_held = locksHeld;
+	slot.waiting_on = SPINDLE_VCPU_NONE;
+	return slot;
+}
 
 } // namespace spindle::sched::test

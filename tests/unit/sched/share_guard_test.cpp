@@ -292,5 +292,25 @@ TEST(ShareGuard, NotificationFloodWithOverrunningBoostsLeavesTheCoRunnerItsShare
 	EXPECT_GT(h.core.vm(hostile).counters.shareHolds, 0u);
 }
 
+TEST(FairEntitlements, WhatAModestClaimLeavesGoesToTheOthers)
+{
+	std::vector<uint64_t> entitled;
+	std::vector<size_t> order;
+
+	fairEntitlements({ { 1, 100 }, { 1, 10 } }, 100, entitled, order);
+
+	EXPECT_EQ(entitled, (std::vector<uint64_t>{ 90, 10 }));
+}
+
+TEST(FairEntitlements, ClaimsThatWantMoreThanThereIsSplitByWeight)
+{
+	std::vector<uint64_t> entitled;
+	std::vector<size_t> order;
+
+	fairEntitlements({ { 2, 1000 }, { 1, 1000 } }, 90, entitled, order);
+
+	EXPECT_EQ(entitled, (std::vector<uint64_t>{ 60, 30 }));
+}
+
 } // namespace
 } // namespace spindle::sched::test

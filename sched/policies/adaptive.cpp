@@ -1,0 +1,213 @@
+#include "sched/policies/adaptive.h"
+
+#include <algorithm>
+
+#include "sched/core.h"
+
+namespace spindle::sched {
+
+AdaptivePolicy::AdaptivePolicy(const SchedulerOptions &options) : options_(options) {}
+
+AdaptivePolicy::VmState &AdaptivePolicy::state(int vm)
+{
+	while (vms_.size() <= static_cast<size_t>(vm))
+		vms_.push_back({ std::clamp(options_.boostSliceNs, options_.adaptMinSliceNs, options_.adaptMaxSliceNs) });
+	return vms_[static_cast<size_t>(vm)];
+}
+
+uint64_t AdaptivePolicy::sliceNs(int vm) const
+{
+	if (vm >= 0 && static_cast<size_t>(vm) < vms_.size())
+		return vms_[static_cast<size_t>(vm)].sliceNs;
+	return std::clamp(options_.boostSliceNs, options_.adaptMinSliceNs, options_.adaptMaxSliceNs);
+}
+
+bool AdaptivePolicy::vmSpinsRecently(const SchedCore &core, int vm) const
+{
+	const VmModel &m = core.vm(vm);
+	return m.spunEver && core.now() - m.lastSpinNs <= kSpinMemoryTicks * options_.tickNs;
+}
+
+AdaptivePolicy::Response AdaptivePolicy::response(int vm) const
+{
+	if (vm >= 0 && static_cast<size_t>(vm) < vms_.size())
+		return vms_[static_cast<size_t>(vm)].response;
+	return Response::Express;
+}
+
+void AdaptivePolicy::answerNamed(SchedCore &core, VcpuId spinner, uint32_t target)
+{
+	if (state(spinner.vm).response == Response::Express)
+		express_.express(core, { spinner.vm, target });
+	else
+		coboost_.coboost(core, spinner, state(spinner.vm).sliceNs); // the target is among them
+}
+
+void AdaptivePolicy::onSpin(SchedCore &core, VcpuId spinner, SpinSource, uint32_t waitsOn)
+{
+	if (turnsActive_)
+		return; // the VM's turn co-schedules it; between turns it waits by design
+	// 1. A named vCPU (holder or next waiter).
+	if (waitsOn != kNoVcpu) {
+		answerNamed(core, spinner, waitsOn);
+		return;
+	}
+	// 2. Hints name a holder that is not running: that is the one to run.
+	VmModel &m = core.vm(spinner.vm);
+	for (unsigned i = 0; i < m.vcpus.size(); ++i) {
+		const VcpuModel &v = m.vcpus[i];
+		if (i != spinner.vcpu && v.locksHeld > 0 && v.state == VcpuState::Runnable) {
+			answerNamed(core, spinner, i);
+			return;
+		}
+	}
+	// 3. Only a spin is known: co-boost the siblings, with this VM's adapted slice.
+	coboost_.coboost(core, spinner, state(spinner.vm).sliceNs);
+}
+
+void AdaptivePolicy::endEpoch(SchedCore &core, int vm)
+{
+	VmState &s = state(vm);
+	const VmModel &m = core.vm(vm);
+	const uint64_t t = core.now();
+	const uint64_t elapsed = t - s.epochStartNs;
+	const double rate = static_cast<double>(m.hintProgress - s.progressAtEpoch) * 1e6 /
+			    static_cast<double>(std::max<uint64_t>(elapsed, 1));
+	double &average = s.rate[static_cast<unsigned>(s.response)];
+	average = average < 0 ? rate : (average + rate) / 2;
+	s.epochs++;
+	s.epochStartNs = t;
+	s.progressAtEpoch = m.hintProgress;
+
+	const Response other = s.response == Response::Express ? Response::Coboost : Response::Express;
+	Response next;
+	if (s.rate[static_cast<unsigned>(other)] < 0 || s.epochs % kExploreEvery == 0)
+		next = other; // not tried yet, or time to look again
+	else
+		next = s.rate[0] >= s.rate[1] ? Response::Express : Response::Coboost;
+	if (next != s.response)
+		core.traceEvent("adapt_response", { vm, 0 }, next == Response::Express ? "express" : "coboost",
+				static_cast<uint64_t>(rate));
+	s.response = next;
+}
+
+void AdaptivePolicy::onTick(SchedCore &core)
+{
+	updateTurns(core);
+	if (turnsActive_) {
+		gang_.onTick(core);
+		return;
+	}
+	const uint64_t t = core.now();
+	for (size_t id = 0; id < core.vmCount(); ++id) {
+		const int vm = static_cast<int>(id);
+		VmModel &m = core.vm(vm);
+		if (!m.active)
+			continue;
+		// Epochs count only while the VM spins and publishes hints (the progress signal).
+		VmState &s = state(vm);
+		if (m.hints == nullptr || !vmSpinsRecently(core, vm)) {
+			s.epochStartNs = t;
+			s.progressAtEpoch = m.hintProgress;
+		} else if (t - s.epochStartNs >= kEpochTicks * options_.tickNs) {
+			endEpoch(core, vm);
+		}
+		if (!vmSpinsRecently(core, vm))
+			continue;
+		for (unsigned i = 0; i < m.vcpus.size(); ++i)
+			if (m.vcpus[i].locksHeld > 0)
+				extend_.tryExtend(core, { vm, i });
+		if (s.response == Response::Express)
+			express_.retryWaiters(core, vm);
+	}
+}
+
+bool AdaptivePolicy::turnsWanted(const SchedCore &core) const
+{
+	const size_t pool = core.poolCpus().size();
+	bool anySpins = false;
+	for (size_t id = 0; id < core.vmCount(); ++id) {
+		const VmModel &m = core.vm(static_cast<int>(id));
+		if (!m.active)
+			continue;
+		// Larger than the pool: FIFO vCPUs stacked on one CPU never time-share.
+		if (m.vcpus.size() > pool)
+			return false;
+		if (!vmSpinsRecently(core, static_cast<int>(id)))
+			continue; // a quiet VM's holes are filled by the waiting VMs' SCHED_IDLE threads
+		anySpins = true;
+		// A spinning VM with fewer ready vCPUs than CPUs: its turn would leave holes, and its
+		// vCPUs that wake would wait for the next turn (measured: a VM that halts half the
+		// time gets 0.83x of cfs's lock throughput under gang).
+		if (m.readyVcpus() < pool)
+			return false;
+	}
+	return anySpins && core.vmCount() > 1;
+}
+
+void AdaptivePolicy::endTurns(SchedCore &core)
+{
+	for (size_t id = 0; id < core.vmCount(); ++id) {
+		VmModel &m = core.vm(static_cast<int>(id));
+		for (unsigned i = 0; i < m.vcpus.size(); ++i) {
+			VcpuId who{ static_cast<int>(id), i };
+			if (m.vcpus[i].boosted && m.vcpus[i].boostReason == BoostReason::Gang)
+				core.endBoost(who, false);
+			if (m.vcpus[i].deprioritized)
+				core.restorePriority(who);
+		}
+	}
+	gang_ = GangPolicy(GangPolicy::Rotation::VmsWithAReadyVcpu);
+}
+
+void AdaptivePolicy::updateTurns(SchedCore &core)
+{
+	const bool want = turnsWanted(core);
+	turnTicks_ = want == turnsActive_ ? 0 : turnTicks_ + 1;
+	if (turnTicks_ < kTurnHysteresisTicks)
+		return;
+	turnTicks_ = 0;
+	turnsActive_ = want;
+	core.traceEvent(want ? "turns_start" : "turns_end", { 0, 0 }, "adaptive", 0);
+	if (!want)
+		endTurns(core);
+}
+
+void AdaptivePolicy::onHint(SchedCore &core, VcpuId who)
+{
+	// A hold that ends during turns is over all the same: its holder may be extended for the next.
+	extend_.trackHold(core, who);
+	if (turnsActive_)
+		return; // turns co-schedule holders already; an extension would break a turn
+	// Extensions cost the other VMs CPU; grant them only where spin waits happen.
+	VcpuModel &v = core.vcpu(who);
+	if (v.locksHeld == 0 || vmSpinsRecently(core, who.vm))
+		extend_.answerHint(core, who);
+}
+
+void AdaptivePolicy::onBoostEnded(SchedCore &core, VcpuId who, BoostReason reason, bool early)
+{
+	if (reason != BoostReason::Coboost)
+		return;
+	bool lastOfRound = coboost_.inFlight(who.vm) == 1;
+	coboost_.onBoostEnded(core, who, reason, early);
+	if (!lastOfRound)
+		return;
+	// Progress: no spin wait was reported in the VM after the round started. Few rounds with
+	// progress: the holder needs longer, double the slice; most with progress: try cheaper.
+	VmState &s = state(who.vm);
+	s.rounds++;
+	if (coboost_.quietSinceRound(core, who.vm))
+		s.progressed++;
+	if (s.rounds < kAdaptRounds)
+		return;
+	if (s.progressed * 4 < s.rounds)
+		s.sliceNs = std::min(s.sliceNs * 2, options_.adaptMaxSliceNs);
+	else if (s.progressed * 4 > s.rounds * 3)
+		s.sliceNs = std::max(s.sliceNs * 3 / 4, options_.adaptMinSliceNs);
+	core.traceEvent("adapt_slice", { who.vm, 0 }, "coboost", s.sliceNs);
+	s.rounds = 0;
+	s.progressed = 0;
+}
+
+} // namespace spindle::sched

@@ -1,0 +1,81 @@
+#pragma once
+
+#include <vector>
+
+#include "sched/policies/coboost.h"
+#include "sched/policies/express.h"
+#include "sched/policies/extend.h"
+#include "sched/policies/gang.h"
+
+namespace spindle::sched {
+
+// Spindle's own. Per spin wait: a named vCPU (holder or next waiter) or a hinted, de-scheduled
+// holder is answered with the VM's current response for named vCPUs (express it, or co-boost
+// the siblings); a spin with nothing named is co-boosted with this VM's slice; VMs that do not
+// spin get nothing (no extensions either). What it adapts from what it observes:
+//  - the response for named vCPUs, per VM, from lock progress (hint seq advance per ms) in
+//    epochs: each epoch uses the response with the better average so far, every
+//    kExploreEvery-th epoch tries the other, so a host where short express windows cannot be
+//    delivered in time (slow actuation) converges to co-boosting, and a fast host to express;
+//  - the co-boost slice, per VM, from the share of rounds followed by progress.
+// And when every VM that spins keeps at least as many vCPUs runnable as the pool has CPUs (and
+// no VM is larger than the pool), VMs take turns on the pool as under gang: that removes holder
+// and waiter preemption outright, and the spinning VMs leave no holes in their turns. A quiet VM
+// may be smaller: the waiting VMs' SCHED_IDLE threads fill what its turn leaves, and a VM with
+// nothing ready gets no turn. When a spinning VM stops filling the pool the turns end.
+// Fairness is the share guard's job (core), which holds every policy here to each VM's share;
+// turns are fair by rotation.
+class AdaptivePolicy : public Policy
+{
+public:
+	enum class Response : uint8_t { Express, Coboost };
+
+	explicit AdaptivePolicy(const SchedulerOptions &options);
+	void onSpin(SchedCore &core, VcpuId spinner, SpinSource source, uint32_t waitsOn) override;
+	void onHint(SchedCore &core, VcpuId who) override;
+	void onTick(SchedCore &core) override;
+	void onBoostEnded(SchedCore &core, VcpuId who, BoostReason reason, bool early) override;
+	uint64_t sliceNs(int vm) const;
+	Response response(int vm) const;
+
+	// A VM counts as spinning if it reported a spin wait within this many ticks.
+	static constexpr unsigned kSpinMemoryTicks = 20;
+	// Rounds looked at before the slice is adapted.
+	static constexpr unsigned kAdaptRounds = 8;
+	// An epoch of the response choice, in ticks, and how often the other response is tried.
+	static constexpr unsigned kEpochTicks = 20;
+	static constexpr unsigned kExploreEvery = 4;
+	// Ticks the turn condition must hold (or fail) before turns start (or end).
+	static constexpr unsigned kTurnHysteresisTicks = 5;
+	bool turnsActive() const { return turnsActive_; }
+
+private:
+	struct VmState {
+		uint64_t sliceNs;
+		unsigned rounds = 0;
+		unsigned progressed = 0;
+		Response response = Response::Express;
+		uint64_t epochStartNs = 0;
+		uint64_t progressAtEpoch = 0;
+		unsigned epochs = 0;
+		double rate[2] = { -1.0, -1.0 }; // average hint progress per ms under each response
+	};
+	VmState &state(int vm);
+	bool vmSpinsRecently(const SchedCore &core, int vm) const;
+	void endEpoch(SchedCore &core, int vm);
+	void answerNamed(SchedCore &core, VcpuId spinner, uint32_t target);
+	bool turnsWanted(const SchedCore &core) const;
+	void updateTurns(SchedCore &core);
+	void endTurns(SchedCore &core);
+
+	const SchedulerOptions &options_;
+	std::vector<VmState> vms_;
+	CoboostPolicy coboost_;
+	ExtendPolicy extend_;
+	ExpressPolicy express_;
+	GangPolicy gang_{ GangPolicy::Rotation::VmsWithAReadyVcpu };
+	bool turnsActive_ = false;
+	unsigned turnTicks_ = 0; // consecutive ticks the turn condition disagreed with turnsActive_
+};
+
+} // namespace spindle::sched

@@ -1,0 +1,71 @@
+#include "sched/policies/gang.h"
+
+#include "sched/core.h"
+
+namespace spindle::sched {
+
+bool GangPolicy::takesTurns(const SchedCore &core, int vm) const
+{
+	const VmModel &m = core.vm(vm);
+	if (!m.active)
+		return false;
+	return rotation_ == Rotation::EveryActiveVm || m.readyVcpus() > 0;
+}
+
+void GangPolicy::onTick(SchedCore &core)
+{
+	uint64_t t = core.now();
+	size_t pool = core.poolCpus().size();
+
+	// Holes since the last tick: pool CPUs that the VM in turn had no runnable vCPU for.
+	if (current_ >= 0 && lastTickNs_ != 0) {
+		VmModel &m = core.vm(current_);
+		size_t ready = m.readyVcpus(VmModel::Unobserved::Ready);
+		if (ready < pool)
+			m.counters.gangHoleCpuNs += (pool - ready) * (t - lastTickNs_);
+	}
+	lastTickNs_ = t;
+
+	if (current_ >= 0 && t < turnEndsNs_ && core.vm(current_).active)
+		return;
+
+	// Next active VM in turn.
+	int count = static_cast<int>(core.vmCount());
+	int next = -1;
+	for (int step = 1; step <= count; ++step) {
+		int candidate = ((current_ < 0 ? -1 : current_) + step) % count;
+		if (takesTurns(core, candidate)) {
+			next = candidate;
+			break;
+		}
+	}
+	if (next < 0)
+		return;
+
+	uint64_t quantum = core.options().gangQuantumNs;
+	for (int id = 0; id < count; ++id) {
+		VmModel &m = core.vm(id);
+		if (!m.active)
+			continue;
+		for (unsigned i = 0; i < m.vcpus.size(); ++i) {
+			VcpuId who{ id, i };
+			if (id == next) {
+				core.restorePriority(who);
+				if (m.vcpus[i].boosted)
+					core.endBoost(who, false);
+				// A turn is the VM's entitlement, not a favour: not debited.
+				core.grantBoost(who, quantum, BoostReason::Gang, false);
+			} else {
+				if (m.vcpus[i].boosted)
+					core.endBoost(who, false);
+				core.deprioritize(who, quantum);
+			}
+		}
+	}
+	current_ = next;
+	turnEndsNs_ = t + quantum;
+	core.vm(next).counters.gangTurns++;
+	core.traceEvent("gang_turn", { next, 0 }, core.vm(next).name.c_str(), quantum);
+}
+
+} // namespace spindle::sched
