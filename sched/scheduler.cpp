@@ -122,7 +122,8 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(SchedulerOptions options, s
 		s->core_->enableTrace(true);
 	}
 
-	if (s->options_.detectPle) {
+	// The pattern detector classifies the same PAUSE-exit counts, so either needs the counters.
+	if (s->options_.detectPle || s->options_.detectPattern) {
 		if (!s->options_.pleUnavailableReason.empty()) {
 			s->notePleOff(s->options_.pleUnavailableReason);
 		} else {

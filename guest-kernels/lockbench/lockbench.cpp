@@ -7,6 +7,7 @@
 
 #include "guest-kernels/lockbench/histogram.h"
 #include "guest-kernels/lockbench/params.h"
+#include "guest-kernels/lockbench/work_unit.h"
 #include "guest-kernels/locks/mcs.h"
 #include "guest-kernels/locks/tas.h"
 #include "guest-kernels/locks/ticket.h"
@@ -107,18 +108,6 @@ void runBarrierMode(VcpuRun &run)
 	} while (!__atomic_load_n(&g_barrierStop, __ATOMIC_RELAXED));
 }
 
-// One unit of pure integer work (an LCG with an xorshift), sized to take about a microsecond.
-uint64_t workUnit(uint64_t x)
-{
-	for (int i = 0; i < 1024; i++) {
-		x = x * 6364136223846793005ull + 1442695040888963407ull;
-		x ^= x >> 29;
-		// Keeps the compiler from folding the loop into a closed form.
-		asm volatile("" : "+r"(x));
-	}
-	return x;
-}
-
 void runCpuMode(VcpuRun &run)
 {
 	uint64_t end = __atomic_load_n(&g_endTsc, __ATOMIC_RELAXED);
@@ -127,7 +116,7 @@ void runCpuMode(VcpuRun &run)
 		uint64_t before = rdtsc();
 		if (before >= end)
 			break;
-		x = workUnit(x);
+		x = lockbench::workUnit(x);
 		run.recordLatency(before, rdtsc());
 		run.ops++;
 	}

@@ -195,6 +195,18 @@ TEST(Stats, ReportsStartupTimeAndVmmMemory)
 	EXPECT_NE(result.err.find("beyond guest RAM"), std::string::npos);
 }
 
+TEST(GuestSpeed, CpuRatioBenchmarkRunsAndPrintsTheRatio)
+{
+	const char *bench = std::getenv("GUEST_CPU_RATIO_BIN");
+	if (!bench || access(bench, X_OK) != 0)
+		GTEST_SKIP() << "bench/guest/guest-cpu-ratio is not in this host (GUEST_CPU_RATIO_BIN unset or missing)";
+
+	auto result = runCommand({bench, "--runs", "1", "--duration", "0.2", "--mode", "auto"}, 120);
+
+	EXPECT_EQ(result.status, 0) << result.err;
+	EXPECT_NE(result.out.find("ratio (guest/host, medians): "), std::string::npos) << result.out;
+}
+
 TEST(Check, ReportsKvmUsable)
 {
 	auto result = runSpindle({"check"});
@@ -202,6 +214,19 @@ TEST(Check, ReportsKvmUsable)
 	EXPECT_EQ(result.status, 0);
 	EXPECT_NE(result.out.find("ok       /dev/kvm"), std::string::npos) << result.out;
 	EXPECT_NE(result.out.find("PAUSE exits observable"), std::string::npos) << result.out;
+	EXPECT_NE(result.out.find("(measured"), std::string::npos) << "PAUSE exits are measured: " << result.out;
+	EXPECT_NE(result.out.find("guest code in ring3"), std::string::npos) << result.out;
+}
+
+TEST(Check, JsonNamesTheBackendAndEveryMeasuredCapability)
+{
+	auto result = runSpindle({"check", "--json"});
+
+	EXPECT_EQ(result.status, 0);
+	EXPECT_EQ(JsonChecker::problem(result.out), "") << result.out;
+	for (const char *key : {"\"backend\": ", "\"pause_exits\": {", "\"guest_native_ring0\": {",
+				"\"guest_native_ring3\": {", "\"sched_deadline\": {"})
+		EXPECT_NE(result.out.find(key), std::string::npos) << key << " in " << result.out;
 }
 
 SPINDLE_KVM_TEST_MAIN()
