@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/kvm/policy_run.h"
+#include "tests/support/elf_builder.h"
 #include "tests/support/kvm_main.h"
 #include "tests/support/run_command.h"
 
@@ -119,6 +120,27 @@ TEST(Policies, GangRefusesAVmLargerThanThePool)
 
 	EXPECT_EQ(run.status, 2);
 	EXPECT_NE(run.err.find("gang needs a pool at least as large as each VM"), std::string::npos) << run.err;
+}
+
+TEST(Policies, AGuestThatNeverWritesItsHintSlotWaitsOnNobody)
+{
+	// Before the host initialised the slots, zeroes read as "waiting on vCPU 0" and express
+	// boosted vCPU 0 about 1,100 times in 2 s for a guest that never touched its slot.
+	const std::string guest = "/tmp/spindle-sched-nohints-" + std::to_string(getpid()) + ".elf";
+	{
+		std::ofstream file(guest, std::ios::binary);
+		const auto elf = ElfBuilder::withCode(0x200000, spinForeverCode()).build();
+		file.write(reinterpret_cast<const char *>(elf.data()), static_cast<std::streamsize>(elf.size()));
+	}
+
+	PolicyRun run = runVms("express", "0", {"kernel=" + guest + ",cpus=2"}, {"--timeout", "1"});
+
+	EXPECT_EQ(run.command.status, 124) << run.command.err;
+	EXPECT_EQ(totalOf(run.metrics, "express_runs"), 0u) << run.metrics;
+	EXPECT_EQ(totalOf(run.metrics, "spins_hint"), 0u) << run.metrics;
+	EXPECT_NE(run.metrics.find("\"waiting_on\":null"), std::string::npos) << run.metrics;
+	EXPECT_EQ(run.metrics.find("\"waiting_on\":0"), std::string::npos) << run.metrics;
+	unlink(guest.c_str());
 }
 
 TEST(Policies, AdaptiveCompletesAndActs)

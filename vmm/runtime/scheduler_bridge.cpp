@@ -122,6 +122,12 @@ Result<GuestEnlightenment> guestEnlightenment(const RunOptions &options)
 	return GuestEnlightenment{plan->options.detectHints, plan->options.detectPv};
 }
 
+uint32_t cpuidFeatures(const GuestEnlightenment &enlightenment)
+{
+	return SPINDLE_CPUID_F_PV_DEVICE | (enlightenment.longSpin ? SPINDLE_CPUID_F_LONG_SPIN : 0) |
+	       (enlightenment.hints ? SPINDLE_CPUID_F_HINTS : 0);
+}
+
 Status checkSchedulerOptions(const RunOptions &options)
 {
 	auto plan = planScheduler(options);

@@ -66,8 +66,7 @@ Result<VmConfig> resolveVm(const VmSpec &spec, const RunOptions &options, const 
 {
 	VmConfig config;
 	config.hints = enlightenment.hints;
-	config.cpuidFeatures = SPINDLE_CPUID_F_PV_DEVICE | (enlightenment.longSpin ? SPINDLE_CPUID_F_LONG_SPIN : 0) |
-			       (enlightenment.hints ? SPINDLE_CPUID_F_HINTS : 0);
+	config.cpuidFeatures = cpuidFeatures(enlightenment);
 	config.name = spec.name;
 	config.cpus = spec.cpus;
 	config.memBytes = spec.memBytes;

@@ -34,6 +34,8 @@ struct GuestEnlightenment {
 	bool longSpin = true; // long-spin records (SPINDLE_CPUID_F_LONG_SPIN)
 };
 Result<GuestEnlightenment> guestEnlightenment(const RunOptions &options);
+// The SPINDLE_CPUID_F_* bits (also in boot info) that say so.
+uint32_t cpuidFeatures(const GuestEnlightenment &enlightenment);
 
 // What the host's KVM cannot do, as far as the scheduler cares.
 struct SchedulerHostFacts {

@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include "spindle_abi.h"
+#include "vmm/cli/run_options.h"
 #include "vmm/runtime/guest_mode.h"
+#include "vmm/runtime/session.h"
 
 using namespace spindle;
 
@@ -63,4 +65,40 @@ TEST(GuestMode, ForcedRingZeroOnARingThreeOnlyGuestIsRefused)
 
 	ASSERT_FALSE(decision);
 	EXPECT_TRUE(decision.error().isInput());
+}
+
+TEST(GuestEnlightenment, DetectNoneOffersTheGuestNeitherHintsNorLongSpinRecords)
+{
+	auto options = parseRunOptions({"hello", "--detect", "none"}, isSchedulerFlag);
+	ASSERT_TRUE(options) << options.error().message();
+
+	auto enlightenment = guestEnlightenment(*options);
+
+	ASSERT_TRUE(enlightenment);
+	EXPECT_FALSE(enlightenment->hints);
+	EXPECT_FALSE(enlightenment->longSpin);
+	EXPECT_EQ(cpuidFeatures(*enlightenment), SPINDLE_CPUID_F_PV_DEVICE);
+}
+
+TEST(GuestEnlightenment, EveryDetectorOnOffersEverything)
+{
+	auto options = parseRunOptions({"hello"}, isSchedulerFlag);
+	ASSERT_TRUE(options);
+
+	auto enlightenment = guestEnlightenment(*options);
+
+	ASSERT_TRUE(enlightenment);
+	EXPECT_EQ(cpuidFeatures(*enlightenment),
+		  SPINDLE_CPUID_F_PV_DEVICE | SPINDLE_CPUID_F_LONG_SPIN | SPINDLE_CPUID_F_HINTS);
+}
+
+TEST(GuestEnlightenment, HintsOffKeepsLongSpinRecords)
+{
+	auto options = parseRunOptions({"hello", "--detect", "pv"}, isSchedulerFlag);
+	ASSERT_TRUE(options);
+
+	auto enlightenment = guestEnlightenment(*options);
+
+	ASSERT_TRUE(enlightenment);
+	EXPECT_EQ(cpuidFeatures(*enlightenment), SPINDLE_CPUID_F_PV_DEVICE | SPINDLE_CPUID_F_LONG_SPIN);
 }
