@@ -55,6 +55,11 @@ TEST(Cli, NoCommandPrintsUsageAndExitsTwo)
 	EXPECT_NE(result.err.find("Usage: spindle COMMAND"), std::string::npos);
 }
 
+TEST(Cli, CheckRefusesAnUnknownOption)
+{
+	expectUsageError({"check", "--bogus"}, "--bogus");
+}
+
 TEST(Cli, UnknownCommand)
 {
 	expectUsageError({"frob"}, "unknown command 'frob'");

@@ -173,3 +173,11 @@ TEST(RunOptions, UnknownGuestModeIsRefused)
 	ASSERT_TRUE(defaults);
 	EXPECT_EQ(defaults->guestMode, GuestModeChoice::Auto);
 }
+
+TEST(RunOptions, VmSpecWithNeitherGuestNorKernelIsRefused)
+{
+	auto options = parse({"--vm", "cpus=2"});
+
+	ASSERT_FALSE(options);
+	EXPECT_NE(options.error().message().find("no guest"), std::string::npos) << options.error().message();
+}
