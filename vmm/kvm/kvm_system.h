@@ -13,7 +13,7 @@
 
 namespace spindle {
 
-class Vm;
+class KvmVm;
 
 class KvmSystem
 {
@@ -28,9 +28,8 @@ public:
 	Result<int> vcpuMmapSize() const;
 	int maxVcpus() const; // KVM_CAP_MAX_VCPUS, falling back to NR_VCPUS, then 4
 	Result<std::vector<kvm_cpuid_entry2>> supportedCpuid() const;
-	Result<Vm> createVm() const;
+	Result<KvmVm> createVm() const;
 
-	int fd() const { return fd_.get(); }
 
 private:
 	explicit KvmSystem(UniqueFd fd) : fd_(std::move(fd)) {}

@@ -18,19 +18,17 @@ constexpr int kVcpuKickSignal = SIGUSR1;
 // Installs that handler (no SA_RESTART) once per process.
 void installVcpuKickHandler();
 
-class Vcpu
+class KvmVcpu
 {
 public:
-	Vcpu(UniqueFd fd, kvm_run *run, size_t runSize, unsigned index);
-	Vcpu(Vcpu &&other) noexcept;
-	Vcpu &operator=(Vcpu &&) = delete;
-	Vcpu(const Vcpu &) = delete;
-	Vcpu &operator=(const Vcpu &) = delete;
-	~Vcpu();
+	KvmVcpu(UniqueFd fd, kvm_run *run, size_t runSize);
+	KvmVcpu(KvmVcpu &&other) noexcept;
+	KvmVcpu &operator=(KvmVcpu &&) = delete;
+	KvmVcpu(const KvmVcpu &) = delete;
+	KvmVcpu &operator=(const KvmVcpu &) = delete;
+	~KvmVcpu();
 
-	unsigned index() const { return index_; }
 	kvm_run *run() const { return run_; }
-	int fd() const { return fd_.get(); }
 
 	Result<kvm_regs> regs() const;
 	Status setRegs(const kvm_regs &regs);
@@ -46,7 +44,6 @@ private:
 	UniqueFd fd_;
 	kvm_run *run_;
 	size_t runSize_;
-	unsigned index_;
 };
 
 } // namespace spindle

@@ -10,12 +10,12 @@
 
 namespace spindle {
 
-class Vcpu;
+class KvmVcpu;
 
-class Vm
+class KvmVm
 {
 public:
-	Vm(UniqueFd fd, int systemFd) : fd_(std::move(fd)), systemFd_(systemFd) {}
+	explicit KvmVm(UniqueFd fd) : fd_(std::move(fd)) {}
 
 	Status setMemorySlot(uint32_t slot, uint64_t guestPhysAddr, const GuestMemory &memory);
 	// A slot backed by part of a host mapping (size a multiple of 4 KiB).
@@ -23,16 +23,11 @@ public:
 	// KVM_ENABLE_CAP with one argument (e.g. KVM_CAP_X86_DISABLE_EXITS). Must precede vCPUs.
 	Status enableCap(uint32_t capability, uint64_t arg0);
 	int checkExtension(long capability) const;
-	Result<Vcpu> createVcpu(unsigned index, int mmapSize);
-	// kHz of the guest TSC, or an error when KVM cannot tell (KVM_GET_TSC_KHZ on the VM fd
-	// needs Linux 5.x with KVM_CAP_VM_TSC_CONTROL; the vCPU fd works on older kernels).
-	Result<uint64_t> tscKhz() const;
+	Result<KvmVcpu> createVcpu(unsigned index, int mmapSize);
 
-	int fd() const { return fd_.get(); }
 
 private:
 	UniqueFd fd_;
-	int systemFd_;
 };
 
 } // namespace spindle

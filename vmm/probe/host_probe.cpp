@@ -44,8 +44,8 @@ uint64_t nowNs()
 // A one-vCPU VM entered at kCodeGpa with Spindle's boot state for the mode.
 struct ProbeVm {
 	GuestMemory memory;
-	Vm vm;
-	Vcpu vcpu;
+	KvmVm vm;
+	KvmVcpu vcpu;
 };
 
 Result<ProbeVm> makeProbeVm(const KvmSystem &kvm, GuestMode mode, const std::vector<uint8_t> &code)

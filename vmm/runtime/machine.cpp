@@ -26,7 +26,7 @@ uint64_t monotonicNs()
 	return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-VirtualMachine::VirtualMachine(VmConfig config, int id, GuestMemory memory, Vm vm, FinishSignal &finished)
+VirtualMachine::VirtualMachine(VmConfig config, int id, GuestMemory memory, KvmVm vm, FinishSignal &finished)
 	: config_(std::move(config)), id_(id), memory_(std::move(memory)), vm_(std::move(vm)),
 	  finishedSignal_(finished)
 {
@@ -194,7 +194,7 @@ void VirtualMachine::noteReport()
 
 void VirtualMachine::vcpuLoop(unsigned index)
 {
-	Vcpu &vcpu = vcpus_[index];
+	KvmVcpu &vcpu = vcpus_[index];
 	ExitCounters &counters = *counters_[index];
 	const pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
 	pthread_setname_np(pthread_self(), ("vcpu" + std::to_string(index)).substr(0, 15).c_str());

@@ -121,7 +121,7 @@ public:
 	uint64_t firstReportNs() const { return firstReportNs_.load(); }
 
 private:
-	VirtualMachine(VmConfig config, int id, GuestMemory memory, Vm vm, FinishSignal &finished);
+	VirtualMachine(VmConfig config, int id, GuestMemory memory, KvmVm vm, FinishSignal &finished);
 	Status setUp(const KvmSystem &kvm, LineSink serialSink);
 	void vcpuLoop(unsigned index);
 	void kickAll();
@@ -134,8 +134,8 @@ private:
 	VmConfig config_;
 	int id_;
 	GuestMemory memory_;
-	Vm vm_;
-	std::vector<Vcpu> vcpus_;
+	KvmVm vm_;
+	std::vector<KvmVcpu> vcpus_;
 	std::vector<std::unique_ptr<ExitCounters>> counters_;
 	// Set by a HALT record on the vCPU's own thread, read by its loop after the exit.
 	std::unique_ptr<std::atomic<bool>[]> haltRequested_;
