@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/clock.h"
 #include "common/parse.h"
 #include "common/say_once.h"
 #include "sched/actuator.h"
@@ -28,12 +29,7 @@ namespace spindle::sched {
 class MonotonicClock : public Clock
 {
 public:
-	uint64_t nowNs() const override
-	{
-		timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
-	}
+	uint64_t nowNs() const override { return monotonicNs(); }
 };
 
 // ---- Pool -----------------------------------------------------------------------------------

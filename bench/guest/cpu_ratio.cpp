@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/sched/monotonic.h"
+#include "common/clock.h"
 #include "guest-kernels/lockbench/work_unit.h"
 #include "tests/support/run_command.h"
 
@@ -78,10 +78,10 @@ double hostUnitsPerSecond(const Options &o)
 	CPU_ZERO(&set);
 	CPU_SET(o.cpu, &set);
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-	const uint64_t start = spindle::bench::monotonicNs();
+	const uint64_t start = spindle::monotonicNs();
 	const uint64_t end = start + static_cast<uint64_t>(o.duration * 1e9);
 	uint64_t x = 1, units = 0, now = start;
-	while ((now = spindle::bench::monotonicNs()) < end) {
+	while ((now = spindle::monotonicNs()) < end) {
 		for (int i = 0; i < 64; ++i)
 			x = spindle::lockbench::workUnit(x);
 		units += 64;

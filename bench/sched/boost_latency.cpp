@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "bench/sched/monotonic.h"
+#include "common/clock.h"
 #include "sched/actuator.h"
 #include "sched/core.h"
 
@@ -26,7 +26,7 @@ namespace {
 
 uint64_t nowNs()
 {
-	return spindle::bench::monotonicNs();
+	return spindle::monotonicNs();
 }
 
 class RealClock : public Clock

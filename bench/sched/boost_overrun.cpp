@@ -27,7 +27,7 @@
 #include <thread>
 #include <vector>
 
-#include "bench/sched/monotonic.h"
+#include "common/clock.h"
 #include "sched/scheduler.h"
 #include "spindle_abi.h"
 
@@ -38,7 +38,7 @@ namespace {
 
 uint64_t nowNs()
 {
-	return spindle::bench::monotonicNs();
+	return spindle::monotonicNs();
 }
 
 // A busy thread; with a hint slot it "holds a lock" for 200 us of every millisecond, publishing

@@ -42,7 +42,7 @@
 
 #include "common/parse.h"
 #include "guest-kernels/locks/ticket.h"
-#include "bench/sched/monotonic.h"
+#include "common/clock.h"
 #include "sched/scheduler.h"
 #include "spindle_abi.h"
 
@@ -53,7 +53,7 @@ namespace {
 
 uint64_t nowNs()
 {
-	return spindle::bench::monotonicNs();
+	return spindle::monotonicNs();
 }
 
 void busyFor(uint64_t ns)
@@ -158,7 +158,7 @@ RunResult runOnce(PolicyKind policy, double seconds, SchedulerOptions options, c
 				ready++;
 				while (!go.load())
 					std::this_thread::yield();
-				const uint64_t cpuAtGo = spindle::bench::clockNs(CLOCK_THREAD_CPUTIME_ID);
+				const uint64_t cpuAtGo = spindle::clockNs(CLOCK_THREAD_CPUTIME_ID);
 				uint64_t done = 0;
 				uint64_t burstEnd = nowNs() + shape.burstNs;
 				while (!stop.load(std::memory_order_relaxed)) {
@@ -178,14 +178,14 @@ RunResult runOnce(PolicyKind policy, double seconds, SchedulerOptions options, c
 				}
 				ops[vm] += done;
 				scheduler.detachVcpuThread(ids[vm], cpu);
-				workersCpuNs += spindle::bench::clockNs(CLOCK_THREAD_CPUTIME_ID) - cpuAtGo;
+				workersCpuNs += spindle::clockNs(CLOCK_THREAD_CPUTIME_ID) - cpuAtGo;
 			});
 	while (ready.load() < static_cast<int>(vcpus[0] + vcpus[1] + vcpus[2]))
 		std::this_thread::yield();
 	// The scheduler's CPU time: the process's, less the workers' and this thread's, from its
 	// start to its stop.
-	const uint64_t processCpuAtStart = spindle::bench::clockNs(CLOCK_PROCESS_CPUTIME_ID);
-	const uint64_t mainCpuAtStart = spindle::bench::clockNs(CLOCK_THREAD_CPUTIME_ID);
+	const uint64_t processCpuAtStart = spindle::clockNs(CLOCK_PROCESS_CPUTIME_ID);
+	const uint64_t mainCpuAtStart = spindle::clockNs(CLOCK_THREAD_CPUTIME_ID);
 	const uint64_t wallAtStart = nowNs();
 	if (Status s = scheduler.start(); !s) {
 		std::fprintf(stderr, "start: %s\n", s.error().message().c_str());
@@ -200,8 +200,8 @@ RunResult runOnce(PolicyKind policy, double seconds, SchedulerOptions options, c
 		t.join();
 	scheduler.stop();
 	const uint64_t wall = nowNs() - wallAtStart;
-	const uint64_t others = workersCpuNs.load() + (spindle::bench::clockNs(CLOCK_THREAD_CPUTIME_ID) - mainCpuAtStart);
-	const uint64_t process = spindle::bench::clockNs(CLOCK_PROCESS_CPUTIME_ID) - processCpuAtStart;
+	const uint64_t others = workersCpuNs.load() + (spindle::clockNs(CLOCK_THREAD_CPUTIME_ID) - mainCpuAtStart);
+	const uint64_t process = spindle::clockNs(CLOCK_PROCESS_CPUTIME_ID) - processCpuAtStart;
 
 	RunResult r;
 	r.schedulerCpuPercent = 100.0 * static_cast<double>(process - std::min(process, others)) / static_cast<double>(wall);

@@ -9,6 +9,7 @@
 #include <optional>
 #include <thread>
 
+#include "common/clock.h"
 #include "sched/ple.h"
 #include "vmm/kvm/guest_memory.h"
 #include "vmm/kvm/vcpu.h"
@@ -33,13 +34,6 @@ const std::vector<uint8_t> kPauseLoop = {
 	0x48, 0xff, 0xc1, // inc rcx
 	0xeb, 0xf9,       // jmp 1b
 };
-
-uint64_t nowNs()
-{
-	timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 // A one-vCPU VM entered at kCodeGpa with Spindle's boot state for the mode.
 struct ProbeVm {
@@ -113,7 +107,7 @@ Result<ProbeRun> runFor(ProbeVm &probe, uint64_t durationNs, const std::optional
 		tid.store(static_cast<pid_t>(syscall(SYS_gettid)));
 		while (!go.load())
 			std::this_thread::yield();
-		enteredNs = nowNs();
+		enteredNs = monotonicNs();
 		while (!stop.load()) {
 			auto status = probe.vcpu.runOnce();
 			if (!status && (status.error().code() == EINTR || status.error().code() == EAGAIN)) {
@@ -130,7 +124,7 @@ Result<ProbeRun> runFor(ProbeVm &probe, uint64_t durationNs, const std::optional
 				break;
 			}
 		}
-		leftNs = nowNs();
+		leftNs = monotonicNs();
 	});
 	while (tid.load() == 0)
 		std::this_thread::yield();

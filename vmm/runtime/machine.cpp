@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/clock.h"
 #include "common/say_once.h"
 #include "vmm/boot/cpuid.h"
 #include "vmm/boot/x86_boot.h"
@@ -18,13 +19,6 @@
 #include "vmm/runtime/exit_dispatch.h"
 
 namespace spindle {
-
-uint64_t monotonicNs()
-{
-	timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 VirtualMachine::VirtualMachine(VmConfig config, int id, GuestMemory memory, KvmVm vm, FinishSignal &finished)
 	: config_(std::move(config)), id_(id), memory_(std::move(memory)), vm_(std::move(vm)),

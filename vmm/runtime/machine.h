@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/result.h"
 #include "devices/bus.h"
 #include "devices/pv_device.h"
@@ -161,6 +162,5 @@ private:
 	GuestResults results_;
 };
 
-uint64_t monotonicNs();
 
 } // namespace spindle

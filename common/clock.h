@@ -1,14 +1,15 @@
 #pragma once
 
-// Clocks in nanoseconds for the benchmarks here; CLOCK_MONOTONIC is the one the scheduler uses.
+// Time in nanoseconds, the one helper every layer uses. CLOCK_MONOTONIC is the clock the
+// scheduler, the session and the benchmarks agree on; other clocks (CLOCK_THREAD_CPUTIME_ID,
+// ...) go through clockNs.
 
 #include <time.h>
 
 #include <cstdint>
 
-namespace spindle::bench {
+namespace spindle {
 
-// Any clock in nanoseconds (CLOCK_THREAD_CPUTIME_ID and the like too).
 inline uint64_t clockNs(clockid_t clock)
 {
 	timespec ts{};
@@ -21,4 +22,4 @@ inline uint64_t monotonicNs()
 	return clockNs(CLOCK_MONOTONIC);
 }
 
-} // namespace spindle::bench
+} // namespace spindle
