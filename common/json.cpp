@@ -1,5 +1,9 @@
 #include "common/json.h"
 
+#include <cmath>
+
+#include "common/format.h"
+
 #include <cstdio>
 
 namespace spindle {
@@ -87,6 +91,13 @@ JsonWriter &JsonWriter::raw(std::string_view text)
 	separate();
 	out_ += text;
 	return *this;
+}
+
+JsonWriter &JsonWriter::number(double value, int decimals)
+{
+	if (!std::isfinite(value))
+		return null();
+	return raw(fixed(value, decimals));
 }
 
 } // namespace spindle

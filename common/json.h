@@ -52,6 +52,10 @@ public:
 		}
 	}
 
+	// A fixed-point number, or null when it is not finite (JSON has no NaN).
+	JsonWriter &number(double value, int decimals);
+	JsonWriter &null() { return raw("null"); }
+
 	template <typename T>
 	JsonWriter &field(std::string_view name, const T &v)
 	{

@@ -78,6 +78,22 @@ void writeJson(JsonWriter &json, const CoreMetrics &metrics)
 	json.endObject();
 }
 
+VcpuCounters totalOverVms(const CoreMetrics &metrics)
+{
+	VcpuCounters sum;
+	for (const VmMetrics &vm : metrics.vms)
+		sum += vm.totals;
+	return sum;
+}
+
+uint64_t spinWaits(const VcpuCounters &counters)
+{
+	uint64_t sum = 0;
+	for (uint64_t n : counters.spins)
+		sum += n;
+	return sum;
+}
+
 void writeJson(JsonWriter &json, const SchedulerMetrics &metrics)
 {
 	json.beginObject();

@@ -120,6 +120,10 @@ struct SchedulerMetrics {
 	HostMetrics host;
 };
 
+// The sum of every VM's totals (what a whole run counted).
+VcpuCounters totalOverVms(const CoreMetrics &metrics);
+uint64_t spinWaits(const VcpuCounters &counters); // over every SpinSource
+
 void writeJson(JsonWriter &json, const VcpuCounters &counters);
 void writeJson(JsonWriter &json, const CoreMetrics &metrics);
 void writeJson(JsonWriter &json, const SchedulerMetrics &metrics);

@@ -158,11 +158,12 @@ Scheduler::~Scheduler()
 
 // ---- Configuration --------------------------------------------------------------------------
 
-int Scheduler::addVm(std::string name, unsigned vcpuCount, const volatile spindle_hint_slot *hints)
+Result<int> Scheduler::addVm(std::string name, unsigned vcpuCount, const volatile spindle_hint_slot *hints)
 {
 	std::lock_guard lock(mutex_);
 	if (vcpuCount == 0 || vcpuCount > SPINDLE_MAX_VCPUS || core_->vmCount() >= static_cast<size_t>(kMaxVms))
-		return -1;
+		return Error::invalid("the scheduler takes at most " + std::to_string(kMaxVms) + " VMs of 1-" +
+				      std::to_string(SPINDLE_MAX_VCPUS) + " vCPUs");
 	int vm = core_->addVm(std::move(name), vcpuCount, options_.detectHints ? hints : nullptr);
 	host_.emplace_back(vcpuCount);
 	auto pv = std::make_unique<PvVm>();

@@ -4,7 +4,7 @@
 // scheduler thread with its event loop, behind a small API.
 //
 //   auto sched = Scheduler::create(options, poolCpus);      // validates options and pool
-//   int vm = sched->addVm("vm0", vcpus, hintArray);          // hintArray may be null
+//   int vm = *sched->addVm("vm0", vcpus, hintArray);         // hintArray may be null
 //   sched->attachVcpuThread(vm, i, tid);                     // from each vCPU thread, before KVM_RUN
 //   sched->start();
 //   ... vCPU thread on a PV long-spin record: sched->notifyLongSpin(vm, i, waitsOn, lockId);
@@ -61,8 +61,8 @@ public:
 	static Result<std::unique_ptr<Scheduler>> create(SchedulerOptions options, std::vector<int> poolCpus);
 	~Scheduler(); // stop()
 
-	// Returns the VM id, or -1 past kMaxVms or for vcpuCount 0 or above SPINDLE_MAX_VCPUS.
-	int addVm(std::string name, unsigned vcpuCount, const volatile spindle_hint_slot *hints);
+	// Returns the VM id; an input error past kMaxVms or for vcpuCount 0 or above SPINDLE_MAX_VCPUS.
+	Result<int> addVm(std::string name, unsigned vcpuCount, const volatile spindle_hint_slot *hints);
 	// Records the thread's scheduling state, pins it by the placement, opens its PLE counter.
 	Status attachVcpuThread(int vm, unsigned vcpu, pid_t tid);
 	// From the vCPU thread just before it exits: restores and forgets the thread, so nothing is

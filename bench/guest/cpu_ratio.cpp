@@ -104,12 +104,13 @@ double guestUnitsPerSecond(const Options &o)
 	text << file.rdbuf();
 	unlink(results.c_str());
 	const std::string json = text.str();
-	const size_t at = json.find("\"ops_per_sec\": ");
+	const std::string key = "\"ops_per_sec\":";
+	const size_t at = json.find(key);
 	if (run.status != 0 || at == std::string::npos) {
 		std::fprintf(stderr, "guest-cpu-ratio: spindle run failed (status %d): %s\n", run.status, run.err.c_str());
 		std::exit(1);
 	}
-	return std::atof(json.c_str() + at + 15);
+	return std::atof(json.c_str() + at + key.size());
 }
 
 double median(std::vector<double> v)

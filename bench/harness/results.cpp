@@ -157,55 +157,6 @@ std::optional<double> fairness(double cpuOps, double cpuAloneOps, unsigned vmsIn
 	return cpuOps / (cpuAloneOps / static_cast<double>(vmsInPool));
 }
 
-Result<SchedulerTotals> parseSchedulerTotals(std::string_view json)
-{
-	static constexpr std::string_view kTotals = "\"totals\":{";
-	static constexpr std::string_view kSpinFields[] = { "spins_ple", "spins_pattern", "spins_pv", "spins_hint" };
-	SchedulerTotals totals;
-	size_t pos = 0;
-	unsigned found = 0;
-	while ((pos = json.find(kTotals, pos)) != std::string_view::npos) {
-		pos += kTotals.size();
-		const size_t end = json.find('}', pos);
-		if (end == std::string_view::npos)
-			return Error::invalid("scheduler metrics: unterminated totals object");
-		const std::string_view object = json.substr(pos, end - pos);
-		auto number = [&](std::string_view name) -> Result<uint64_t> {
-			const std::string key = "\"" + std::string(name) + "\":";
-			const size_t at = object.find(key);
-			if (at == std::string_view::npos)
-				return Error::invalid("scheduler metrics: no " + std::string(name) + " in totals");
-			size_t i = at + key.size();
-			uint64_t value = 0;
-			const size_t first = i;
-			while (i < object.size() && object[i] >= '0' && object[i] <= '9')
-				value = value * 10 + static_cast<uint64_t>(object[i++] - '0');
-			if (i == first)
-				return Error::invalid("scheduler metrics: " + std::string(name) + " is not a number");
-			return value;
-		};
-		for (std::string_view name : kSpinFields) {
-			auto value = number(name);
-			if (!value)
-				return value.error();
-			totals.spinWaits += *value;
-		}
-		auto boosts = number("boosts");
-		auto boosted = number("boosted_us");
-		if (!boosts)
-			return boosts.error();
-		if (!boosted)
-			return boosted.error();
-		totals.boosts += *boosts;
-		totals.boostedUs += *boosted;
-		++found;
-		pos = end;
-	}
-	if (found == 0 && json.find("\"vms\":[]") == std::string_view::npos)
-		return Error::invalid("scheduler metrics: no per-VM totals");
-	return totals;
-}
-
 void deriveRatios(std::vector<RunRecord> &records)
 {
 	std::map<AloneKey, std::vector<double>> alone;

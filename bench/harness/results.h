@@ -62,13 +62,6 @@ std::optional<double> efficiency(const std::vector<double> &lockOps, double alon
 // The co-runner's rate against its entitled share (1 / vmsInPool of what it does alone).
 std::optional<double> fairness(double cpuOps, double cpuAloneOps, unsigned vmsInPool);
 
-// Sums of the per-VM "totals" objects of the scheduler's metrics JSON.
-struct SchedulerTotals {
-	uint64_t spinWaits = 0; // spins_ple + spins_pattern + spins_pv + spins_hint
-	uint64_t boosts = 0;
-	uint64_t boostedUs = 0;
-};
-Result<SchedulerTotals> parseSchedulerTotals(std::string_view metricsJson);
 
 // Sets efficiency and fairness of every successful run from the medians of the successful Alone
 // runs with the same lock, critical section and PLE setting, and of the CpuAlone runs.

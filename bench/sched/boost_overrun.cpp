@@ -124,7 +124,7 @@ int main(int argc, char **argv)
 		h.waiting_on = SPINDLE_VCPU_NONE;
 	for (int vm = 0; vm < 3; ++vm) {
 		volatile spindle_hint_slot *vmHints = extend && vm < 2 ? &hints[static_cast<size_t>(2 * vm)] : nullptr;
-		int id = scheduler.addVm(names[vm], 2, vmHints);
+		int id = *scheduler.addVm(names[vm], 2, vmHints);
 		for (unsigned i = 0; i < 2; ++i) {
 			threads.push_back(std::make_unique<Spinner>(vmHints ? vmHints + i : nullptr));
 			Status s = scheduler.attachVcpuThread(id, i, threads.back()->tid.load());

@@ -147,7 +147,7 @@ RunResult runOnce(PolicyKind policy, double seconds, SchedulerOptions options, c
 	const char *names[] = { "lock0", "lock1", "corunner" };
 	const uint32_t vcpus[3] = { 2, 2, shape.corunnerVcpus };
 	for (int vm = 0; vm < 3; ++vm)
-		ids[vm] = scheduler.addVm(names[vm], vcpus[vm], vm < 2 ? &hints[static_cast<size_t>(2 * vm)] : nullptr);
+		ids[vm] = *scheduler.addVm(names[vm], vcpus[vm], vm < 2 ? &hints[static_cast<size_t>(2 * vm)] : nullptr);
 	for (int vm = 0; vm < 3; ++vm)
 		for (uint32_t cpu = 0; cpu < vcpus[vm]; ++cpu)
 			threads.emplace_back([&, vm, cpu] {

@@ -24,7 +24,7 @@ std::string tempPath(const std::string &name)
 std::vector<uint64_t> numbersAfter(const std::string &json, const std::string &key)
 {
 	std::vector<uint64_t> values;
-	const std::string needle = "\"" + key + "\": ";
+	const std::string needle = "\"" + key + "\":";
 	for (size_t pos = json.find(needle); pos != std::string::npos; pos = json.find(needle, pos + 1))
 		values.push_back(std::strtoull(json.c_str() + pos + needle.size(), nullptr, 10));
 	return values;
@@ -54,8 +54,8 @@ TEST_P(EveryLock, KeepsMutualExclusionAndEveryVcpuProgresses)
 
 	ASSERT_EQ(run.status, 0) << run.err << run.out;
 	const std::string json = readFile(results);
-	EXPECT_NE(json.find("\"checks_ok\": true"), std::string::npos) << json;
-	EXPECT_NE(json.find(std::string("\"lock\": \"") + c.lock + "\""), std::string::npos) << json;
+	EXPECT_NE(json.find("\"checks_ok\":true"), std::string::npos) << json;
+	EXPECT_NE(json.find(std::string("\"lock\":\"") + c.lock + "\""), std::string::npos) << json;
 	auto ops = numbersAfter(json, "ops");
 	ASSERT_EQ(ops.size(), c.cpus) << json;
 	for (uint64_t n : ops)
@@ -116,7 +116,7 @@ TEST(Lockbench, BarrierAndCpuModesReportWork)
 				      120);
 		ASSERT_EQ(run.status, 0) << mode << ": " << run.err;
 		const std::string json = readFile(results);
-		EXPECT_NE(json.find(std::string("\"mode\": \"") + mode + "\""), std::string::npos) << json;
+		EXPECT_NE(json.find(std::string("\"mode\":\"") + mode + "\""), std::string::npos) << json;
 		EXPECT_GT(numbersAfter(json, "total_ops").at(0), 0u) << json;
 		unlink(results.c_str());
 	}

@@ -12,22 +12,10 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/files.h"
 #include "tests/support/run_command.h"
 
 namespace spindle::test {
-
-// The file with every space removed: the VMM writes "key": value, the scheduler "key":value.
-inline std::string readCompact(const std::string &path)
-{
-	std::ifstream file(path);
-	std::stringstream text;
-	text << file.rdbuf();
-	std::string compact;
-	for (char c : text.str())
-		if (c != ' ')
-			compact += c;
-	return compact;
-}
 
 inline uint64_t sumAfter(const std::string &json, const std::string &needle)
 {
@@ -68,8 +56,8 @@ inline PolicyRun runVms(const std::string &policy, const std::string &pool, cons
 	}
 	args.insert(args.end(), extra.begin(), extra.end());
 	PolicyRun run{runCommand(args, 180), {}, {}};
-	run.results = readCompact(base + "-results.json");
-	run.metrics = readCompact(base + "-metrics.json");
+	run.results = readFile(base + "-results.json");
+	run.metrics = readFile(base + "-metrics.json");
 	unlink((base + "-results.json").c_str());
 	unlink((base + "-metrics.json").c_str());
 	return run;

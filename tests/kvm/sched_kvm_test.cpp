@@ -181,7 +181,7 @@ TEST(Signals, SigtermStopsEveryVmRestoresAndWritesResults)
 	EXPECT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(WEXITSTATUS(status), 130);
 	EXPECT_LT(elapsed, 5.0) << "stops within a second on real hardware; emulation is slower";
-	EXPECT_NE(readCompact(results).find("\"vm\":\"vm0\""), std::string::npos);
+	EXPECT_NE(readFile(results).find("\"vm\":\"vm0\""), std::string::npos);
 	unlink(results.c_str());
 }
 

@@ -77,7 +77,7 @@ TEST_P(BootMode, EveryVcpuSaysHelloAndTheMetricsNameTheMode)
 
 	EXPECT_EQ(result.status, 0) << result.err;
 	EXPECT_NE(result.out.find("all 2 vCPUs said hello"), std::string::npos) << result.out;
-	EXPECT_NE(readFile(metrics).find("\"guest_mode\": \"" + std::string(GetParam()) + "\""), std::string::npos)
+	EXPECT_NE(readFile(metrics).find("\"guest_mode\":\"" + std::string(GetParam()) + "\""), std::string::npos)
 		<< readFile(metrics);
 	unlink(metrics.c_str());
 }
@@ -166,7 +166,7 @@ TEST(Faults, CrashedRunStillWritesValidMetricsAndResultsWithTheReason)
 	for (const std::string &path : {metrics, results}) {
 		const std::string json = readFile(path);
 		EXPECT_EQ(JsonChecker::problem(json), "") << path << ": " << json;
-		EXPECT_NE(json.find("\"status\": 1"), std::string::npos) << json;
+		EXPECT_NE(json.find("\"status\":1"), std::string::npos) << json;
 		EXPECT_NE(json.find("guest crashed"), std::string::npos) << json;
 		unlink(path.c_str());
 	}
@@ -180,9 +180,9 @@ TEST(Metrics, JsonHasEveryVcpuAndItsExits)
 
 	ASSERT_EQ(result.status, 0) << result.err;
 	const std::string json = readFile(path);
-	EXPECT_NE(json.find("\"vcpu\": 1"), std::string::npos) << json;
-	EXPECT_NE(json.find("\"io\": "), std::string::npos);
-	EXPECT_NE(json.find("\"stop_reason\": \"guest_exit\""), std::string::npos);
+	EXPECT_NE(json.find("\"vcpu\":1"), std::string::npos) << json;
+	EXPECT_NE(json.find("\"io\":"), std::string::npos);
+	EXPECT_NE(json.find("\"stop_reason\":\"guest_exit\""), std::string::npos);
 	unlink(path.c_str());
 }
 
@@ -224,8 +224,8 @@ TEST(Check, JsonNamesTheBackendAndEveryMeasuredCapability)
 
 	EXPECT_EQ(result.status, 0);
 	EXPECT_EQ(JsonChecker::problem(result.out), "") << result.out;
-	for (const char *key : {"\"backend\": ", "\"pause_exits\": {", "\"guest_native_ring0\": {",
-				"\"guest_native_ring3\": {", "\"sched_deadline\": {"})
+	for (const char *key : {"\"backend\":", "\"pause_exits\":{", "\"guest_native_ring0\":{",
+				"\"guest_native_ring3\":{", "\"sched_deadline\":{"})
 		EXPECT_NE(result.out.find(key), std::string::npos) << key << " in " << result.out;
 }
 

@@ -42,13 +42,13 @@ inline HostCapability hostCapability(const std::string &key)
 {
 	const std::string &json = hostCheckJson();
 	HostCapability capability;
-	const size_t at = json.find("\"" + key + "\": {\"ok\": ");
+	const size_t at = json.find("\"" + key + "\":{\"ok\":");
 	if (at == std::string::npos) {
 		capability.detail = "spindle check reported nothing about " + key;
 		return capability;
 	}
-	capability.present = json.compare(at + key.size() + 11, 4, "true") == 0;
-	const std::string detailKey = "\"detail\": \"";
+	capability.present = json.compare(at + key.size() + 9, 4, "true") == 0;
+	const std::string detailKey = "\"detail\":\"";
 	const size_t detail = json.find(detailKey, at);
 	if (detail != std::string::npos) {
 		// The finding, without the advice after " -> ".

@@ -29,6 +29,8 @@
 #include "bench/harness/results.h"
 #include "bench/harness/version.h"
 #include "sched/options.h"
+#include "vmm/cli/exit_status.h"
+#include "vmm/cli/signals.h"
 #include "vmm/runtime/guest_results.h"
 #include "vmm/runtime/session.h"
 
@@ -41,19 +43,6 @@ using bench::RunKind;
 using bench::RunPlan;
 using bench::RunRecord;
 using bench::RunStatus;
-
-// runSession() installs its own SIGINT/SIGTERM handlers and clears its flag when it starts, so a
-// signal that lands between two runs would be forgotten. Between runs this handler holds it.
-volatile sig_atomic_t gBenchStop = 0;
-
-void installBetweenRunsHandler()
-{
-	struct sigaction action {};
-	action.sa_handler = [](int) { gBenchStop = 1; };
-	sigemptyset(&action.sa_mask);
-	sigaction(SIGINT, &action, nullptr);
-	sigaction(SIGTERM, &action, nullptr);
-}
 
 std::string readFile(const std::string &path)
 {
@@ -200,9 +189,9 @@ VmSpec cpuVm(const BenchOptions &options)
 	return vm;
 }
 
-RunOptions runOptionsFor(const BenchOptions &options, const RunPlan &plan)
+SessionConfig sessionFor(const BenchOptions &options, const RunPlan &plan)
 {
-	RunOptions run;
+	SessionConfig run;
 	run.policy = plan.policy.policy;
 	run.pauseExits = plan.policy.pauseExits;
 	run.pcpus = options.pcpus;
@@ -259,17 +248,21 @@ RunRecord measure(const BenchOptions &options, const RunPlan &plan, unsigned ind
 	RunRecord record;
 	record.index = index;
 	record.plan = plan;
-	const RunOptions run = runOptionsFor(options, plan);
-	SessionReport report;
+	const SessionConfig run = sessionFor(options, plan);
 	HungRunWatchdog watchdog(index, options.runTimeoutNs + kHangGraceNs);
 	SchedulerCpuSampler sampler;
 	const auto start = std::chrono::steady_clock::now();
-	const int status = runSession(run, &report, /*quiet=*/true);
+	auto report = runSession(run, SessionIo{nullptr, StopToken(&stopSignal()), /*quiet=*/true});
 	record.schedulerCpuMs = sampler.stopAndGetMs();
 	record.wallSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+	if (!report) {
+		record.status = RunStatus::Failed;
+		record.failure = report.error().message();
+		return record;
+	}
 
 	std::string failures;
-	for (const VmReport &vm : report.vms) {
+	for (const VmReport &vm : report->vms) {
 		if (!vm.failure.empty())
 			failures += (failures.empty() ? "" : "; ") + vm.name + ": " + vm.failure;
 		const double ops = opsPerSecond(vm.results);
@@ -278,34 +271,29 @@ RunRecord measure(const BenchOptions &options, const RunPlan &plan, unsigned ind
 		else
 			record.lockOps.push_back(ops);
 	}
-	// The session also returns 130 for the VMs it stopped because another VM failed; only a
-	// session in which no VM failed on its own was interrupted by a signal.
+	// The VMs the session stopped because another VM failed are "stopped" too; only a session
+	// in which no VM failed on its own was interrupted by a signal.
 	bool vmFailedItself = false;
-	for (const VmReport &vm : report.vms)
-		vmFailedItself = vmFailedItself || vm.stopReason == "fatal" || vm.stopReason == "all_halted";
-	if (status == kExitInterrupted && !vmFailedItself) {
+	for (const VmReport &vm : report->vms)
+		vmFailedItself = vmFailedItself || vm.stopReason == StopReason::Fatal || vm.stopReason == StopReason::AllHalted;
+	const int status = exitStatusFor(*report);
+	if (report->signal && !vmFailedItself) {
 		record.status = RunStatus::Interrupted;
 		record.failure = "interrupted";
 	} else if (status != 0) {
 		record.status = RunStatus::Failed;
 		record.failure = !failures.empty() ? failures
-			       : status == kExitTimeout ? "run timeout"
-						       : "session exit status " + std::to_string(status);
-	} else if (report.vms.size() != run.vms.size()) {
+			       : report->timedOut ? "run timeout"
+						  : "session exit status " + std::to_string(status);
+	} else if (report->vms.size() != run.vms.size()) {
 		record.status = RunStatus::Failed;
-		record.failure = "the session reported " + std::to_string(report.vms.size()) + " of " +
+		record.failure = "the session reported " + std::to_string(report->vms.size()) + " of " +
 				 std::to_string(run.vms.size()) + " VMs";
 	}
-	if (!report.schedulerMetricsJson.empty()) {
-		auto totals = bench::parseSchedulerTotals(report.schedulerMetricsJson);
-		if (totals) {
-			record.spinWaits = totals->spinWaits;
-			record.boosts = totals->boosts;
-			record.boostedUs = totals->boostedUs;
-		} else {
-			spdlog::warn("bench: run {}: {}", index, totals.error().message());
-		}
-	}
+	const sched::VcpuCounters totals = sched::totalOverVms(report->scheduler.core);
+	record.spinWaits = sched::spinWaits(totals);
+	record.boosts = totals.boosts;
+	record.boostedUs = totals.boostedNs / 1000;
 	return record;
 }
 
@@ -390,7 +378,7 @@ int runBenchCommand(const std::vector<std::string> &args)
 	// Every distinct policy and the pool must pass the scheduler's own checks before the first
 	// run, rather than as a failure of every cell.
 	for (const RunPlan &plan : plans) {
-		const RunOptions run = runOptionsFor(options, plan);
+		const SessionConfig run = sessionFor(options, plan);
 		if (auto status = checkSchedulerOptions(run); !status) {
 			spdlog::error("bench: {}", status.error().message());
 			return kExitUsage;
@@ -423,19 +411,16 @@ int runBenchCommand(const std::vector<std::string> &args)
 
 	std::fprintf(stderr, "bench: %zu runs; host %s (%s, %u CPUs); writing %s\n", plans.size(), host.kind.c_str(),
 		     host.cpuModel.c_str(), host.cores, dir.c_str());
-	gBenchStop = 0;
-	installBetweenRunsHandler();
 	const auto start = std::chrono::steady_clock::now();
 	bool interrupted = false;
 	unsigned failed = 0;
 	for (size_t i = 0; i < plans.size() && !interrupted; ++i) {
-		if (gBenchStop) {
+		if (stopSignal().load()) {
 			interrupted = true;
 			break;
 		}
 		RunRecord record = measure(options, plans[i], static_cast<unsigned>(i + 1));
-		installBetweenRunsHandler();
-		if (record.status == RunStatus::Interrupted || gBenchStop || stopSignalPending())
+		if (record.status == RunStatus::Interrupted || stopSignal().load())
 			interrupted = true;
 		if (record.status == RunStatus::Failed) {
 			++failed;

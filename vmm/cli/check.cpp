@@ -90,7 +90,11 @@ private:
 	std::optional<KvmSystem> kvm_;
 	KvmBackend backend_ = KvmBackend::Unknown;
 	std::vector<CheckLine> lines_;
-	std::string jsonExtra_; // measured numbers for --json
+	struct Measured {
+		std::string key;
+		double value;
+	};
+	std::vector<Measured> measured_; // numbers for --json
 };
 
 void HostCheck::checkKvm()
@@ -166,8 +170,8 @@ void HostCheck::checkPauseExits()
 		observable = observable || measured->exits > 0;
 		detail += (detail.empty() ? "" : ", ") + std::to_string(measured->exits) + " exits for " +
 			  std::to_string(measured->pauses) + " PAUSEs in " + name;
-		jsonExtra_ += ", \"pause_exits_" + name + "\": {\"pauses\": " + std::to_string(measured->pauses) +
-			      ", \"exits\": " + std::to_string(measured->exits) + "}";
+		measured_.push_back({"pauses_" + name, static_cast<double>(measured->pauses)});
+		measured_.push_back({"pause_exits_" + name, static_cast<double>(measured->exits)});
 	}
 	add("pause_exits", "PAUSE exits observable", observable ? "ok" : "missing",
 	    (observable ? "yes (measured: " + detail + "): hardware spin detection (PLE) works"
@@ -194,7 +198,7 @@ void HostCheck::checkGuestSpeed()
 		ring0Emulated = ring0Emulated || (mode == GuestMode::Ring0 && !native);
 		add("guest_native_" + name, "guest code in " + name, native ? "ok" : "info",
 		    std::string(native ? "native: " : "emulated: ") + rate(ipus) + " (measured)", native);
-		jsonExtra_ += ", \"instructions_per_us_" + name + "\": " + fixed(ipus, 2);
+		measured_.push_back({"instructions_per_us_" + name, ipus});
 	}
 	// What `--guest-mode auto` does with the bundled guests (which declare both modes).
 	const BundledGuest *hello = findBundledGuest("hello");
@@ -247,15 +251,15 @@ void HostCheck::print() const
 
 void HostCheck::printJson() const
 {
-	std::string json = "{\"kvm_usable\": ";
-	json += kvmUsable() ? "true" : "false";
-	json += ", \"backend\": " + jsonString(kvmBackendName(backend_));
-	for (const CheckLine &line : lines_) {
-		json += ", " + jsonString(line.key) + ": {\"ok\": " + (line.value ? "true" : "false");
-		json += ", \"state\": " + jsonString(line.state) + ", \"detail\": " + jsonString(line.detail) + "}";
-	}
-	json += jsonExtra_ + "}\n";
-	std::fputs(json.c_str(), stdout);
+	std::string out;
+	JsonWriter json(out);
+	json.beginObject().field("kvm_usable", kvmUsable()).field("backend", kvmBackendName(backend_));
+	for (const CheckLine &line : lines_)
+		json.key(line.key).beginObject().field("ok", line.value).field("state", line.state).field("detail", line.detail).endObject();
+	for (const Measured &m : measured_)
+		json.key(m.key).number(m.value, 2);
+	json.endObject();
+	std::puts(out.c_str());
 }
 
 } // namespace

@@ -12,7 +12,10 @@
 #include "guest-kernels/bundled.h"
 #include "vmm/cli/bench_command.h"
 #include "vmm/cli/check.h"
+#include "vmm/cli/exit_status.h"
+#include "vmm/cli/run_command.h"
 #include "vmm/cli/run_options.h"
+#include "vmm/cli/signals.h"
 #include "vmm/runtime/session.h"
 
 namespace {
@@ -47,6 +50,8 @@ int main(int argc, char **argv)
 	// A reader that goes away (`spindle run ... | head -1`) must not kill Spindle before it has
 	// restored every thread it changed: writes then fail with EPIPE instead.
 	signal(SIGPIPE, SIG_IGN);
+	// From the very start: a signal during set-up stops the run as cleanly as one during it.
+	spindle::installStopSignalHandlers();
 	auto logger = spdlog::stderr_color_mt("spindle");
 	logger->set_pattern("spindle: %^%l%$: %v");
 	spdlog::set_default_logger(logger);
@@ -86,5 +91,5 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	spdlog::set_level(spdlog::level::from_str(options->logLevel));
-	return spindle::runSession(*options);
+	return spindle::runRunCommand(*options);
 }

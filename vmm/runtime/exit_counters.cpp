@@ -21,15 +21,21 @@ const char *exitKindName(ExitKind kind)
 	return "?";
 }
 
-std::string ExitCounters::toJson() const
+ExitCounts ExitCounters::snapshot() const
 {
-	std::string json = "{\"runs\": " + std::to_string(runs.load(std::memory_order_relaxed));
-	for (unsigned i = 0; i < static_cast<unsigned>(ExitKind::Count); ++i) {
-		json += ", \"";
-		json += exitKindName(static_cast<ExitKind>(i));
-		json += "\": " + std::to_string(counts[i].load(std::memory_order_relaxed));
-	}
-	return json + "}";
+	ExitCounts snapshot;
+	snapshot.runs = runs.load(std::memory_order_relaxed);
+	for (unsigned i = 0; i < static_cast<unsigned>(ExitKind::Count); ++i)
+		snapshot.counts[i] = counts[i].load(std::memory_order_relaxed);
+	return snapshot;
+}
+
+void writeJson(JsonWriter &json, const ExitCounts &counts)
+{
+	json.beginObject().field("runs", counts.runs);
+	for (unsigned i = 0; i < static_cast<unsigned>(ExitKind::Count); ++i)
+		json.field(exitKindName(static_cast<ExitKind>(i)), counts.counts[i]);
+	json.endObject();
 }
 
 } // namespace spindle

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "common/json.h"
+
 namespace spindle {
 
 enum class ExitKind : unsigned {
@@ -26,14 +28,23 @@ enum class ExitKind : unsigned {
 
 const char *exitKindName(ExitKind kind);
 
+// A snapshot of one vCPU's counters, for reports.
+struct ExitCounts {
+	uint64_t runs = 0;
+	uint64_t counts[static_cast<unsigned>(ExitKind::Count)] = {};
+	uint64_t get(ExitKind kind) const { return counts[static_cast<unsigned>(kind)]; }
+};
+
 struct ExitCounters {
 	std::atomic<uint64_t> counts[static_cast<unsigned>(ExitKind::Count)]{};
 	std::atomic<uint64_t> runs{0}; // KVM_RUN calls
 
 	void add(ExitKind kind) { counts[static_cast<unsigned>(kind)].fetch_add(1, std::memory_order_relaxed); }
 	uint64_t get(ExitKind kind) const { return counts[static_cast<unsigned>(kind)].load(std::memory_order_relaxed); }
-	// {"runs": n, "io": n, ...}
-	std::string toJson() const;
+	ExitCounts snapshot() const;
 };
+
+// {"runs":n,"io":n,...}: every kind, in ExitKind order.
+void writeJson(JsonWriter &json, const ExitCounts &counts);
 
 } // namespace spindle

@@ -114,45 +114,46 @@ namespace {
 
 } // namespace
 
-std::string guestResultsJson(const std::string &vmName, const GuestResults &results)
+void writeJson(JsonWriter &json, const std::string &vmName, const GuestResults &results)
 {
-	std::string json = "{\"vm\": " + jsonString(vmName);
+	json.beginObject().field("vm", vmName);
 	if (results.vm) {
 		const auto &vm = *results.vm;
-		json += ", \"mode\": \"" + std::string(benchModeName(vm.mode)) + "\"";
-		json += ", \"lock\": \"" + std::string(lockKindName(vm.lock)) + "\"";
-		json += ", \"duration_ns\": " + std::to_string(vm.duration_ns);
-		json += ", \"total_ops\": " + std::to_string(vm.total_ops);
-		json += ", \"ops_per_sec\": " + fixed(opsPerSecond(results), 1);
-		json += ", \"shared_counter\": " + std::to_string(vm.shared_counter);
-		json += ", \"cs_ns\": " + std::to_string(vm.cs_ns);
-		json += ", \"think_ns\": " + std::to_string(vm.think_ns);
+		json.field("mode", benchModeName(vm.mode)).field("lock", lockKindName(vm.lock));
+		json.field("duration_ns", vm.duration_ns).field("total_ops", vm.total_ops);
+		json.key("ops_per_sec").number(opsPerSecond(results), 1);
+		json.field("shared_counter", vm.shared_counter).field("cs_ns", vm.cs_ns).field("think_ns", vm.think_ns);
 	}
-	json += ", \"long_spins_received\": " + std::to_string(results.longSpins);
-	json += ", \"checks_ok\": ";
-	json += checkGuestResults(results).ok() ? "true" : "false";
-	json += ", \"vcpus\": [";
+	json.field("long_spins_received", results.longSpins);
+	json.field("checks_ok", checkGuestResults(results).ok());
+	json.key("vcpus").beginArray();
 	for (size_t i = 0; i < results.vcpus.size(); ++i) {
-		if (i)
-			json += ", ";
-		json += "{\"vcpu\": " + std::to_string(i);
+		json.beginObject().field("vcpu", i);
 		if (const auto &v = results.vcpus[i]) {
-			json += ", \"ops\": " + std::to_string(v->ops);
-			json += ", \"spin_iters\": " + std::to_string(v->spin_iters);
-			json += ", \"long_spins\": " + std::to_string(v->long_spins);
-			json += ", \"latency_ns\": {\"p50\": " + std::to_string(histogramPercentileNs(v->latency_ns_hist, 50)) +
-				", \"p99\": " + std::to_string(histogramPercentileNs(v->latency_ns_hist, 99)) +
-				", \"max\": " + std::to_string(histogramMaxNs(v->latency_ns_hist)) + ", \"log2_hist\": [";
+			json.field("ops", v->ops).field("spin_iters", v->spin_iters).field("long_spins", v->long_spins);
+			json.key("latency_ns").beginObject();
+			json.field("p50", histogramPercentileNs(v->latency_ns_hist, 50));
+			json.field("p99", histogramPercentileNs(v->latency_ns_hist, 99));
+			json.field("max", histogramMaxNs(v->latency_ns_hist));
+			json.key("log2_hist").beginArray();
 			for (unsigned b = 0; b < SPINDLE_LATENCY_BUCKETS; ++b)
-				json += (b ? ", " : "") + std::to_string(v->latency_ns_hist[b]);
-			json += "]}";
+				json.value(v->latency_ns_hist[b]);
+			json.endArray().endObject();
 		}
-		json += "}";
+		json.endObject();
 	}
-	json += "], \"guest_errors\": [";
-	for (size_t i = 0; i < results.guestErrors.size(); ++i)
-		json += (i ? ", " : "") + jsonString(results.guestErrors[i]);
-	return json + "]}";
+	json.endArray().key("guest_errors").beginArray();
+	for (const std::string &text : results.guestErrors)
+		json.value(text);
+	json.endArray().endObject();
+}
+
+std::string guestResultsJson(const std::string &vmName, const GuestResults &results)
+{
+	std::string out;
+	JsonWriter json(out);
+	writeJson(json, vmName, results);
+	return out;
 }
 
 std::string guestResultsTable(const std::string &vmName, const GuestResults &results)

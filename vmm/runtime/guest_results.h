@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/json.h"
 #include "common/result.h"
 #include "spindle_abi.h"
 
@@ -37,6 +38,7 @@ Status checkGuestResults(const GuestResults &results);
 double opsPerSecond(const GuestResults &results);
 
 // One JSON object describing the VM's results (field names documented in guest-kernels/README.md).
+void writeJson(JsonWriter &json, const std::string &vmName, const GuestResults &results);
 std::string guestResultsJson(const std::string &vmName, const GuestResults &results);
 // A readable table (one row per vCPU and a total).
 std::string guestResultsTable(const std::string &vmName, const GuestResults &results);

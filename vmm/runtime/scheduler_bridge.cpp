@@ -6,6 +6,7 @@
 #include "common/rate_limiter.h"
 #include "sched/options.h"
 #include "sched/scheduler.h"
+#include "vmm/runtime/scheduler_bridge.h"
 #include "vmm/runtime/session.h"
 
 namespace spindle {
@@ -28,11 +29,10 @@ public:
 							  scheduler_->poolCpus().size());
 		    !fits)
 			return fits;
-		const int id = scheduler_->addVm(vm.config().name, vm.config().cpus, vm.hintSlots());
-		if (id < 0)
-			return Error::invalid("the scheduler takes at most " + std::to_string(sched::Scheduler::kMaxVms) +
-					      " VMs of 1-" + std::to_string(SPINDLE_MAX_VCPUS) + " vCPUs");
-		ids_.push_back(id);
+		auto id = scheduler_->addVm(vm.config().name, vm.config().cpus, vm.hintSlots());
+		if (!id)
+			return id.error();
+		ids_.push_back(*id);
 		return {};
 	}
 
@@ -59,12 +59,7 @@ public:
 	void vmStopped(int vm) override { scheduler_->vmStopped(ids_[static_cast<size_t>(vm)]); }
 	void stop() override { scheduler_->stop(); }
 
-	std::string metricsJson() const override
-	{
-		std::string json;
-		scheduler_->writeMetricsJson(json);
-		return json;
-	}
+	sched::SchedulerMetrics metrics() const override { return scheduler_->metrics(); }
 
 	std::string summary() const override
 	{
@@ -92,7 +87,7 @@ struct SchedulerPlan {
 	std::vector<int> pool;
 };
 
-Result<SchedulerPlan> planScheduler(const RunOptions &options)
+Result<SchedulerPlan> planScheduler(const SessionConfig &options)
 {
 	SchedulerPlan plan;
 	auto policy = sched::parsePolicyName(options.policy);
@@ -114,7 +109,7 @@ Result<SchedulerPlan> planScheduler(const RunOptions &options)
 
 } // namespace
 
-Result<GuestEnlightenment> guestEnlightenment(const RunOptions &options)
+Result<GuestEnlightenment> guestEnlightenment(const SessionConfig &options)
 {
 	auto plan = planScheduler(options);
 	if (!plan)
@@ -128,7 +123,7 @@ uint32_t cpuidFeatures(const GuestEnlightenment &enlightenment)
 	       (enlightenment.hints ? SPINDLE_CPUID_F_HINTS : 0);
 }
 
-Status checkSchedulerOptions(const RunOptions &options)
+Status checkSchedulerOptions(const SessionConfig &options)
 {
 	auto plan = planScheduler(options);
 	if (!plan)
@@ -139,7 +134,7 @@ Status checkSchedulerOptions(const RunOptions &options)
 	return {};
 }
 
-Result<std::unique_ptr<SessionScheduler>> makeSessionScheduler(const RunOptions &options,
+Result<std::unique_ptr<SessionScheduler>> makeSessionScheduler(const SessionConfig &options,
 							      const SchedulerHostFacts &facts)
 {
 	auto plan = planScheduler(options);

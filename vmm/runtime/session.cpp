@@ -21,12 +21,11 @@
 #include "vmm/loader/elf_loader.h"
 #include "vmm/runtime/console_writer.h"
 #include "vmm/runtime/guest_mode.h"
+#include "vmm/runtime/scheduler_bridge.h"
 
 namespace spindle {
 
 namespace {
-
-std::atomic<int> gStopSignal{0};
 
 // Taken during static initialisation, as close to process start as user code gets.
 const uint64_t gProcessStartNs = monotonicNs();
@@ -34,8 +33,7 @@ const uint64_t gProcessStartNs = monotonicNs();
 // Anything above this is not a guest we bundle or expect; refuse rather than read gigabytes.
 constexpr uint64_t kMaxKernelBytes = 256ull << 20;
 
-// What the console may still take after the VMs stopped: a reader that is merely slow gets its
-// output, one that never reads does not hold the run (or --timeout) hostage.
+// What a --serial file may still take after the VMs stopped.
 constexpr uint64_t kConsoleGraceNs = 500'000'000;
 
 Result<std::vector<uint8_t>> readKernel(const std::string &path)
@@ -62,7 +60,7 @@ Error asInput(const Error &error)
 	return Error::invalid(error.message());
 }
 
-Result<VmConfig> resolveVm(const VmSpec &spec, const RunOptions &options, const GuestEnlightenment &enlightenment)
+Result<VmConfig> resolveVm(const VmSpec &spec, const SessionConfig &options, const GuestEnlightenment &enlightenment)
 {
 	VmConfig config;
 	config.hints = enlightenment.hints;
@@ -141,171 +139,74 @@ uint64_t processRssBytes()
 	return 0;
 }
 
-// The output files are written at the end; find out now that one cannot be, without creating
-// or truncating anything.
-Status checkWritable(const std::string &flag, const std::string &path)
+std::string stopOutcome(const VirtualMachine &vm)
 {
-	namespace fs = std::filesystem;
-	std::error_code error;
-	const fs::path file(path);
-	if (fs::exists(file, error)) {
-		if (fs::is_directory(file, error))
-			return Error::invalid(flag + " " + path + " is a directory");
-		if (access(path.c_str(), W_OK) != 0)
-			return Error::invalid(Error::fromErrno(flag + " " + path).message());
-		return {};
+	switch (vm.stopReason()) {
+	case StopReason::GuestExit: {
+		auto code = vm.guestExitCode();
+		return code && *code == 0 ? std::string() : "guest exited with code " + std::to_string(code.value_or(-1));
 	}
-	const fs::path dir = file.has_parent_path() ? file.parent_path() : fs::path(".");
-	if (access(dir.c_str(), W_OK) != 0)
-		return Error::invalid(Error::fromErrno(flag + " " + path).message());
-	return {};
-}
-
-Status writeFile(const std::string &path, const std::string &text)
-{
-	FILE *file = fopen(path.c_str(), "w");
-	if (!file)
-		return Error::fromErrno("writing " + path);
-	bool ok = fwrite(text.data(), 1, text.size(), file) == text.size();
-	ok = (fclose(file) == 0) && ok;
-	if (!ok)
-		return Error::fromErrno("writing " + path);
-	return {};
-}
-
-const char *stopReasonName(StopReason reason)
-{
-	switch (reason) {
-	case StopReason::None: return "running";
-	case StopReason::GuestExit: return "guest_exit";
-	case StopReason::AllHalted: return "all_halted";
-	case StopReason::Fatal: return "fatal";
-	case StopReason::Requested: return "stopped";
+	case StopReason::Fatal:
+	case StopReason::AllHalted: return vm.stopMessage();
+	case StopReason::Requested: return vm.stopMessage().empty() ? "stopped" : vm.stopMessage();
+	case StopReason::None: break;
 	}
-	return "?";
+	return "still running";
 }
 
-std::string statusJson(int status, const std::string &failure)
-{
-	return "\"status\": " + std::to_string(status) +
-	       ", \"failure\": " + (failure.empty() ? std::string("null") : jsonString(failure));
-}
-
-std::string vmMetricsJson(const VirtualMachine &vm)
-{
-	std::string json = "{\"name\": " + jsonString(vm.config().name) + ", \"cpus\": " + std::to_string(vm.config().cpus);
-	json += ", \"guest_mode\": \"" + std::string(guestModeName(vm.config().mode)) + "\"";
-	json += ", \"guest_mode_reason\": " + jsonString(vm.config().modeReason);
-	json += ", \"stop_reason\": \"" + std::string(stopReasonName(vm.stopReason())) + "\"";
-	auto code = vm.guestExitCode();
-	json += ", \"exit_code\": " + (code ? std::to_string(*code) : std::string("null"));
-	json += ", \"pv_malformed\": " + std::to_string(vm.pvMalformed());
-	json += ", \"long_spins\": " + std::to_string(vm.results().longSpins);
-	json += ", \"vcpus\": [";
-	const volatile spindle_hint_slot *hints = vm.hintSlots();
-	for (unsigned v = 0; v < vm.config().cpus; ++v) {
-		json += (v ? ", " : "") + std::string("{\"vcpu\": ") + std::to_string(v) + ", \"exits\": " + vm.counters(v).toJson();
-		// The hint slot as the guest left it: a consistent guest holds no lock at the end.
-		if (hints) {
-			const uint32_t waitingOn = hints[v].waiting_on;
-			json += ", \"hint_at_exit\": {\"seq\": " + std::to_string(hints[v].seq) +
-				", \"locks_held\": " + std::to_string(hints[v].locks_held) + ", \"waiting_on\": " +
-				(waitingOn == SPINDLE_VCPU_NONE ? std::string("null") : std::to_string(waitingOn)) + "}";
-		}
-		json += "}";
-	}
-	return json + "]}";
-}
-
-// One run of `spindle run`, step by step; each step either succeeds or ends the run with one
-// line and an exit status, and from the moment the output paths are known to be writable, every
-// ending writes --metrics and --results (with the failure reason when there is one).
+// One run of a session, step by step; each step either succeeds or ends the session with an
+// error (its one line).
 class SessionRun
 {
 public:
-	SessionRun(const RunOptions &options, SessionReport *report, bool quiet)
-		: options_(options), report_(report), quiet_(quiet), startNs_(monotonicNs())
-	{
-	}
+	SessionRun(const SessionConfig &config, const SessionIo &io) : config_(config), io_(io), startNs_(monotonicNs()) {}
 	~SessionRun()
 	{
 		// The VMs may still print while they are torn down, and the console writes to the file.
 		vms_.clear();
-		console_.reset();
+		if (fileConsole_)
+			fileConsole_->close(kConsoleGraceNs);
+		fileConsole_.reset();
 		if (serialFile_)
 			fclose(serialFile_);
 	}
 
-	int execute();
+	Result<SessionReport> execute();
 
 private:
-	Status checkOutputs();
 	Status resolve();
 	Status openHost();
 	Status createVms();
 	Status startVms();
 	void waitForVms();
-	int reportVms();
-	void writeOutputs(int status, const std::string &failure);
-	void printStats();
-	int fail(const Error &error, const std::string &prefix = {});
+	void stopAll(const std::string &why);
+	SessionReport report();
 
-	const RunOptions &options_;
-	SessionReport *report_;
-	bool quiet_;
+	const SessionConfig &config_;
+	SessionIo io_;
 	uint64_t startNs_;
-	bool outputsChecked_ = false;
 
 	std::vector<VmConfig> configs_;
 	std::optional<KvmSystem> kvm_;
 	std::unique_ptr<SessionScheduler> scheduler_;
 	FILE *serialFile_ = nullptr;
-	std::unique_ptr<ConsoleWriter> console_;
+	std::unique_ptr<ConsoleWriter> fileConsole_;
+	ConsoleWriter *console_ = nullptr;
 	FinishSignal finished_;
 	std::vector<std::unique_ptr<VirtualMachine>> vms_;
 	bool timedOut_ = false;
 	int signal_ = 0;
-	std::string resultsJson_;
 };
 
-int SessionRun::fail(const Error &error, const std::string &prefix)
-{
-	const int status = error.isInput() ? kExitUsage : kExitVmFailed;
-	const std::string message = prefix.empty() ? error.message() : prefix + ": " + error.message();
-	spdlog::error("{}", message);
-	if (console_)
-		console_->close(kConsoleGraceNs);
-	if (outputsChecked_)
-		writeOutputs(status, message);
-	if (report_)
-		report_->status = status;
-	return status;
-}
-
-Status SessionRun::checkOutputs()
-{
-	if (!options_.metricsPath.empty())
-		if (auto status = checkWritable("--metrics", options_.metricsPath); !status)
-			return status;
-	if (!options_.resultsPath.empty())
-		if (auto status = checkWritable("--results", options_.resultsPath); !status)
-			return status;
-	if (options_.serial == SerialMode::File)
-		if (auto status = checkWritable("--serial file", options_.serialPath); !status)
-			return status;
-	outputsChecked_ = true;
-	return {};
-}
-
-// Everything that can be wrong with the command line, before touching KVM.
+// Everything that can be wrong with the configuration, before touching KVM.
 Status SessionRun::resolve()
 {
-	auto enlightenment = guestEnlightenment(options_);
+	auto enlightenment = guestEnlightenment(config_);
 	if (!enlightenment)
 		return enlightenment.error();
 	uint64_t totalMem = 0;
-	for (const VmSpec &spec : options_.vms) {
-		auto config = resolveVm(spec, options_, *enlightenment);
+	for (const VmSpec &spec : config_.vms) {
+		auto config = resolveVm(spec, config_, *enlightenment);
 		if (!config)
 			return config.error().wrap(spec.name);
 		totalMem += config->memBytes;
@@ -315,11 +216,11 @@ Status SessionRun::resolve()
 	if (totalMem > hostMem)
 		return Error::invalid("guest memory (" + std::to_string(totalMem >> 20) + " MiB in all) is more than this host has (" +
 				      std::to_string(hostMem >> 20) + " MiB)");
-	return checkSchedulerOptions(options_);
+	return checkSchedulerOptions(config_);
 }
 
-// KVM and the limits it sets, then the scheduler: its notes (PLE detector off) come only once
-// the command line is known to be good.
+// KVM and the limits it sets, the serial file, then the scheduler: its notes (PLE detector off)
+// come only once the configuration is known to be good.
 Status SessionRun::openHost()
 {
 	auto kvm = KvmSystem::open();
@@ -330,16 +231,19 @@ Status SessionRun::openHost()
 		if (config.cpus > static_cast<unsigned>(kvm_->maxVcpus()))
 			return Error::invalid(config.name + ": " + std::to_string(config.cpus) +
 					      " vCPUs requested; this KVM allows at most " + std::to_string(kvm_->maxVcpus()));
-	if (options_.serial == SerialMode::File) {
-		serialFile_ = fopen(options_.serialPath.c_str(), "w");
+	if (config_.serial == SerialMode::File) {
+		serialFile_ = fopen(config_.serialPath.c_str(), "w");
 		if (!serialFile_)
-			return asInput(Error::fromErrno("--serial file " + options_.serialPath));
+			return asInput(Error::fromErrno("--serial file " + config_.serialPath));
+		fileConsole_ = std::make_unique<ConsoleWriter>(fileno(serialFile_));
+		console_ = fileConsole_.get();
+	} else if (config_.serial == SerialMode::Stdout) {
+		console_ = io_.console;
 	}
-	const KvmBackend backend = hostKvmBackend();
 	SchedulerHostFacts facts;
-	if (backend == KvmBackend::Pvm)
+	if (hostKvmBackend() == KvmBackend::Pvm)
 		facts.pauseExitsUnavailable = "this KVM (PVM) never exits on PAUSE";
-	auto scheduler = makeSessionScheduler(options_, facts);
+	auto scheduler = makeSessionScheduler(config_, facts);
 	if (!scheduler)
 		return scheduler.error();
 	scheduler_ = std::move(*scheduler);
@@ -348,14 +252,12 @@ Status SessionRun::openHost()
 
 Status SessionRun::createVms()
 {
-	console_ = std::make_unique<ConsoleWriter>(serialFile_ ? fileno(serialFile_) : STDOUT_FILENO);
 	const bool prefix = configs_.size() > 1;
 	for (size_t i = 0; i < configs_.size(); ++i) {
 		const std::string name = configs_[i].name;
 		Serial::LineSink sink = [this, name, prefix](std::string_view line) {
-			if (options_.serial == SerialMode::Off)
-				return;
-			console_->write((prefix ? "[" + name + "] " : std::string()) + printable(line) + "\n");
+			if (console_)
+				console_->write((prefix ? "[" + name + "] " : std::string()) + printable(line) + "\n");
 		};
 		auto vm = VirtualMachine::create(*kvm_, std::move(configs_[i]), static_cast<int>(i), sink, finished_);
 		if (!vm)
@@ -370,11 +272,10 @@ Status SessionRun::createVms()
 
 Status SessionRun::startVms()
 {
-	installStopSignalHandlers();
 	if (auto status = scheduler_->start(); !status)
 		return status.error().wrap("scheduler");
 	// Said when the run starts, so a long run shows at once what it runs under.
-	if (!quiet_)
+	if (!io_.quiet)
 		spdlog::info("{}", scheduler_->summary());
 	for (auto &vm : vms_)
 		if (auto status = vm->start(); !status)
@@ -382,7 +283,18 @@ Status SessionRun::startVms()
 	return {};
 }
 
-// Until every VM is done, the timeout passes or a signal arrives; then stops and joins them all.
+void SessionRun::stopAll(const std::string &why)
+{
+	for (auto &vm : vms_)
+		vm->requestStop(StopReason::Requested, why);
+	for (auto &vm : vms_)
+		vm->join();
+	if (scheduler_)
+		scheduler_->stop();
+}
+
+// Until every VM is done, the timeout passes or the stop token says stop; then stops and joins
+// them all.
 void SessionRun::waitForVms()
 {
 	uint64_t seen = 0;
@@ -403,183 +315,97 @@ void SessionRun::waitForVms()
 		}
 		if (allDone)
 			break;
-		if ((signal_ = gStopSignal.load()) != 0)
+		if ((signal_ = io_.stop.signal()) != 0)
 			break;
-		if (options_.timeoutMs && monotonicNs() - startNs_ >= options_.timeoutMs * 1000000ull) {
+		if (config_.timeoutMs && monotonicNs() - startNs_ >= config_.timeoutMs * 1000000ull) {
 			timedOut_ = true;
 			break;
 		}
 		seen = finished_.waitFor(seen, std::chrono::milliseconds(20));
 	}
-	for (auto &vm : vms_)
-		vm->requestStop(StopReason::Requested, timedOut_ ? "timeout" : "interrupted");
-	for (auto &vm : vms_)
-		vm->join();
-	scheduler_->stop();
+	stopAll(timedOut_ ? "timeout" : "interrupted");
 	// A signal that came while the VMs were finishing on their own still interrupts: the caller
 	// asked to stop, and a matrix must not run on past it.
 	if (!signal_ && !timedOut_)
-		signal_ = gStopSignal.load();
+		signal_ = io_.stop.signal();
 }
 
-// Judges each VM, prints its table, fills the report; returns the exit status.
-int SessionRun::reportVms()
+SessionReport SessionRun::report()
 {
-	int status = 0;
-	resultsJson_.clear();
-	for (size_t i = 0; i < vms_.size(); ++i) {
-		const VirtualMachine &vm = *vms_[i];
-		GuestResults results = vm.results();
-		for (const std::string &text : results.guestErrors)
-			spdlog::error("{}: guest: {}", vm.config().name, text);
-		int vmStatus = 0;
-		switch (vm.stopReason()) {
-		case StopReason::GuestExit:
-			vmStatus = vm.guestExitCode().value_or(kExitVmFailed);
-			break;
-		case StopReason::Fatal:
-		case StopReason::AllHalted:
-			spdlog::error("{}: {}", vm.config().name, vm.stopMessage());
-			vmStatus = kExitVmFailed;
-			break;
-		case StopReason::Requested:
-		case StopReason::None:
-			vmStatus = timedOut_ ? kExitTimeout : kExitInterrupted;
-			break;
+	SessionReport report;
+	report.timedOut = timedOut_;
+	report.signal = signal_;
+	for (const auto &vm : vms_) {
+		VmReport r;
+		r.name = vm->config().name;
+		r.cpus = vm->config().cpus;
+		r.mode = vm->config().mode;
+		r.modeReason = vm->config().modeReason;
+		r.stopReason = vm->stopReason();
+		r.stopMessage = vm->stopMessage();
+		r.exitCode = vm->guestExitCode();
+		r.results = vm->results();
+		r.pvMalformed = vm->pvMalformed();
+		for (const std::string &text : r.results.guestErrors)
+			spdlog::error("{}: guest: {}", r.name, text);
+		if (r.stopReason == StopReason::Fatal || r.stopReason == StopReason::AllHalted)
+			spdlog::error("{}: {}", r.name, r.stopMessage);
+		if (auto check = checkGuestResults(r.results); !check && r.stopReason == StopReason::GuestExit) {
+			spdlog::error("{}: results fail their checks: {}", r.name, check.error().message());
+			r.resultsOk = false;
+			r.failure = check.error().message();
 		}
-		std::string failure;
-		if (auto check = checkGuestResults(results); !check && vm.stopReason() == StopReason::GuestExit) {
-			spdlog::error("{}: results fail their checks: {}", vm.config().name, check.error().message());
-			failure = check.error().message();
-			if (vmStatus == 0)
-				vmStatus = kExitVmFailed;
+		if (r.failure.empty())
+			r.failure = stopOutcome(*vm);
+		if (r.failure.empty() && !r.results.guestErrors.empty())
+			r.failure = r.results.guestErrors.front();
+		const volatile spindle_hint_slot *hints = vm->hintSlots();
+		for (unsigned v = 0; v < r.cpus; ++v) {
+			VcpuReport vcpu{vm->counters(v).snapshot(), std::nullopt};
+			if (hints)
+				vcpu.hint = HintAtExit{hints[v].seq, hints[v].locks_held, hints[v].waiting_on};
+			r.vcpus.push_back(vcpu);
 		}
-		if (failure.empty() && vmStatus != 0)
-			failure = vm.stopMessage().empty() ? "exit status " + std::to_string(vmStatus) : vm.stopMessage();
-		if (failure.empty() && !results.guestErrors.empty())
-			failure = results.guestErrors.front();
-		if (results.vm && !quiet_)
-			console_->write(guestResultsTable(vm.config().name, results));
-		if (report_)
-			report_->vms.push_back({vm.config().name, vm.config().cpus, results, stopReasonName(vm.stopReason()),
-						vm.guestExitCode(), failure});
-		resultsJson_ += (i ? ", " : "") + guestResultsJson(vm.config().name, results);
-		if (status == 0)
-			status = vmStatus;
+		if (report.failure.empty() && (r.stopReason == StopReason::Fatal || r.stopReason == StopReason::AllHalted))
+			report.failure = r.name + ": " + r.stopMessage;
+		if (vm->firstReportNs() && (!report.stats.startupNs || vm->firstReportNs() - processStartNs() < report.stats.startupNs))
+			report.stats.startupNs = vm->firstReportNs() - processStartNs();
+		report.stats.guestResidentBytes += residentBytes(vm->memory());
+		report.vms.push_back(std::move(r));
 	}
-	if (timedOut_)
-		spdlog::error("timeout: stopped after {} s", static_cast<double>(options_.timeoutMs) / 1000.0);
-	if (signal_)
-		spdlog::warn("interrupted by signal {}: every VM stopped, results so far written", signal_);
-	if (timedOut_)
-		status = kExitTimeout;
-	else if (signal_)
-		status = kExitInterrupted;
-	return status;
+	report.stats.rssBytes = processRssBytes();
+	if (scheduler_)
+		report.scheduler = scheduler_->metrics();
+	report.wallSeconds = static_cast<double>(monotonicNs() - startNs_) / 1e9;
+	return report;
 }
 
-void SessionRun::writeOutputs(int status, const std::string &failure)
+Result<SessionReport> SessionRun::execute()
 {
-	if (!options_.metricsPath.empty()) {
-		std::string json = "{" + statusJson(status, failure) + ", \"vms\": [";
-		for (size_t i = 0; i < vms_.size(); ++i)
-			json += (i ? ", " : "") + vmMetricsJson(*vms_[i]);
-		json += "]";
-		if (scheduler_)
-			json += ", \"scheduler\": " + scheduler_->metricsJson();
-		if (auto written = writeFile(options_.metricsPath, json + "}\n"); !written)
-			spdlog::error("{}", written.error().message());
-	}
-	if (!options_.resultsPath.empty()) {
-		const std::string json = "{" + statusJson(status, failure) + ", \"vms\": [" + resultsJson_ + "]}\n";
-		if (auto written = writeFile(options_.resultsPath, json); !written)
-			spdlog::error("{}", written.error().message());
-	}
-}
-
-void SessionRun::printStats()
-{
-	uint64_t first = 0, guestResident = 0;
-	for (auto &vm : vms_) {
-		if (vm->firstReportNs() && (!first || vm->firstReportNs() < first))
-			first = vm->firstReportNs();
-		guestResident += residentBytes(vm->memory());
-	}
-	for (auto &vm : vms_)
-		fprintf(stderr, "stats: %s guest mode %s (%s)\n", vm->config().name.c_str(),
-			std::string(guestModeName(vm->config().mode)).c_str(), vm->config().modeReason.c_str());
-	const uint64_t rss = processRssBytes();
-	fprintf(stderr, "stats: start-up %.3f ms (process start to the guest's first report)\n",
-		first ? static_cast<double>(first - gProcessStartNs) / 1e6 : -1.0);
-	fprintf(stderr, "stats: VMM resident memory beyond guest RAM %.2f MiB (RSS %.2f MiB, guest-resident %.2f MiB)\n",
-		static_cast<double>(rss - std::min(rss, guestResident)) / 1048576.0, static_cast<double>(rss) / 1048576.0,
-		static_cast<double>(guestResident) / 1048576.0);
-}
-
-int SessionRun::execute()
-{
-	gStopSignal.store(0);
-	if (auto status = checkOutputs(); !status)
-		return fail(status.error());
 	if (auto status = resolve(); !status)
-		return fail(status.error());
+		return status.error();
 	if (auto status = openHost(); !status)
-		return fail(status.error());
+		return status.error();
 	if (auto status = createVms(); !status)
-		return fail(status.error());
+		return status.error();
 	if (auto status = startVms(); !status) {
-		for (auto &vm : vms_)
-			vm->requestStop(StopReason::Fatal, status.error().message());
-		for (auto &vm : vms_)
-			vm->join();
-		scheduler_->stop();
-		return fail(status.error());
+		stopAll(status.error().message());
+		return status.error();
 	}
 	waitForVms();
-	int status = reportVms();
-	// Whatever the console could not take by now is dropped, and said so.
-	if (const uint64_t dropped = console_->close(kConsoleGraceNs))
-		spdlog::warn("{} bytes of guest output could not be written (nobody read it in time)", dropped);
-
-	if (report_) {
-		report_->schedulerMetricsJson = scheduler_->metricsJson();
-		report_->wallSeconds = static_cast<double>(monotonicNs() - startNs_) / 1e9;
-	}
-	std::string failure;
-	for (auto &vm : vms_)
-		if (failure.empty() && (vm->stopReason() == StopReason::Fatal || vm->stopReason() == StopReason::AllHalted))
-			failure = vm->config().name + ": " + vm->stopMessage();
-	if (failure.empty() && timedOut_)
-		failure = "timeout";
-	if (failure.empty() && signal_)
-		failure = "interrupted by signal " + std::to_string(signal_);
-	writeOutputs(status, failure);
-	if (options_.stats)
-		printStats();
-	if (report_)
-		report_->status = status;
-	return status;
+	return report();
 }
 
 } // namespace
 
-bool stopSignalPending()
+uint64_t processStartNs()
 {
-	return gStopSignal.load() != 0;
+	return gProcessStartNs;
 }
 
-void installStopSignalHandlers()
+Result<SessionReport> runSession(const SessionConfig &config, const SessionIo &io)
 {
-	struct sigaction action {};
-	action.sa_handler = [](int signal) { gStopSignal.store(signal); };
-	sigemptyset(&action.sa_mask);
-	sigaction(SIGINT, &action, nullptr);
-	sigaction(SIGTERM, &action, nullptr);
-}
-
-int runSession(const RunOptions &options, SessionReport *report, bool quiet)
-{
-	SessionRun run(options, report, quiet);
+	SessionRun run(config, io);
 	return run.execute();
 }
 

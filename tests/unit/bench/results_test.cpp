@@ -72,32 +72,6 @@ TEST(Fairness, NoneWithoutAloneRate)
 	EXPECT_FALSE(fairness(30, 0, 3).has_value());
 }
 
-TEST(SchedulerTotals, SumsEveryVmsTotalsButNotPerVcpuCounters)
-{
-	const std::string json =
-		R"({"policy":"coboost","vms":[)"
-		R"({"name":"a","totals":{"spins_ple":3,"spins_pattern":1,"spins_pv":0,"spins_hint":0,"boosts":2,"boosted_us":150,"x":1},"coboosts":1,)"
-		R"("vcpus":[{"spins_ple":3,"spins_pattern":1,"spins_pv":0,"spins_hint":0,"boosts":2,"boosted_us":150}]},)"
-		R"({"name":"b","totals":{"spins_ple":10,"spins_pattern":0,"spins_pv":2,"spins_hint":1,"boosts":5,"boosted_us":1000},"vcpus":[]}]})";
-
-	auto totals = parseSchedulerTotals(json);
-
-	ASSERT_TRUE(totals.ok()) << totals.error().message();
-	EXPECT_EQ(totals->spinWaits, 17u);
-	EXPECT_EQ(totals->boosts, 7u);
-	EXPECT_EQ(totals->boostedUs, 1150u);
-}
-
-TEST(SchedulerTotals, RejectsTotalsWithoutAField)
-{
-	EXPECT_FALSE(parseSchedulerTotals(R"({"vms":[{"totals":{"spins_ple":1}}]})").ok());
-}
-
-TEST(SchedulerTotals, RejectsTextWithoutTotals)
-{
-	EXPECT_FALSE(parseSchedulerTotals("not json").ok());
-}
-
 TEST(DeriveRatios, DividesByTheMedianAloneRun)
 {
 	std::vector<RunRecord> records = {

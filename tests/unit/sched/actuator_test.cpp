@@ -284,7 +284,7 @@ TEST(Scheduler, CoboostOnTicketLockThreadsBoostsAndRestoresEveryThread)
 	ASSERT_TRUE(s.ok()) << s.error().message();
 	TicketVm vm(4); // two per CPU on a 2-CPU pool
 	std::vector<int> original = affinityOf(vm.threads[0]->tid());
-	int id = (*s)->addVm("ticket", 4, nullptr);
+	int id = *(*s)->addVm("ticket", 4, nullptr);
 	for (unsigned i = 0; i < 4; ++i)
 		ASSERT_TRUE((*s)->attachVcpuThread(id, i, vm.threads[i]->tid()).ok());
 	EXPECT_EQ(affinityOf(vm.threads[0]->tid()), std::vector<int>{ (*s)->poolCpus()[0] });
@@ -315,7 +315,7 @@ TEST(Scheduler, LongSpinNotificationsReachThePolicyCore)
 		o.forceEpoll = epoll;
 		auto s = Scheduler::create(o, {});
 		ASSERT_TRUE(s.ok()) << s.error().message();
-		int id = (*s)->addVm("pv", 2, nullptr);
+		int id = *(*s)->addVm("pv", 2, nullptr);
 		ASSERT_TRUE((*s)->start().ok());
 
 		std::string json;
@@ -338,7 +338,7 @@ TEST(Scheduler, NotificationForUnknownVmOrVcpuIsIgnored)
 	o.detectPle = false;
 	auto s = Scheduler::create(o, {});
 	ASSERT_TRUE(s.ok());
-	int id = (*s)->addVm("pv", 2, nullptr);
+	int id = *(*s)->addVm("pv", 2, nullptr);
 
 	(*s)->notifyLongSpin(id, 2, 0, 0);
 	(*s)->notifyLongSpin(-1, 0, 0, 0);
@@ -357,7 +357,7 @@ TEST(Scheduler, AttachRejectsBadVcpuAndSecondThread)
 	auto s = Scheduler::create(o, {});
 	ASSERT_TRUE(s.ok());
 	SpinThread t;
-	int id = (*s)->addVm("a", 1, nullptr);
+	int id = *(*s)->addVm("a", 1, nullptr);
 
 	EXPECT_FALSE((*s)->attachVcpuThread(id, 1, t.tid()).ok());
 	EXPECT_FALSE((*s)->attachVcpuThread(id + 1, 0, t.tid()).ok());
@@ -373,7 +373,7 @@ TEST(Scheduler, StoppedVmThreadsAreRestored)
 	ASSERT_TRUE(s.ok());
 	SpinThread t;
 	std::vector<int> original = affinityOf(t.tid());
-	int id = (*s)->addVm("a", 1, nullptr);
+	int id = *(*s)->addVm("a", 1, nullptr);
 	ASSERT_TRUE((*s)->attachVcpuThread(id, 0, t.tid()).ok());
 
 	(*s)->vmStopped(id);
@@ -389,7 +389,7 @@ TEST(Scheduler, DetachedThreadIsRestoredAndForgotten)
 	ASSERT_TRUE(s.ok());
 	SpinThread t;
 	std::vector<int> original = affinityOf(t.tid());
-	int id = (*s)->addVm("a", 1, nullptr);
+	int id = *(*s)->addVm("a", 1, nullptr);
 	ASSERT_TRUE((*s)->attachVcpuThread(id, 0, t.tid()).ok());
 
 	(*s)->detachVcpuThread(id, 0);
@@ -406,8 +406,8 @@ TEST(Scheduler, AddVmRejectsZeroVcpus)
 	auto s = Scheduler::create(o, {});
 	ASSERT_TRUE(s.ok());
 
-	EXPECT_EQ((*s)->addVm("empty", 0, nullptr), -1);
-	EXPECT_EQ((*s)->addVm("huge", 100000, nullptr), -1);
+	EXPECT_FALSE((*s)->addVm("empty", 0, nullptr).ok());
+	EXPECT_FALSE((*s)->addVm("huge", 100000, nullptr).ok());
 }
 
 } // namespace

@@ -93,7 +93,7 @@ TEST(SchedMetrics, SchedulerJsonIsOneObjectWithTheHostFieldsAfterTheCoresFields)
 	o.detectPattern = false; // it reads the same PAUSE counters
 	auto s = Scheduler::create(o, {});
 	ASSERT_TRUE(s.ok()) << s.error().message();
-	(*s)->addVm("a", 1, nullptr);
+	ASSERT_TRUE((*s)->addVm("a", 1, nullptr).ok());
 
 	std::string json;
 	(*s)->writeMetricsJson(json);
@@ -111,6 +111,30 @@ TEST(SchedMetrics, SchedulerJsonIsOneObjectWithTheHostFieldsAfterTheCoresFields)
 				"\"scheduler_realtime_switches\":0}");
 	EXPECT_EQ(m.host.eventLoop, "none");
 	EXPECT_EQ(m.core.vms.size(), 1u);
+}
+
+
+TEST(SchedMetrics, TotalOverVmsSumsEveryVmsTotals)
+{
+	CoreMetrics metrics;
+	metrics.vms.resize(2);
+	metrics.vms[0].totals.spins[static_cast<unsigned>(SpinSource::Ple)] = 3;
+	metrics.vms[0].totals.spins[static_cast<unsigned>(SpinSource::Pattern)] = 1;
+	metrics.vms[0].totals.boosts = 2;
+	metrics.vms[0].totals.boostedNs = 150 * kUs;
+	metrics.vms[1].totals.spins[static_cast<unsigned>(SpinSource::Ple)] = 10;
+	metrics.vms[1].totals.spins[static_cast<unsigned>(SpinSource::Pv)] = 2;
+	metrics.vms[1].totals.spins[static_cast<unsigned>(SpinSource::Hint)] = 1;
+	metrics.vms[1].totals.boosts = 5;
+	metrics.vms[1].totals.boostedNs = 1000 * kUs;
+	metrics.vms[1].vcpus.resize(1);
+	metrics.vms[1].vcpus[0].boosts = 99; // per-vCPU counters are already in the totals
+
+	VcpuCounters total = totalOverVms(metrics);
+
+	EXPECT_EQ(spinWaits(total), 17u);
+	EXPECT_EQ(total.boosts, 7u);
+	EXPECT_EQ(total.boostedNs, 1150 * kUs);
 }
 
 } // namespace

@@ -167,7 +167,7 @@ TEST(Cli, FailedRunStillWritesValidMetricsAndResultsWithTheReason)
 	for (const std::string &path : {metrics, results}) {
 		const std::string json = readFile(path);
 		EXPECT_EQ(JsonChecker::problem(json), "") << path << ": " << json;
-		EXPECT_NE(json.find("\"status\": 2"), std::string::npos) << json;
+		EXPECT_NE(json.find("\"status\":2"), std::string::npos) << json;
 		EXPECT_NE(json.find("unknown guest 'nosuchguest'"), std::string::npos) << json;
 		unlink(path.c_str());
 	}

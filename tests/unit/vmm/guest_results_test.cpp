@@ -88,8 +88,8 @@ TEST(LatencyHistogram, PercentilesAreBucketUpperBounds)
 TEST(GuestResults, JsonNamesTheVmLockAndEveryVcpu)
 {
 	auto json = guestResultsJson("vm0", lockResults(10, 20, 30));
-	EXPECT_NE(json.find("\"vm\": \"vm0\""), std::string::npos);
-	EXPECT_NE(json.find("\"lock\": \"ticket\""), std::string::npos);
-	EXPECT_NE(json.find("\"vcpu\": 1"), std::string::npos);
-	EXPECT_NE(json.find("\"checks_ok\": true"), std::string::npos);
+	EXPECT_NE(json.find("\"vm\":\"vm0\""), std::string::npos) << json;
+	EXPECT_NE(json.find("\"lock\":\"ticket\""), std::string::npos);
+	EXPECT_NE(json.find("\"vcpu\":1"), std::string::npos);
+	EXPECT_NE(json.find("\"checks_ok\":true"), std::string::npos);
 }

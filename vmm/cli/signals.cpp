@@ -1,0 +1,26 @@
+#include "vmm/cli/signals.h"
+
+#include <signal.h>
+
+namespace spindle {
+
+namespace {
+std::atomic<int> gStopSignal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "set from a signal handler");
+} // namespace
+
+void installStopSignalHandlers()
+{
+	struct sigaction action {};
+	action.sa_handler = [](int signal) { gStopSignal.store(signal); };
+	sigemptyset(&action.sa_mask);
+	sigaction(SIGINT, &action, nullptr);
+	sigaction(SIGTERM, &action, nullptr);
+}
+
+const std::atomic<int> &stopSignal()
+{
+	return gStopSignal;
+}
+
+} // namespace spindle
