@@ -3,6 +3,7 @@
 #include <array>
 #include <functional>
 
+#include "common/flag_table.h"
 #include "common/parse.h"
 
 namespace spindle::sched {
@@ -74,67 +75,62 @@ Status detectFlag(SchedulerOptions &o, std::string_view value)
 	return {};
 }
 
-struct FlagHandler {
-	FlagDescription description;
-	std::function<Status(SchedulerOptions &, std::string_view)> apply;
-};
-
-const std::vector<FlagHandler> &flagHandlers()
+std::vector<Flag<SchedulerOptions>> allFlags()
 {
 	using O = SchedulerOptions;
-	static const std::vector<FlagHandler> handlers = {
-		{ { "policy", "NAME", "scheduler policy: cfs, yield, coboost, extend, express, gang, adaptive (default cfs)" },
-		  [](O &o, std::string_view v) -> Status {
+	return {
+		{ "policy", "NAME", "scheduler policy: cfs, yield, coboost, extend, express, gang, adaptive (default cfs)",
+		  [](O &o, const std::string &v) -> Status {
 			  auto kind = parsePolicyName(v);
 			  if (!kind)
 				  return kind.error();
 			  o.policy = *kind;
 			  return {};
 		  } },
-		{ { "sched-tick", "DURATION", "sampling period of hints, thread states and counters (default 1ms, 100us..100ms)" },
-		  [](O &o, std::string_view v) { return durationFlag(o.tickNs, "sched-tick", v, 100 * kUs, 100 * kMs); } },
-		{ { "boost-slice", "DURATION", "co-boost slice (default 1ms, 50us..100ms)" },
-		  [](O &o, std::string_view v) { return durationFlag(o.boostSliceNs, "boost-slice", v, 50 * kUs, 100 * kMs); } },
-		{ { "yield-time", "DURATION", "yield: how long a spinner is deprioritized (default 500us, 10us..10ms)" },
-		  [](O &o, std::string_view v) { return durationFlag(o.yieldNs, "yield-time", v, 10 * kUs, 10 * kMs); } },
-		{ { "yield-interval", "DURATION", "yield: at most one yield per vCPU per interval (default 2ms, 0..1s)" },
-		  [](O &o, std::string_view v) { return durationFlag(o.yieldMinIntervalNs, "yield-interval", v, 0, kS); } },
-		{ { "extend-max", "DURATION", "extend: longest extension (default 500us, 10us..10ms)" },
-		  [](O &o, std::string_view v) { return durationFlag(o.extendMaxNs, "extend-max", v, 10 * kUs, 10 * kMs); } },
-		{ { "extend-count", "N", "extend: extensions per vCPU per window (default 4, 1..1000)" },
-		  [](O &o, std::string_view v) { return unsignedFlag(o.extendMaxPerWindow, "extend-count", v, 1, 1000); } },
-		{ { "extend-window", "DURATION", "extend: window of --extend-count (default 10ms, 1ms..10s)" },
-		  [](O &o, std::string_view v) { return durationFlag(o.extendWindowNs, "extend-window", v, kMs, 10 * kS); } },
-		{ { "express-window", "DURATION", "express: run time granted (default 50us, 10us..10ms)" },
-		  [](O &o, std::string_view v) { return durationFlag(o.expressNs, "express-window", v, 10 * kUs, 10 * kMs); } },
-		{ { "express-interval", "DURATION", "express: at most once per vCPU per interval (default 1ms, 0..1s)" },
-		  [](O &o, std::string_view v) { return durationFlag(o.expressMinIntervalNs, "express-interval", v, 0, kS); } },
-		{ { "gang-quantum", "DURATION", "gang: a VM's turn on the pool (default 10ms, 1ms..1s)" },
-		  [](O &o, std::string_view v) { return durationFlag(o.gangQuantumNs, "gang-quantum", v, kMs, kS); } },
-		{ { "repay-percent", "N", "ledger: debt repaid at N% of wall time (default 25, 1..100)" },
-		  [](O &o, std::string_view v) { return unsignedFlag(o.repayPercent, "repay-percent", v, 1, 100); } },
-		{ { "debt-nice", "N", "ledger: nice increment while in debt (default 5, 1..19)" },
-		  [](O &o, std::string_view v) { return unsignedFlag(o.debtNice, "debt-nice", v, 1, 19); } },
-		{ { "pv-min-interval", "DURATION", "long-spin notifications accepted per vCPU at most once per interval (default 100us, 0..1s)" },
-		  [](O &o, std::string_view v) { return durationFlag(o.pvMinIntervalNs, "pv-min-interval", v, 0, kS); } },
-		{ { "spin-low", "N", "pattern detector: PAUSE exits per tick below which a vCPU is not spinning (default 2)" },
-		  [](O &o, std::string_view v) { return unsignedFlag(o.spinLow, "spin-low", v, 0, 1'000'000); } },
-		{ { "spin-high", "N", "pattern detector: PAUSE exits per tick above which a vCPU spins (default 8)" },
-		  [](O &o, std::string_view v) { return unsignedFlag(o.spinHigh, "spin-high", v, 0, 1'000'000); } },
-		{ { "adapt-min-slice", "DURATION", "adaptive: smallest co-boost slice (default 250us, 50us..100ms)" },
-		  [](O &o, std::string_view v) { return durationFlag(o.adaptMinSliceNs, "adapt-min-slice", v, 50 * kUs, 100 * kMs); } },
-		{ { "adapt-max-slice", "DURATION", "adaptive: largest co-boost slice (default 2ms, 50us..100ms)" },
-		  [](O &o, std::string_view v) { return durationFlag(o.adaptMaxSliceNs, "adapt-max-slice", v, 50 * kUs, 100 * kMs); } },
-		{ { "extend-poll", "DURATION", "extend: hint re-read period while an extension runs (default 100us, 10us..1ms)" },
-		  [](O &o, std::string_view v) { return durationFlag(o.extendPollNs, "extend-poll", v, 10 * kUs, kMs); } },
-		{ { "share-window", "DURATION", "share guard: window of each VM's CPU balance (default 100ms, 10ms..10s)" },
-		  [](O &o, std::string_view v) { return durationFlag(o.shareWindowNs, "share-window", v, 10 * kMs, 10 * kS); } },
-		{ { "share-slack", "N", "share guard: % of its share a VM may exceed before it is held back (default 5, 0..100)" },
-		  [](O &o, std::string_view v) { return unsignedFlag(o.shareSlackPercent, "share-slack", v, 0, 100); } },
-		{ { "detect", "LIST", "spin detectors: ple,pattern,pv,hints, all or none (default all)" },
-		  [](O &o, std::string_view v) { return detectFlag(o, v); } },
-		{ { "boost-class", "CLASS", "fifo (pinned SCHED_FIFO, ended by the scheduler) or deadline (SCHED_DEADLINE budget, FIFO fallback) (default fifo)" },
-		  [](O &o, std::string_view v) -> Status {
+		{ "sched-tick", "DURATION", "sampling period of hints, thread states and counters (default 1ms, 100us..100ms)",
+		  [](O &o, const std::string &v) { return durationFlag(o.tickNs, "sched-tick", v, 100 * kUs, 100 * kMs); } },
+		{ "boost-slice", "DURATION", "co-boost slice (default 1ms, 50us..100ms)",
+		  [](O &o, const std::string &v) { return durationFlag(o.boostSliceNs, "boost-slice", v, 50 * kUs, 100 * kMs); } },
+		{ "yield-time", "DURATION", "yield: how long a spinner is deprioritized (default 500us, 10us..10ms)",
+		  [](O &o, const std::string &v) { return durationFlag(o.yieldNs, "yield-time", v, 10 * kUs, 10 * kMs); } },
+		{ "yield-interval", "DURATION", "yield: at most one yield per vCPU per interval (default 2ms, 0..1s)",
+		  [](O &o, const std::string &v) { return durationFlag(o.yieldMinIntervalNs, "yield-interval", v, 0, kS); } },
+		{ "extend-max", "DURATION", "extend: longest extension (default 500us, 10us..10ms)",
+		  [](O &o, const std::string &v) { return durationFlag(o.extendMaxNs, "extend-max", v, 10 * kUs, 10 * kMs); } },
+		{ "extend-count", "N", "extend: extensions per vCPU per window (default 4, 1..1000)",
+		  [](O &o, const std::string &v) { return unsignedFlag(o.extendMaxPerWindow, "extend-count", v, 1, 1000); } },
+		{ "extend-window", "DURATION", "extend: window of --extend-count (default 10ms, 1ms..10s)",
+		  [](O &o, const std::string &v) { return durationFlag(o.extendWindowNs, "extend-window", v, kMs, 10 * kS); } },
+		{ "express-window", "DURATION", "express: run time granted (default 50us, 10us..10ms)",
+		  [](O &o, const std::string &v) { return durationFlag(o.expressNs, "express-window", v, 10 * kUs, 10 * kMs); } },
+		{ "express-interval", "DURATION", "express: at most once per vCPU per interval (default 1ms, 0..1s)",
+		  [](O &o, const std::string &v) { return durationFlag(o.expressMinIntervalNs, "express-interval", v, 0, kS); } },
+		{ "gang-quantum", "DURATION", "gang: a VM's turn on the pool (default 10ms, 1ms..1s)",
+		  [](O &o, const std::string &v) { return durationFlag(o.gangQuantumNs, "gang-quantum", v, kMs, kS); } },
+		{ "repay-percent", "N", "ledger: debt repaid at N% of wall time (default 25, 1..100)",
+		  [](O &o, const std::string &v) { return unsignedFlag(o.repayPercent, "repay-percent", v, 1, 100); } },
+		{ "debt-nice", "N", "ledger: nice increment while in debt (default 5, 1..19)",
+		  [](O &o, const std::string &v) { return unsignedFlag(o.debtNice, "debt-nice", v, 1, 19); } },
+		{ "pv-min-interval", "DURATION", "long-spin notifications accepted per vCPU at most once per interval (default 100us, 0..1s)",
+		  [](O &o, const std::string &v) { return durationFlag(o.pvMinIntervalNs, "pv-min-interval", v, 0, kS); } },
+		{ "spin-low", "N", "pattern detector: PAUSE exits per tick below which a vCPU is not spinning (default 2)",
+		  [](O &o, const std::string &v) { return unsignedFlag(o.spinLow, "spin-low", v, 0, 1'000'000); } },
+		{ "spin-high", "N", "pattern detector: PAUSE exits per tick above which a vCPU spins (default 8)",
+		  [](O &o, const std::string &v) { return unsignedFlag(o.spinHigh, "spin-high", v, 0, 1'000'000); } },
+		{ "adapt-min-slice", "DURATION", "adaptive: smallest co-boost slice (default 250us, 50us..100ms)",
+		  [](O &o, const std::string &v) { return durationFlag(o.adaptMinSliceNs, "adapt-min-slice", v, 50 * kUs, 100 * kMs); } },
+		{ "adapt-max-slice", "DURATION", "adaptive: largest co-boost slice (default 2ms, 50us..100ms)",
+		  [](O &o, const std::string &v) { return durationFlag(o.adaptMaxSliceNs, "adapt-max-slice", v, 50 * kUs, 100 * kMs); } },
+		{ "extend-poll", "DURATION", "extend: hint re-read period while an extension runs (default 100us, 10us..1ms)",
+		  [](O &o, const std::string &v) { return durationFlag(o.extendPollNs, "extend-poll", v, 10 * kUs, kMs); } },
+		{ "share-window", "DURATION", "share guard: window of each VM's CPU balance (default 100ms, 10ms..10s)",
+		  [](O &o, const std::string &v) { return durationFlag(o.shareWindowNs, "share-window", v, 10 * kMs, 10 * kS); } },
+		{ "share-slack", "N", "share guard: % of its share a VM may exceed before it is held back (default 5, 0..100)",
+		  [](O &o, const std::string &v) { return unsignedFlag(o.shareSlackPercent, "share-slack", v, 0, 100); } },
+		{ "detect", "LIST", "spin detectors: ple,pattern,pv,hints, all or none (default all)",
+		  [](O &o, const std::string &v) { return detectFlag(o, v); } },
+		{ "boost-class", "CLASS", "fifo (pinned SCHED_FIFO, ended by the scheduler) or deadline (SCHED_DEADLINE budget, FIFO fallback) (default fifo)",
+		  [](O &o, const std::string &v) -> Status {
 			  if (v == "deadline")
 				  o.boostClass = BoostClass::Deadline;
 			  else if (v == "fifo")
@@ -143,10 +139,10 @@ const std::vector<FlagHandler> &flagHandlers()
 				  return Error::invalid("--boost-class: unknown class '" + std::string(v) + "' (use deadline or fifo)");
 			  return {};
 		  } },
-		{ { "fifo-priority", "N", "SCHED_FIFO priority of a boosted thread; the scheduler thread takes N+1 while boosts run (default 10, 1..98)" },
-		  [](O &o, std::string_view v) { return unsignedFlag(o.fifoPriority, "fifo-priority", v, 1, 98); } },
-		{ { "event-loop", "KIND", "uring (epoll if io_uring is unavailable) or epoll (default uring)" },
-		  [](O &o, std::string_view v) -> Status {
+		{ "fifo-priority", "N", "SCHED_FIFO priority of a boosted thread; the scheduler thread takes N+1 while boosts run (default 10, 1..98)",
+		  [](O &o, const std::string &v) { return unsignedFlag(o.fifoPriority, "fifo-priority", v, 1, 98); } },
+		{ "event-loop", "KIND", "uring (epoll if io_uring is unavailable) or epoll (default uring)",
+		  [](O &o, const std::string &v) -> Status {
 			  if (v == "uring")
 				  o.forceEpoll = false;
 			  else if (v == "epoll")
@@ -155,15 +151,14 @@ const std::vector<FlagHandler> &flagHandlers()
 				  return Error::invalid("--event-loop: unknown kind '" + std::string(v) + "' (use uring or epoll)");
 			  return {};
 		  } },
-		{ { "trace", "PATH", "write a JSON-lines timeline of scheduler events to PATH" },
-		  [](O &o, std::string_view v) -> Status {
+		{ "trace", "PATH", "write a JSON-lines timeline of scheduler events to PATH",
+		  [](O &o, const std::string &v) -> Status {
 			  if (v.empty())
 				  return Error::invalid("--trace: empty path");
 			  o.tracePath = std::string(v);
 			  return {};
 		  } },
 	};
-	return handlers;
 }
 
 } // namespace
@@ -198,12 +193,25 @@ const std::vector<PolicyDescription> &policyDescriptions()
 	return list;
 }
 
+const FlagTable<SchedulerOptions> &schedFlagTable(bool withRunFlags)
+{
+	static const FlagTable<SchedulerOptions> all(allFlags());
+	static const FlagTable<SchedulerOptions> bounds([] {
+		std::vector<Flag<SchedulerOptions>> flags;
+		for (const auto &flag : allFlags())
+			if (flag.name != "policy" && flag.name != "trace")
+				flags.push_back(flag);
+		return flags;
+	}());
+	return withRunFlags ? all : bounds;
+}
+
 const std::vector<FlagDescription> &schedFlags()
 {
 	static const std::vector<FlagDescription> list = [] {
 		std::vector<FlagDescription> out;
-		for (const FlagHandler &h : flagHandlers())
-			out.push_back(h.description);
+		for (const auto &flag : schedFlagTable(true).flags())
+			out.push_back({flag.name, flag.value, flag.help});
 		return out;
 	}();
 	return list;
@@ -211,12 +219,10 @@ const std::vector<FlagDescription> &schedFlags()
 
 Status applySchedFlag(SchedulerOptions &options, std::string_view name, std::string_view value)
 {
-	if (name.substr(0, 2) == "--")
-		name.remove_prefix(2);
-	for (const FlagHandler &h : flagHandlers())
-		if (h.description.name == name)
-			return h.apply(options, value);
-	return Error::invalid("unknown scheduler flag '--" + std::string(name) + "'");
+	const Flag<SchedulerOptions> *flag = schedFlagTable(true).find(name);
+	if (!flag)
+		return Error::invalid("unknown scheduler flag '--" + std::string(name.substr(name.substr(0, 2) == "--" ? 2 : 0)) + "'");
+	return flag->apply(options, std::string(value));
 }
 
 Status validateOptions(const SchedulerOptions &o)

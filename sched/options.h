@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/flag_table.h"
 #include "common/result.h"
 
 namespace spindle::sched {
@@ -91,6 +92,9 @@ const std::vector<PolicyDescription> &policyDescriptions();
 
 // The flags applySchedFlag() understands, for the VMM's --help.
 const std::vector<FlagDescription> &schedFlags();
+// The same flags as a table; without the run flags: all but policy and trace, which spindle run
+// lists as its own.
+const FlagTable<SchedulerOptions> &schedFlagTable(bool withRunFlags);
 
 // Applies one flag ("--boost-slice" or "boost-slice") with its value. Rejects unknown names,
 // malformed values and values out of the flag's range, naming the flag.

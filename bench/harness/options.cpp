@@ -3,6 +3,7 @@
 #include <map>
 #include <optional>
 
+#include "common/flag_table.h"
 #include "common/parse.h"
 
 namespace spindle::bench {
@@ -22,8 +23,40 @@ constexpr const char *kPcpus = "0-1";
 constexpr const char *kRunTimeout = "120s";
 constexpr uint64_t kMaxDurationNs = 600'000'000'000; // the guest's own limit
 
-const char *const kValueFlags[] = { "policies", "overcommit", "locks", "cs", "think", "duration", "repeats",
-				    "fairness", "pcpus", "vcpus", "out", "run-timeout" };
+// The argv walk keeps every value as given; the defaults (which --quick changes) apply after.
+struct BenchParse {
+	BenchOptions options;
+	std::map<std::string, std::string> given;
+};
+
+Flag<BenchParse> valueFlag(std::string_view name)
+{
+	return {name, "VALUE", "", [name](BenchParse &p, const std::string &value) -> Status {
+			if (!p.given.emplace(std::string(name), value).second)
+				return Error::invalid("--" + std::string(name) + " given twice");
+			return {};
+		}};
+}
+
+const FlagTable<BenchParse> &benchFlags()
+{
+	static const FlagTable<BenchParse> table([] {
+		std::vector<Flag<BenchParse>> flags;
+		for (const char *name : {"policies", "overcommit", "locks", "cs", "think", "duration", "repeats", "fairness",
+					 "pcpus", "vcpus", "out", "run-timeout"})
+			flags.push_back(valueFlag(name));
+		flags.push_back({"quick", "", "", [](BenchParse &p, const std::string &) -> Status {
+					 p.options.quick = true;
+					 return {};
+				 }});
+		flags.push_back({"help", "", "", [](BenchParse &p, const std::string &) -> Status {
+					 p.options.help = true;
+					 return {};
+				 }, 'h'});
+		return flags;
+	}());
+	return table;
+}
 
 Result<uint64_t> durationFlag(const std::string &name, const std::string &text)
 {
@@ -39,41 +72,13 @@ Result<uint64_t> durationFlag(const std::string &name, const std::string &text)
 
 Result<BenchOptions> parseBenchOptions(const std::vector<std::string> &args, const std::vector<std::string> &knownPolicies)
 {
-	BenchOptions options;
-	std::map<std::string, std::string> given;
-	for (size_t i = 0; i < args.size(); ++i) {
-		std::string arg = args[i];
-		if (arg == "-h" || arg == "--help") {
-			options.help = true;
-			continue;
-		}
-		if (arg == "--quick") {
-			options.quick = true;
-			continue;
-		}
-		if (!arg.starts_with("--"))
-			return Error::invalid("unexpected argument '" + arg + "' (spindle bench takes only flags; see --help)");
-		std::string name = arg.substr(2), value;
-		bool hasValue = false;
-		if (size_t eq = name.find('='); eq != std::string::npos) {
-			value = name.substr(eq + 1);
-			name = name.substr(0, eq);
-			hasValue = true;
-		}
-		bool known = false;
-		for (const char *flag : kValueFlags)
-			known = known || name == flag;
-		if (!known)
-			return Error::invalid("unknown flag '--" + name + "' (see spindle bench --help)");
-		if (!hasValue) {
-			if (i + 1 >= args.size())
-				return Error::invalid("--" + name + " needs a value");
-			value = args[++i];
-		}
-		if (given.count(name))
-			return Error::invalid("--" + name + " given twice");
-		given[name] = value;
-	}
+	BenchParse parse;
+	FlagTable<BenchParse>::Hooks hooks;
+	hooks.seeHelp = "spindle bench --help";
+	if (auto status = benchFlags().parse(args, parse, hooks); !status)
+		return status.error();
+	BenchOptions &options = parse.options;
+	std::map<std::string, std::string> &given = parse.given;
 
 	// --quick changes the defaults only: flags given explicitly win, in any order.
 	const Defaults &d = options.quick ? kQuick : kFull;

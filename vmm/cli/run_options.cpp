@@ -4,7 +4,9 @@
 #include <cctype>
 #include <optional>
 
+#include "common/flag_table.h"
 #include "common/parse.h"
+#include "sched/scheduler.h"
 #include "spindle_abi.h"
 
 namespace spindle {
@@ -139,200 +141,215 @@ Result<VmSpec> parseVmSpec(const std::string &text)
 	return spec;
 }
 
-Result<RunOptions> parseRunOptions(const std::vector<std::string> &args, SchedFlagPredicate isSchedFlag)
-{
+namespace {
+
+// What the walk over argv collects before the VMs are put together.
+struct RunParse {
 	RunOptions options;
-	VmSpec single;
+	VmSpec single; // the single-guest form: GUEST or --kernel, -c, -m, -- ARGS
 	bool singleGiven = false, cpusGiven = false, memGiven = false;
 	std::vector<std::string> guestArgs;
+};
 
-	for (size_t i = 0; i < args.size(); ++i) {
-		const std::string &arg = args[i];
-		if (arg == "--") {
-			guestArgs.assign(args.begin() + static_cast<long>(i) + 1, args.end());
-			break;
-		}
-		// Accept both "--flag value" and "--flag=value".
-		std::string name = arg, inlineValue;
-		bool hasInline = false;
-		if (arg.rfind("--", 0) == 0) {
-			if (auto eq = arg.find('='); eq != std::string::npos) {
-				name = arg.substr(0, eq);
-				inlineValue = arg.substr(eq + 1);
-				hasInline = true;
-			}
-		}
-		auto value = [&]() -> Result<std::string> {
-			if (hasInline)
-				return inlineValue;
-			if (i + 1 >= args.size())
-				return Error::invalid(name + " needs a value");
-			return args[++i];
-		};
-		auto flag = [&](auto &&apply) -> Status {
-			auto v = value();
-			if (!v)
-				return v.error();
-			return apply(*v);
-		};
-		Status status;
+using RunFlag = Flag<RunParse>;
 
-		if (name == "-h" || name == "--help") {
-			options.help = true;
-			return options;
-		} else if (name == "-c" || name == "--cpus") {
-			status = flag([&](const std::string &v) -> Status {
-				auto cpus = parseCpus(v);
-				if (!cpus)
-					return cpus.error();
-				single.cpus = *cpus;
-				cpusGiven = true;
-				return {};
-			});
-		} else if (name == "-m" || name == "--mem") {
-			status = flag([&](const std::string &v) -> Status {
-				auto mem = parseMem(v);
-				if (!mem)
-					return mem.error();
-				single.memBytes = *mem;
-				memGiven = true;
-				return {};
-			});
-		} else if (name == "--kernel") {
-			status = flag([&](const std::string &v) -> Status {
-				if (v.empty())
-					return Error::invalid("--kernel needs a path");
-				single.kernelPath = v;
-				return {};
-			});
-		} else if (name == "--vm") {
-			status = flag([&](const std::string &v) -> Status {
-				auto spec = parseVmSpec(v);
-				if (!spec)
-					return spec.error();
-				options.vms.push_back(std::move(*spec));
-				return {};
-			});
-		} else if (name == "--pcpus") {
-			status = flag([&](const std::string &v) -> Status {
-				auto cpus = parseCpuList(v);
-				if (!cpus)
-					return Error::invalid("--pcpus: " + cpus.error().context());
-				options.pcpus = std::move(*cpus);
-				return {};
-			});
-		} else if (name == "--serial") {
-			status = flag([&](const std::string &v) -> Status {
-				if (v == "stdout")
-					options.serial = SerialMode::Stdout;
-				else if (v == "off")
-					options.serial = SerialMode::Off;
-				else if (v.rfind("file=", 0) == 0 && v.size() > 5) {
-					options.serial = SerialMode::File;
-					options.serialPath = v.substr(5);
-				} else
-					return Error::invalid("--serial: '" + v + "' is not stdout, off or file=PATH");
-				return {};
-			});
-		} else if (name == "--metrics" || name == "--results" || name == "--trace") {
-			status = flag([&](const std::string &v) -> Status {
-				if (v.empty())
-					return Error::invalid(name + " needs a path");
-				(name == "--metrics" ? options.metricsPath
-				 : name == "--results" ? options.resultsPath
-						       : options.tracePath) = v;
-				return {};
-			});
-		} else if (name == "--timeout") {
-			status = flag([&](const std::string &v) -> Status {
-				// Seconds, optionally with a unit (e.g. 500ms).
-				auto plain = parseUnsigned(v, 1, 7 * 24 * 3600);
-				if (plain) {
-					options.timeoutMs = *plain * 1000;
-					return {};
-				}
-				auto ns = parseDurationNs(v);
-				if (!ns || *ns < 1000000)
-					return Error::invalid("--timeout: '" + v + "' is not a positive number of seconds");
-				options.timeoutMs = *ns / 1000000;
-				return {};
-			});
-		} else if (name == "--log-level") {
-			status = flag([&](const std::string &v) -> Status {
-				static const char *levels[] = {"trace", "debug", "info", "warn", "error", "off"};
-				for (const char *level : levels)
-					if (v == level) {
-						options.logLevel = v;
-						return {};
-					}
-				return Error::invalid("--log-level: '" + v + "' is not trace, debug, info, warn, error or off");
-			});
-		} else if (name == "--policy") {
-			status = flag([&](const std::string &v) -> Status {
-				options.policy = v; // validated by the scheduler, which knows its policies
-				return {};
-			});
-		} else if (name == "--ple") {
-			status = flag([&](const std::string &v) -> Status {
-				if (v != "on" && v != "off")
-					return Error::invalid("--ple: '" + v + "' is not on or off");
-				options.pauseExits = v == "on";
-				return {};
-			});
-		} else if (name == "--guest-mode") {
-			status = flag([&](const std::string &v) -> Status {
-				auto mode = parseGuestModeChoice(v);
-				if (!mode)
-					return Error::invalid("--guest-mode: " + mode.error().context());
-				options.guestMode = *mode;
-				return {};
-			});
-		} else if (name == "--spin-threshold") {
-			status = flag([&](const std::string &v) -> Status {
-				auto n = parseUnsigned(v, 1, 1u << 30);
-				if (!n)
-					return Error::invalid("--spin-threshold: " + n.error().context());
-				options.spinThreshold = static_cast<uint32_t>(*n);
-				return {};
-			});
-		} else if (name == "--stats") {
-			if (hasInline)
-				return Error::invalid("--stats takes no value");
-			options.stats = true;
-		} else if (isSchedFlag && name.rfind("--", 0) == 0 && isSchedFlag(name.substr(2))) {
-			status = flag([&](const std::string &v) -> Status {
-				options.schedFlags.emplace_back(name.substr(2), v);
-				return {};
-			});
-		} else if (arg.rfind("-", 0) == 0 && arg.size() > 1) {
-			return Error::invalid("unknown option '" + arg + "' (see spindle run --help)");
-		} else {
-			if (singleGiven)
-				return Error::invalid("more than one guest given ('" + single.guest + "' and '" + arg +
-						      "'); use --vm for several VMs, and -- before guest arguments");
-			single.guest = arg;
-			singleGiven = true;
-		}
-		if (!status)
-			return status.error();
-	}
+Status setPath(std::string &field, const std::string &flag, const std::string &value)
+{
+	if (value.empty())
+		return Error::invalid(flag + " needs a path");
+	field = value;
+	return {};
+}
 
-	const bool singleForm = singleGiven || !single.kernelPath.empty();
+// The flags, by section of --help.
+std::vector<RunFlag> vmFlags()
+{
+	return {
+		{"cpus", "N", "vCPUs (1-256; default 1; at most what KVM allows)",
+		 [](RunParse &p, const std::string &v) -> Status {
+			 auto cpus = parseCpus(v);
+			 if (!cpus)
+				 return cpus.error();
+			 p.single.cpus = *cpus;
+			 p.cpusGiven = true;
+			 return {};
+		 },
+		 'c'},
+		{"mem", "SIZE", "guest RAM, K/M/G suffixes (default 64M; 4M to 62G, whole pages)",
+		 [](RunParse &p, const std::string &v) -> Status {
+			 auto mem = parseMem(v);
+			 if (!mem)
+				 return mem.error();
+			 p.single.memBytes = *mem;
+			 p.memGiven = true;
+			 return {};
+		 },
+		 'm'},
+		{"kernel", "PATH", "boot an ELF64 x86-64 static executable instead of a bundled guest",
+		 [](RunParse &p, const std::string &v) {
+			 return v.empty() ? Status(Error::invalid("--kernel needs a path")) : setPath(p.single.kernelPath, "--kernel", v);
+		 }},
+		{"vm", "SPEC",
+		 "add a VM (repeatable): GUEST[,cpus=N][,mem=SIZE][,args=\"k=v ...\"]\n"
+		 "[,name=NAME][,guest-mode=MODE], or kernel=PATH[,...] instead of GUEST;\n"
+		 "e.g. --vm lockbench,cpus=4,args=\"lock=ticket\"",
+		 [](RunParse &p, const std::string &v) -> Status {
+			 auto spec = parseVmSpec(v);
+			 if (!spec)
+				 return spec.error();
+			 p.options.vms.push_back(std::move(*spec));
+			 return {};
+		 }},
+	};
+}
+
+std::vector<RunFlag> schedulingFlags(const std::string &policyHelp)
+{
+	static std::string help;
+	help = "vCPU scheduling policy (default cfs):\n" + policyHelp;
+	return {
+		{"policy", "NAME", help,
+		 [](RunParse &p, const std::string &v) -> Status {
+			 p.options.policy = v; // validated by the scheduler, which knows its policies
+			 return {};
+		 }},
+		{"pcpus", "LIST",
+		 "host CPUs of the pool, e.g. 0-1 or 0,2-3 (default: every online CPU\n"
+		 "this process may use); vCPU threads are pinned round-robin over it,\n"
+		 "VM after VM, and restored when the run ends",
+		 [](RunParse &p, const std::string &v) -> Status {
+			 auto cpus = parseCpuList(v);
+			 if (!cpus)
+				 return Error::invalid("--pcpus: " + cpus.error().context());
+			 p.options.pcpus = std::move(*cpus);
+			 return {};
+		 }},
+		{"ple", "on|off",
+		 "PAUSE interception (Pause-Loop Exiting) for every VM (default on;\n"
+		 "off uses KVM_X86_DISABLE_EXITS_PAUSE)",
+		 [](RunParse &p, const std::string &v) -> Status {
+			 if (v != "on" && v != "off")
+				 return Error::invalid("--ple: '" + v + "' is not on or off");
+			 p.options.pauseExits = v == "on";
+			 return {};
+		 }},
+		{"spin-threshold", "N",
+		 "spin iterations before an enlightened guest reports a long spin\n"
+		 "(CPUID 0x40000001 EBX; default 2048)",
+		 [](RunParse &p, const std::string &v) -> Status {
+			 auto n = parseUnsigned(v, 1, 1u << 30);
+			 if (!n)
+				 return Error::invalid("--spin-threshold: " + n.error().context());
+			 p.options.spinThreshold = static_cast<uint32_t>(*n);
+			 return {};
+		 }},
+		{"guest-mode", "MODE",
+		 "auto (default), ring0 or ring3: the CPL guests boot at (per VM:\n"
+		 "guest-mode= in --vm). auto: ring 3 where KVM emulates ring-0 code\n"
+		 "(PVM) and the guest declares ring 3 (the bundled ones do), else ring 0,\n"
+		 "where hardware PLE sees spinning (Intel counts PAUSE at CPL 0 only)",
+		 [](RunParse &p, const std::string &v) -> Status {
+			 auto mode = parseGuestModeChoice(v);
+			 if (!mode)
+				 return Error::invalid("--guest-mode: " + mode.error().context());
+			 p.options.guestMode = *mode;
+			 return {};
+		 }},
+	};
+}
+
+std::vector<RunFlag> outputFlags()
+{
+	return {
+		{"serial", "MODE", "guest console: stdout (default), file=PATH, or off",
+		 [](RunParse &p, const std::string &v) -> Status {
+			 if (v == "stdout")
+				 p.options.serial = SerialMode::Stdout;
+			 else if (v == "off")
+				 p.options.serial = SerialMode::Off;
+			 else if (v.rfind("file=", 0) == 0 && v.size() > 5) {
+				 p.options.serial = SerialMode::File;
+				 p.options.serialPath = v.substr(5);
+			 } else
+				 return Error::invalid("--serial: '" + v + "' is not stdout, off or file=PATH");
+			 return {};
+		 }},
+		{"metrics", "PATH", "write per-VM and per-vCPU counters (exits, scheduler) as JSON",
+		 [](RunParse &p, const std::string &v) { return setPath(p.options.metricsPath, "--metrics", v); }},
+		{"results", "PATH", "write benchmark results (one object per VM) as JSON",
+		 [](RunParse &p, const std::string &v) { return setPath(p.options.resultsPath, "--results", v); }},
+		{"trace", "PATH", "write a timeline of scheduler events (JSON lines)",
+		 [](RunParse &p, const std::string &v) { return setPath(p.options.tracePath, "--trace", v); }},
+		{"stats", "", "print start-up time, each VM's guest mode and the VMM's own memory",
+		 [](RunParse &p, const std::string &) -> Status {
+			 p.options.stats = true;
+			 return {};
+		 }},
+		{"timeout", "SECONDS", "stop every VM after this long (exit status 124)",
+		 [](RunParse &p, const std::string &v) -> Status {
+			 // Seconds, optionally with a unit (e.g. 500ms).
+			 if (auto plain = parseUnsigned(v, 1, 7 * 24 * 3600)) {
+				 p.options.timeoutMs = *plain * 1000;
+				 return {};
+			 }
+			 auto ns = parseDurationNs(v);
+			 if (!ns || *ns < 1000000)
+				 return Error::invalid("--timeout: '" + v + "' is not a positive number of seconds");
+			 p.options.timeoutMs = *ns / 1000000;
+			 return {};
+		 }},
+		{"log-level", "LEVEL", "trace, debug, info (default), warn, error, off",
+		 [](RunParse &p, const std::string &v) -> Status {
+			 for (const char *level : {"trace", "debug", "info", "warn", "error", "off"})
+				 if (v == level) {
+					 p.options.logLevel = v;
+					 return {};
+				 }
+			 return Error::invalid("--log-level: '" + v + "' is not trace, debug, info, warn, error or off");
+		 }},
+		{"help", "", "show this help",
+		 [](RunParse &p, const std::string &) -> Status {
+			 p.options.help = true;
+			 return {};
+		 },
+		 'h'},
+	};
+}
+
+std::vector<RunFlag> allRunFlags(const std::string &policyHelp = {})
+{
+	std::vector<RunFlag> flags = vmFlags();
+	for (auto section : {schedulingFlags(policyHelp), outputFlags()})
+		flags.insert(flags.end(), section.begin(), section.end());
+	return flags;
+}
+
+// The single-guest form and the --vm form, checked against each other, into options.vms.
+Status assembleVms(RunParse &p)
+{
+	RunOptions &options = p.options;
+	const bool singleForm = p.singleGiven || !p.single.kernelPath.empty();
 	if (singleForm && !options.vms.empty())
 		return Error::invalid("give either one GUEST (with -c/-m/--kernel/--) or --vm specs, not both");
 	if (!singleForm && options.vms.empty())
 		return Error::invalid("no guest given (e.g. spindle run hello -c 4; see spindle run --help)");
-	if (!singleForm && (cpusGiven || memGiven || !guestArgs.empty()))
+	if (!singleForm && (p.cpusGiven || p.memGiven || !p.guestArgs.empty()))
 		return Error::invalid("-c/-m and -- guest arguments apply to the single-guest form; "
 				      "with --vm use cpus=, mem= and args=");
 	if (singleForm) {
-		if (!single.guest.empty() && !single.kernelPath.empty())
+		if (!p.single.guest.empty() && !p.single.kernelPath.empty())
 			return Error::invalid("give either a bundled GUEST name or --kernel PATH, not both");
-		single.args = std::move(guestArgs);
-		options.vms.push_back(std::move(single));
+		p.single.args = std::move(p.guestArgs);
+		options.vms.push_back(std::move(p.single));
 	}
-	if (options.vms.size() > 64)
-		return Error::invalid("at most 64 VMs per run");
+	return {};
+}
+
+// Default names vm0, vm1, ...; two VMs may not share one.
+Status nameVms(RunOptions &options)
+{
+	if (options.vms.size() > static_cast<size_t>(sched::Scheduler::kMaxVms))
+		return Error::invalid("at most " + std::to_string(sched::Scheduler::kMaxVms) + " VMs per run");
 	for (size_t i = 0; i < options.vms.size(); ++i) {
 		if (options.vms[i].name.empty())
 			options.vms[i].name = "vm" + std::to_string(i);
@@ -340,7 +357,43 @@ Result<RunOptions> parseRunOptions(const std::vector<std::string> &args, SchedFl
 			if (options.vms[j].name == options.vms[i].name)
 				return Error::invalid("two VMs are named '" + options.vms[i].name + "'");
 	}
-	return options;
+	return {};
+}
+
+} // namespace
+
+Result<RunOptions> parseRunOptions(const std::vector<std::string> &args, SchedFlagPredicate isSchedFlag)
+{
+	static const FlagTable<RunParse> table(allRunFlags());
+	RunParse p;
+	FlagTable<RunParse>::Hooks hooks;
+	hooks.seeHelp = "spindle run --help";
+	hooks.positional = [&p](const std::string &arg) -> Status {
+		if (p.singleGiven)
+			return Error::invalid("more than one guest given ('" + p.single.guest + "' and '" + arg +
+					      "'); use --vm for several VMs, and -- before guest arguments");
+		p.single.guest = arg;
+		p.singleGiven = true;
+		return {};
+	};
+	hooks.rest = [&p](std::vector<std::string> rest) -> Status {
+		p.guestArgs = std::move(rest);
+		return {};
+	};
+	hooks.isPassThrough = [isSchedFlag](const std::string &name) { return isSchedFlag && isSchedFlag(name); };
+	hooks.passThrough = [&p](const std::string &name, const std::string &value) -> Status {
+		p.options.schedFlags.emplace_back(name, value);
+		return {};
+	};
+	if (auto status = table.parse(args, p, hooks); !status)
+		return status.error();
+	if (p.options.help)
+		return p.options;
+	if (auto status = assembleVms(p); !status)
+		return status.error();
+	if (auto status = nameVms(p.options); !status)
+		return status.error();
+	return p.options;
 }
 
 std::string runUsage(const std::string &policyHelp, const std::string &boundsHelp)
@@ -352,42 +405,17 @@ std::string runUsage(const std::string &policyHelp, const std::string &boundsHel
 Boots guests on /dev/kvm, one thread per vCPU, and passes the guest's exit code on.
 GUEST is a bundled guest (see `spindle guests`); GUEST-ARGS reach the guest in its boot info.
 
-VM options (single-guest form):
-  -c, --cpus N            vCPUs (1-256; default 1; at most what KVM allows)
-  -m, --mem SIZE          guest RAM, K/M/G suffixes (default 64M; 4M to 62G, whole pages)
-      --kernel PATH       boot an ELF64 x86-64 static executable instead of a bundled guest
-      --vm SPEC           add a VM (repeatable): GUEST[,cpus=N][,mem=SIZE][,args="k=v ..."]
-                          [,name=NAME][,guest-mode=MODE], or kernel=PATH[,...] instead of GUEST;
-                          e.g. --vm lockbench,cpus=4,args="lock=ticket"
-
-Scheduling:
-      --policy NAME       vCPU scheduling policy (default cfs):
-)" + policyHelp + R"(      --pcpus LIST        host CPUs of the pool, e.g. 0-1 or 0,2-3 (default: every online CPU
-                          this process may use); vCPU threads are pinned round-robin over it,
-                          VM after VM, and restored when the run ends
-      --ple on|off        PAUSE interception (Pause-Loop Exiting) for every VM (default on;
-                          off uses KVM_X86_DISABLE_EXITS_PAUSE)
-      --spin-threshold N  spin iterations before an enlightened guest reports a long spin
-                          (CPUID 0x40000001 EBX; default 2048)
-      --guest-mode MODE   auto (default), ring0 or ring3: the CPL guests boot at (per VM:
-                          guest-mode= in --vm). auto: ring 3 where KVM emulates ring-0 code
-                          (PVM) and the guest declares ring 3 (the bundled ones do), else ring 0,
-                          where hardware PLE sees spinning (Intel counts PAUSE at CPL 0 only)
-
-Scheduler bounds (each has a default; sched/README.md explains them):
-)" + boundsHelp + R"(
-Output:
-      --serial MODE       guest console: stdout (default), file=PATH, or off
-      --metrics PATH      write per-VM and per-vCPU counters (exits, scheduler) as JSON
-      --results PATH      write benchmark results (one object per VM) as JSON
-      --trace PATH        write a timeline of scheduler events (JSON lines)
-      --stats             print start-up time and the VMM's own memory beyond guest RAM
-      --timeout SECONDS   stop every VM after this long (exit status 124)
-      --log-level LEVEL   trace, debug, info (default), warn, error, off
-  -h, --help              show this help
+VM options (-c, -m, --kernel and GUEST are the single-guest form; --vm adds VMs):
+)" + FlagTable<RunParse>(vmFlags()).help() +
+	       "\nScheduling:\n" + FlagTable<RunParse>(schedulingFlags(policyHelp)).help() +
+	       "\nScheduler bounds (each has a default; sched/README.md explains them):\n" + boundsHelp +
+	       "\nOutput:\n" + FlagTable<RunParse>(outputFlags()).help() + R"(
+Every flag, file and path is checked before any VM or the scheduler exists; bad input gets one
+line and exit status 2. --metrics and --results are written after every run that got that far,
+failed ones included (with "status" and "failure").
 
 Exit status: the guest's exit code (0-255) with one VM; with several, 0 if every guest
-exited 0, else the first non-zero code. 1: the VM failed (triple fault, KVM error, results
+exited 0, else the first non-zero code. 1: the VM failed (guest crashed, KVM error, results
 failed their checks); 2: bad command line or input; 124: --timeout; 130: interrupted.
 )";
 }

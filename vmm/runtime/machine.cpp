@@ -32,10 +32,6 @@ Result<std::unique_ptr<VirtualMachine>> VirtualMachine::create(const KvmSystem &
 	const MemoryLayout layout{config.memBytes, config.cpus};
 	if (auto status = validateLayout(layout); !status)
 		return status.error();
-	const int maxVcpus = kvm.maxVcpus();
-	if (config.cpus > static_cast<unsigned>(maxVcpus))
-		return Error::invalid(std::to_string(config.cpus) + " vCPUs requested; this KVM allows at most " +
-				      std::to_string(maxVcpus));
 
 	auto memory = GuestMemory::create(config.memBytes);
 	if (!memory)

@@ -150,36 +150,24 @@ Result<std::unique_ptr<SessionScheduler>> makeSessionScheduler(const SessionConf
 
 bool isSchedulerFlag(const std::string &name)
 {
-	for (const auto &flag : sched::schedFlags())
-		if (flag.name == name && name != "policy" && name != "trace")
-			return true;
-	return false;
+	// policy and trace are spindle run's own flags, listed with the others.
+	return sched::schedFlagTable(/*withRunFlags=*/false).find(name) != nullptr;
 }
 
 std::string schedulerHelp()
 {
 	std::string text;
-	for (const auto &policy : sched::policyDescriptions())
-		text += "                            " + std::string(policy.name) +
-			std::string(policy.name.size() < 10 ? 10 - policy.name.size() : 1, ' ') +
-			std::string(policy.summary) + "\n";
+	for (const auto &policy : sched::policyDescriptions()) {
+		std::string name(policy.name);
+		name.resize(std::max<size_t>(name.size() + 1, 10), ' ');
+		text += (text.empty() ? "" : "\n") + name + std::string(policy.summary);
+	}
 	return text;
 }
 
 std::string schedulerBoundsHelp()
 {
-	std::string text;
-	for (const auto &flag : sched::schedFlags()) {
-		if (flag.name == "policy" || flag.name == "trace")
-			continue; // spindle run's own flags, listed with the others
-		std::string left = "      --" + std::string(flag.name) + " " + std::string(flag.value);
-		if (left.size() < 32)
-			left.resize(32, ' ');
-		else
-			left += "  ";
-		text += left + std::string(flag.help) + "\n";
-	}
-	return text;
+	return sched::schedFlagTable(/*withRunFlags=*/false).help(36);
 }
 
 } // namespace spindle
