@@ -19,6 +19,7 @@
 #include "vmm/kvm/backend.h"
 #include "vmm/kvm/kvm_system.h"
 #include "vmm/loader/elf_loader.h"
+#include "vmm/probe/host_probe.h"
 #include "vmm/runtime/console_writer.h"
 #include "vmm/runtime/guest_mode.h"
 #include "vmm/runtime/scheduler_bridge.h"
@@ -60,6 +61,20 @@ Error asInput(const Error &error)
 	return Error::invalid(error.message());
 }
 
+// For a backend Spindle does not recognise: does ring-0 guest code run at emulator speed? Measured
+// once per process (about 20 ms), only when asked.
+bool ringZeroEmulated()
+{
+	static const bool emulated = [] {
+		auto kvm = KvmSystem::open();
+		if (!kvm)
+			return false;
+		auto speed = measureGuestSpeed(*kvm, GuestMode::Ring0);
+		return speed && speed->instructionsPerUs() < kNativeInstructionsPerUs;
+	}();
+	return emulated;
+}
+
 Result<VmConfig> resolveVm(const VmSpec &spec, const SessionConfig &options, const GuestEnlightenment &enlightenment)
 {
 	VmConfig config;
@@ -97,7 +112,8 @@ Result<VmConfig> resolveVm(const VmSpec &spec, const SessionConfig &options, con
 	auto image = parseElf(config.elf, layout.kernelWindowStart(), layout.kernelWindowEnd());
 	if (!image)
 		return image.error().wrap("guest " + config.guest);
-	auto mode = chooseGuestMode(spec.guestMode.value_or(options.guestMode), hostKvmBackend(), image->guestModes);
+	auto mode = chooseGuestMode(spec.guestMode.value_or(options.guestMode), hostKvmBackend(), image->guestModes,
+				    hostKvmBackend() == KvmBackend::Unknown && ringZeroEmulated());
 	if (!mode)
 		return mode.error().wrap("guest " + config.guest);
 	if (!mode->warning.empty() && firstTimeInProcess("guest-mode:" + mode->warning))
