@@ -300,6 +300,8 @@ Status Scheduler::start()
 			schedulerOriginal_ = *original;
 			schedulerTid_.store(self, std::memory_order_release);
 		}
+		if (threadStartHook_)
+			threadStartHook_();
 		while (running_.load(std::memory_order_acquire)) {
 			Status s = shared->runOnce(-1);
 			if (!s) {

@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include <array>
+#include <functional>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -73,6 +74,9 @@ public:
 	// Ends the VM's boosts and restores its threads' original policy, priority and affinity.
 	void vmStopped(int vm);
 
+	// Called first on the scheduler thread once it runs (the VMM installs its seccomp filter
+	// there); set before start().
+	void setThreadStartHook(std::function<void()> hook) { threadStartHook_ = std::move(hook); }
 	Status start();
 	void stop(); // joins the scheduler thread, restores every thread; idempotent
 
@@ -148,6 +152,7 @@ private:
 	std::vector<std::unique_ptr<PvVm>> pvOwned_; // never freed before the Scheduler: racing notifiers
 
 	UniqueFd notifyFd_, stopFd_, tickFd_, expiryFd_;
+	std::function<void()> threadStartHook_;
 	std::thread thread_;
 	std::atomic<bool> running_{ false };
 	const char *backend_ = "none";

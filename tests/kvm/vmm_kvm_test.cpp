@@ -1,6 +1,12 @@
 // The VMM core on real KVM: bundled guests, --kernel, faults, timeouts, metrics.
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -170,6 +176,91 @@ TEST(Faults, CrashedRunStillWritesValidMetricsAndResultsWithTheReason)
 		EXPECT_NE(json.find("guest crashed"), std::string::npos) << json;
 		unlink(path.c_str());
 	}
+}
+
+namespace {
+
+// "Seccomp:" of every thread of a running process, by thread name.
+std::vector<std::pair<std::string, std::string>> seccompOfThreads(pid_t pid)
+{
+	std::vector<std::pair<std::string, std::string>> threads;
+	const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+	for (const auto &task : std::filesystem::directory_iterator(dir)) {
+		std::string name = readFile(task.path() / "comm");
+		name = name.substr(0, name.find('\n'));
+		const std::string status = readFile(task.path() / "status");
+		const size_t at = status.find("Seccomp:");
+		threads.emplace_back(name, at == std::string::npos ? "?" : status.substr(at + 8, status.find('\n', at) - at - 8));
+	}
+	return threads;
+}
+
+std::string trimmed(const std::string &text)
+{
+	const size_t start = text.find_first_not_of(" \t");
+	return start == std::string::npos ? std::string() : text.substr(start);
+}
+
+// Starts spindle with args, lets it run for a second, and returns what each thread shows.
+std::vector<std::pair<std::string, std::string>> seccompOfARunningSpindle(const std::vector<std::string> &args)
+{
+	pid_t child = fork();
+	if (child == 0) {
+		std::vector<char *> argv;
+		const std::string bin = spindleBinary();
+		argv.push_back(const_cast<char *>(bin.c_str()));
+		for (const std::string &a : args)
+			argv.push_back(const_cast<char *>(a.c_str()));
+		argv.push_back(nullptr);
+		int devnull = open("/dev/null", O_WRONLY);
+		dup2(devnull, 1);
+		dup2(devnull, 2);
+		execv(argv[0], argv.data());
+		_exit(127);
+	}
+	usleep(1'000'000);
+	auto threads = seccompOfThreads(child);
+	kill(child, SIGTERM);
+	int status = 0;
+	waitpid(child, &status, 0);
+	return threads;
+}
+
+} // namespace
+
+TEST(Seccomp, EveryThreadOfARunningSpindleIsFiltered)
+{
+	auto threads = seccompOfARunningSpindle({"run", "--policy", "coboost", "--vm", "lockbench,cpus=2,args=\"duration=60s\""});
+
+	ASSERT_GE(threads.size(), 5u) << "main, console, scheduler and two vCPU threads";
+	for (const auto &[name, mode] : threads)
+		EXPECT_EQ(trimmed(mode), "2") << name;
+}
+
+TEST(Seccomp, OffInstallsNoFilter)
+{
+	auto threads = seccompOfARunningSpindle({"run", "--seccomp", "off", "--vm", "lockbench,cpus=2,args=\"duration=60s\""});
+
+	ASSERT_FALSE(threads.empty());
+	for (const auto &[name, mode] : threads)
+		EXPECT_EQ(trimmed(mode), "0") << name;
+}
+
+TEST(Seccomp, AForbiddenCallFromAVcpuThreadIsReportedAndStopsTheRun)
+{
+	const std::string metrics = "/tmp/spindle-kvm-test-seccomp-" + std::to_string(getpid()) + ".json";
+	setenv("SPINDLE_SECCOMP_SELFTEST", "vcpu", 1);
+
+	auto result = runSpindle({"run", "lockbench", "-c", "2", "--metrics", metrics, "--", "duration=60s"}, 60);
+
+	unsetenv("SPINDLE_SECCOMP_SELFTEST");
+	EXPECT_EQ(result.status, 1) << result.err;
+	EXPECT_LT(result.seconds, 10.0) << "the run stops at once, not after its 60 s";
+	EXPECT_NE(result.err.find("seccomp: the vCPU thread called getppid"), std::string::npos) << result.err;
+	const std::string json = readFile(metrics);
+	EXPECT_EQ(JsonChecker::problem(json), "") << json;
+	EXPECT_NE(json.find("seccomp"), std::string::npos) << json;
+	unlink(metrics.c_str());
 }
 
 TEST(Metrics, JsonHasEveryVcpuAndItsExits)

@@ -22,6 +22,7 @@
 #include "vmm/loader/elf_loader.h"
 #include "vmm/probe/host_probe.h"
 #include "vmm/runtime/guest_mode.h"
+#include "vmm/runtime/seccomp_filter.h"
 
 namespace spindle {
 
@@ -228,6 +229,11 @@ void HostCheck::checkScheduling()
 	const bool cpuset = (" " + controllers + " ").find(" cpuset ") != std::string::npos;
 	add("cgroup_cpuset", "cgroup v2 cpuset", cpuset ? "ok" : "missing",
 	    cpuset ? "available (pool partitions)" : "unavailable: pools use affinity only", cpuset);
+	const Status seccomp = seccompAvailable();
+	add("seccomp", "seccomp filters", seccomp ? "ok" : "missing",
+	    seccomp ? "per-thread allow-lists can be installed (--seccomp on, the default)"
+		    : seccomp.error().message() + " -> run with --seccomp off",
+	    seccomp.ok());
 	add("perf_event_paranoid", "perf_event_paranoid", "info", readFirstLine("/proc/sys/kernel/perf_event_paranoid"),
 	    true);
 	add("cpus_online", "host CPUs online", "info", readFirstLine("/sys/devices/system/cpu/online"), true);

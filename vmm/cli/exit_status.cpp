@@ -19,6 +19,8 @@ int exitStatusFor(const SessionReport &report)
 		if (status == 0)
 			status = vmStatus;
 	}
+	if (report.signal == kSeccompStopValue)
+		return kExitVmFailed; // a seccomp violation: the handler said which call
 	if (report.timedOut)
 		return kExitTimeout;
 	if (report.signal)

@@ -107,8 +107,8 @@ int runRunCommand(const RunOptions &options)
 		spdlog::error("{}", status.error().message());
 		return kExitUsage; // nothing may be written to a path that was refused
 	}
-	ConsoleWriter console(STDOUT_FILENO);
-	auto report = runSession(options, SessionIo{&console, StopToken(&stopSignal()), false});
+	ConsoleWriter console(STDOUT_FILENO, options.seccomp);
+	auto report = runSession(options, SessionIo{&console, StopToken(&stopSignal()), false, /*filterMainThread=*/true});
 	if (!report) {
 		const int status = exitStatusFor(report.error());
 		spdlog::error("{}", report.error().message());
@@ -121,7 +121,8 @@ int runRunCommand(const RunOptions &options)
 			console.write(guestResultsTable(vm.name, vm.results));
 	if (report->timedOut)
 		spdlog::error("timeout: stopped after {} s", static_cast<double>(options.timeoutMs) / 1000.0);
-	if (report->signal)
+	const bool seccompStop = report->signal == kSeccompStopValue;
+	if (report->signal && !seccompStop)
 		spdlog::warn("interrupted by signal {}: every VM stopped, results so far written", report->signal);
 	// Whatever the console could not take by now is dropped, and said so.
 	if (const uint64_t dropped = console.close(kConsoleGraceNs))
@@ -130,6 +131,8 @@ int runRunCommand(const RunOptions &options)
 	std::string failure = report->failure;
 	if (failure.empty() && report->timedOut)
 		failure = "timeout";
+	if (failure.empty() && seccompStop)
+		failure = "a thread made a system call its seccomp filter forbids";
 	if (failure.empty() && report->signal)
 		failure = "interrupted by signal " + std::to_string(report->signal);
 	for (const VmReport &vm : report->vms)

@@ -307,6 +307,17 @@ std::vector<RunFlag> outputFlags()
 				 }
 			 return Error::invalid("--log-level: '" + v + "' is not trace, debug, info, warn, error or off");
 		 }},
+		{"seccomp", "on|log|off",
+		 "per-thread system-call allow-lists (default on): on traps a call outside\n"
+		 "its thread's list and stops the run with one line; log only has the kernel\n"
+		 "log it; off installs none",
+		 [](RunParse &p, const std::string &v) -> Status {
+			 auto mode = parseSeccompMode(v);
+			 if (!mode)
+				 return mode.error();
+			 p.options.seccomp = *mode;
+			 return {};
+		 }},
 		{"help", "", "show this help",
 		 [](RunParse &p, const std::string &) -> Status {
 			 p.options.help = true;

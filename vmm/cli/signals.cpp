@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include "vmm/runtime/seccomp_filter.h"
+
 namespace spindle {
 
 namespace {
@@ -11,6 +13,7 @@ static_assert(std::atomic<int>::is_always_lock_free, "set from a signal handler"
 
 void installStopSignalHandlers()
 {
+	setSeccompStopFlag(&gStopSignal);
 	struct sigaction action {};
 	action.sa_handler = [](int signal) { gStopSignal.store(signal); };
 	sigemptyset(&action.sa_mask);

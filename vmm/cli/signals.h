@@ -10,7 +10,8 @@
 namespace spindle {
 
 void installStopSignalHandlers();
-// Non-zero once SIGINT or SIGTERM arrived: which one.
+// Non-zero once SIGINT or SIGTERM arrived: which one (or kSeccompStopValue after a seccomp
+// violation, which sets the same flag).
 const std::atomic<int> &stopSignal();
 
 } // namespace spindle

@@ -15,7 +15,8 @@ constexpr size_t kChunk = 4096;
 constexpr int kPollStepMs = 20;
 } // namespace
 
-ConsoleWriter::ConsoleWriter(int fd, size_t maxQueuedBytes) : fd_(fd), maxQueued_(maxQueuedBytes)
+ConsoleWriter::ConsoleWriter(int fd, SeccompMode seccomp, size_t maxQueuedBytes)
+	: fd_(fd), seccomp_(seccomp), maxQueued_(maxQueuedBytes)
 {
 	thread_ = std::thread(&ConsoleWriter::run, this);
 }
@@ -71,6 +72,10 @@ uint64_t ConsoleWriter::close(uint64_t graceNs)
 
 void ConsoleWriter::run()
 {
+	// Without its filter the console still writes: a failure here is said by the session's own
+	// install, which fails the same way first.
+	(void)installSeccompFilter(ThreadRole::Console, seccomp_);
+	seccompSelfTest(ThreadRole::Console, seccomp_);
 	std::unique_lock lock(mutex_);
 	for (;;) {
 		wake_.wait(lock, [&] { return !queue_.empty() || closing_ || abandon_; });

@@ -16,6 +16,8 @@
 #include <string_view>
 #include <thread>
 
+#include "vmm/runtime/seccomp_filter.h"
+
 namespace spindle {
 
 class ConsoleWriter
@@ -23,8 +25,9 @@ class ConsoleWriter
 public:
 	static constexpr size_t kDefaultQueueBytes = 1 << 20;
 
-	// fd stays owned by the caller and must outlive close(). Starts the writer thread.
-	explicit ConsoleWriter(int fd, size_t maxQueuedBytes = kDefaultQueueBytes);
+	// fd stays owned by the caller and must outlive close(). Starts the writer thread, which
+	// installs the console role's seccomp filter for itself.
+	explicit ConsoleWriter(int fd, SeccompMode seccomp = SeccompMode::Off, size_t maxQueuedBytes = kDefaultQueueBytes);
 	~ConsoleWriter(); // close(0)
 	ConsoleWriter(const ConsoleWriter &) = delete;
 	ConsoleWriter &operator=(const ConsoleWriter &) = delete;
@@ -45,6 +48,7 @@ private:
 	bool writeAll(std::string_view text);
 
 	int fd_;
+	SeccompMode seccomp_;
 	size_t maxQueued_;
 	mutable std::mutex mutex_;
 	std::condition_variable wake_;

@@ -196,6 +196,12 @@ void VirtualMachine::vcpuLoop(unsigned index)
 
 	if (observer_)
 		observer_->vcpuThreadStarted(id_, index, tid);
+	// Set-up is done (the scheduler opened what it needs for this thread): from here on only
+	// the vCPU role's calls.
+	if (auto status = installSeccompFilter(ThreadRole::Vcpu, config_.seccomp); !status)
+		requestStop(StopReason::Fatal, "vCPU " + std::to_string(index) + ": " + status.error().message());
+	else if (index == 0)
+		seccompSelfTest(ThreadRole::Vcpu, config_.seccomp);
 
 	const ExitContext context{pio_, mmio_, index, runSize_, counters, [this, index](const std::string &what) {
 					  // Said once per process; every one is counted (exits.unclaimed).

@@ -20,6 +20,7 @@
 #include "devices/pv_device.h"
 #include "devices/serial.h"
 #include "vmm/boot/x86_boot.h"
+#include "vmm/runtime/seccomp_filter.h"
 #include "vmm/kvm/guest_memory.h"
 #include "vmm/kvm/kvm_system.h"
 #include "vmm/kvm/vcpu.h"
@@ -41,6 +42,7 @@ struct VmConfig {
 	GuestMode mode = GuestMode::Ring0;
 	std::string modeReason;   // why this mode (for --stats and the metrics)
 	// What the guest is told it may use (boot flags, CPUID features): follows --detect.
+	SeccompMode seccomp = SeccompMode::Off; // the vCPU threads' filter
 	bool hints = true;
 	uint32_t cpuidFeatures = SPINDLE_CPUID_F_PV_DEVICE | SPINDLE_CPUID_F_LONG_SPIN | SPINDLE_CPUID_F_HINTS;
 };

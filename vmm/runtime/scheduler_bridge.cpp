@@ -56,6 +56,14 @@ public:
 	}
 
 	Status start() override { return scheduler_->start(); }
+	void setSeccomp(SeccompMode mode)
+	{
+		scheduler_->setThreadStartHook([mode] {
+			if (auto status = installSeccompFilter(ThreadRole::Scheduler, mode); !status)
+				spdlog::error("{}", status.error().message());
+			seccompSelfTest(ThreadRole::Scheduler, mode);
+		});
+	}
 	void vmStopped(int vm) override { scheduler_->vmStopped(ids_[static_cast<size_t>(vm)]); }
 	void stop() override { scheduler_->stop(); }
 
@@ -145,7 +153,9 @@ Result<std::unique_ptr<SessionScheduler>> makeSessionScheduler(const SessionConf
 	auto scheduler = sched::Scheduler::create(plan->options, std::move(plan->pool));
 	if (!scheduler)
 		return scheduler.error();
-	return std::unique_ptr<SessionScheduler>(new SchedulerBridge(std::move(*scheduler), options.policy, kind));
+	auto bridge = std::make_unique<SchedulerBridge>(std::move(*scheduler), options.policy, kind);
+	bridge->setSeccomp(options.seccomp);
+	return std::unique_ptr<SessionScheduler>(std::move(bridge));
 }
 
 bool isSchedulerFlag(const std::string &name)

@@ -85,6 +85,7 @@ Result<VmConfig> resolveVm(const VmSpec &spec, const SessionConfig &options, con
 	config.memBytes = spec.memBytes;
 	config.spinThreshold = options.spinThreshold;
 	config.pauseExits = options.pauseExits;
+	config.seccomp = options.seccomp;
 	for (const std::string &arg : spec.args)
 		config.args += (config.args.empty() ? "" : " ") + arg;
 	if (!spec.kernelPath.empty()) {
@@ -251,11 +252,14 @@ Status SessionRun::openHost()
 		serialFile_ = fopen(config_.serialPath.c_str(), "w");
 		if (!serialFile_)
 			return asInput(Error::fromErrno("--serial file " + config_.serialPath));
-		fileConsole_ = std::make_unique<ConsoleWriter>(fileno(serialFile_));
+		fileConsole_ = std::make_unique<ConsoleWriter>(fileno(serialFile_), config_.seccomp);
 		console_ = fileConsole_.get();
 	} else if (config_.serial == SerialMode::Stdout) {
 		console_ = io_.console;
 	}
+	if (config_.seccomp != SeccompMode::Off)
+		if (auto status = seccompAvailable(); !status)
+			return status.error().wrap("seccomp filters cannot be installed here (use --seccomp off)");
 	SchedulerHostFacts facts;
 	if (hostKvmBackend() == KvmBackend::Pvm)
 		facts.pauseExitsUnavailable = "this KVM (PVM) never exits on PAUSE";
@@ -296,6 +300,12 @@ Status SessionRun::startVms()
 	for (auto &vm : vms_)
 		if (auto status = vm->start(); !status)
 			return status.error().wrap(vm->config().name);
+	// Every thread of the run exists now; the main thread's own calls are few from here on.
+	if (io_.filterMainThread) {
+		if (auto status = installSeccompFilter(ThreadRole::Main, config_.seccomp); !status)
+			return status.error();
+		seccompSelfTest(ThreadRole::Main, config_.seccomp);
+	}
 	return {};
 }
 

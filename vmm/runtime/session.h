@@ -42,6 +42,9 @@ struct SessionIo {
 	ConsoleWriter *console = nullptr; // guest output when serial is Stdout (may be null: dropped)
 	StopToken stop;
 	bool quiet = false; // no info line about the scheduler
+	// Install the main role's seccomp filter on the calling thread once the VMs run: for
+	// `spindle run`, not for a caller that goes on to run more sessions (spindle bench).
+	bool filterMainThread = false;
 };
 
 struct HintAtExit {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "vmm/runtime/guest_mode.h"
+#include "vmm/runtime/seccomp_filter.h"
 
 namespace spindle {
 
@@ -38,6 +39,13 @@ struct SessionConfig {
 	bool pauseExits = true;           // --ple on|off
 	GuestModeChoice guestMode = GuestModeChoice::Auto;
 	uint32_t spinThreshold = 2048;
+	// Per-thread seccomp allow-lists (vmm/runtime/seccomp_filter.h). Off by default only in
+	// sanitizer builds, whose runtimes make calls of their own.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	SeccompMode seccomp = SeccompMode::Off;
+#else
+	SeccompMode seccomp = SeccompMode::On;
+#endif
 	// Scheduler tuning flags, passed through by name to the scheduler's own parser.
 	std::vector<std::pair<std::string, std::string>> schedFlags;
 };

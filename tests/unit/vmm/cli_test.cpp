@@ -60,6 +60,11 @@ TEST(Cli, CheckRefusesAnUnknownOption)
 	expectUsageError({"check", "--bogus"}, "--bogus");
 }
 
+TEST(Cli, UnknownSeccompModeIsRefused)
+{
+	expectUsageError({"run", "hello", "--seccomp", "maybe"}, "--seccomp");
+}
+
 TEST(Cli, UnknownCommand)
 {
 	expectUsageError({"frob"}, "unknown command 'frob'");
