@@ -117,6 +117,8 @@ std::string checkWaitWordGpa(uint64_t gpa, uint64_t ramBytes)
 		return "word address is 0";
 	if (gpa % 4 != 0)
 		return "word address " + hex(gpa) + " is not 4-byte aligned";
+	if (ramBytes == 0)
+		return "word address " + hex(gpa) + " cannot be checked: the decoder was not given the guest RAM size";
 	// Written so that a gpa near UINT64_MAX cannot wrap around the bound.
 	if (ramBytes < 4 || gpa > ramBytes - 4)
 		return "word address " + hex(gpa) + " lies outside guest RAM";

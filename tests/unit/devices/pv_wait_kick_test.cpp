@@ -89,7 +89,7 @@ TEST(PvWaitRecord, RefusesAnAddressWhenTheRamSizeIsUnknown)
 	auto decoded = decodePvRecord(mailboxWith(waitOn(kWord, 0, 1000)), sizeof(spindle_pv_wait), 4u);
 
 	ASSERT_FALSE(decoded);
-	EXPECT_NE(decoded.error().message().find("outside guest RAM"), std::string::npos);
+	EXPECT_NE(decoded.error().message().find("guest RAM size"), std::string::npos);
 }
 
 TEST(PvWaitRecord, RefusesNonZeroReservedAndWrongLengths)
