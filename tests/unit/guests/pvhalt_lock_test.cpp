@@ -195,7 +195,8 @@ TEST_P(PvHaltExclusion, MutualExclusionAndProgress)
 INSTANTIATE_TEST_SUITE_P(Hosts, PvHaltExclusion,
 			 ::testing::Values(Shape{ HostKind::Parks, 2 }, Shape{ HostKind::Parks, 4 },
 					   Shape{ HostKind::LosesKicks, 2 }, Shape{ HostKind::LosesKicks, 4 },
-					   Shape{ HostKind::ReturnsAtOnce, 2 }, Shape{ HostKind::ReturnsAtOnce, 4 }));
+					   Shape{ HostKind::ReturnsAtOnce, 2 }, Shape{ HostKind::ReturnsAtOnce, 4 },
+					   Shape{ HostKind::Parks, 16 }));
 
 // `holder` takes the lock; a thread playing `waiter` contends for it until it is parked; then
 // `whileParked` runs and the holder releases. Returns whether the waiter got the lock (it must,
