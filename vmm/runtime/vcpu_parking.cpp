@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 
 namespace spindle {
 
@@ -212,7 +213,9 @@ WakeReason ParkingLot::parkUntilWoken(unsigned vcpu, bool conditionHolds, uint64
 	WaitDecision decision = core_.wait(vcpu, conditionHolds, timeoutNs, nowNs());
 	if (!decision.park)
 		return decision.reason;
-	const auto deadline = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(decision.untilNs));
+	// The state machine saturates deadlines at UINT64_MAX; a chrono duration is signed.
+	const auto deadline = std::chrono::steady_clock::time_point(
+		std::chrono::nanoseconds(std::min<uint64_t>(decision.untilNs, INT64_MAX / 2)));
 	// The loop absorbs spurious condition-variable wake-ups: only the state machine says when
 	// the park is over (a kick, stopAll, or expire() at the deadline).
 	while (core_.parked(vcpu)) {
