@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "common/format.h"
+
 namespace spindle {
 
 namespace {
@@ -46,11 +48,40 @@ Result<PvRecord> decodeResultVm(std::span<const uint8_t> bytes)
 	auto record = copyOut<spindle_pv_result_vm>(bytes);
 	if (record.mode < SPINDLE_MODE_LOCK || record.mode > SPINDLE_MODE_CPU)
 		return Error::invalid("VM result has unknown mode " + std::to_string(record.mode));
-	if (record.lock > SPINDLE_LOCK_PVTICKET)
+	if (record.lock > SPINDLE_LOCK_KIND_MAX)
 		return Error::invalid("VM result has unknown lock kind " + std::to_string(record.lock));
 	if (record.duration_ns == 0)
 		return Error::invalid("VM result has zero duration");
 	return PvRecord{PvResultVm{record}};
+}
+
+// Reserved fields must be 0 (the ABI says so): a guest that sets them was written for a later
+// version of the record, and guessing what it meant is worse than refusing it.
+Result<PvRecord> decodeWait(std::span<const uint8_t> bytes, uint64_t ramBytes)
+{
+	auto record = copyOut<spindle_pv_wait>(bytes);
+	if (record.reserved != 0)
+		return Error::invalid("wait record has a non-zero reserved field");
+	if (record.word_gpa != 0) {
+		std::string problem = checkWaitWordGpa(record.word_gpa, ramBytes);
+		if (!problem.empty())
+			return Error::invalid("wait record: " + problem);
+	}
+	uint64_t timeout = record.timeout_ns;
+	if (timeout == 0 || timeout > SPINDLE_PV_WAIT_MAX_NS)
+		timeout = SPINDLE_PV_WAIT_MAX_NS;
+	return PvRecord{PvWait{record.word_gpa, record.expected, timeout}};
+}
+
+Result<PvRecord> decodeKick(std::span<const uint8_t> bytes, unsigned vcpuCount)
+{
+	auto record = copyOut<spindle_pv_kick>(bytes);
+	if (record.reserved != 0)
+		return Error::invalid("kick record has a non-zero reserved field");
+	if (record.vcpu >= vcpuCount)
+		return Error::invalid("kick record names vCPU " + std::to_string(record.vcpu) + " of " +
+				      std::to_string(vcpuCount));
+	return PvRecord{PvKick{record.vcpu}};
 }
 
 size_t expectedLength(uint16_t type)
@@ -69,6 +100,10 @@ size_t expectedLength(uint16_t type)
 		return sizeof(spindle_pv_result_vcpu);
 	case SPINDLE_PV_RESULT_VM:
 		return sizeof(spindle_pv_result_vm);
+	case SPINDLE_PV_WAIT:
+		return sizeof(spindle_pv_wait);
+	case SPINDLE_PV_KICK:
+		return sizeof(spindle_pv_kick);
 	default:
 		return 0;
 	}
@@ -76,9 +111,31 @@ size_t expectedLength(uint16_t type)
 
 } // namespace
 
+std::string checkWaitWordGpa(uint64_t gpa, uint64_t ramBytes)
+{
+	if (gpa == 0)
+		return "word address is 0";
+	if (gpa % 4 != 0)
+		return "word address " + hex(gpa) + " is not 4-byte aligned";
+	if (ramBytes == 0)
+		return "word address " + hex(gpa) + " cannot be checked: the decoder was not given the guest RAM size";
+	// Written so that a gpa near UINT64_MAX cannot wrap around the bound.
+	if (ramBytes < 4 || gpa > ramBytes - 4)
+		return "word address " + hex(gpa) + " lies outside guest RAM";
+	if (gpa + 4 > SPINDLE_MMIO_HOLE_GPA && gpa < SPINDLE_KERNEL_MIN_GPA)
+		return "word address " + hex(gpa) + " lies in the MMIO hole";
+	return {};
+}
+
 Result<PvRecord> decodePvRecord(std::span<const uint8_t> mailbox, uint32_t announcedLength,
 				unsigned vcpuCount)
 {
+	return decodePvRecord(mailbox, announcedLength, PvLimits{vcpuCount, 0});
+}
+
+Result<PvRecord> decodePvRecord(std::span<const uint8_t> mailbox, uint32_t announcedLength, const PvLimits &limits)
+{
+	const unsigned vcpuCount = limits.vcpuCount;
 	if (announcedLength < sizeof(spindle_pv_header) || announcedLength > mailbox.size())
 		return Error::invalid("record length " + std::to_string(announcedLength) +
 				      " outside [header, mailbox]");
@@ -120,6 +177,10 @@ Result<PvRecord> decodePvRecord(std::span<const uint8_t> mailbox, uint32_t annou
 		return decodeResultVcpu(bytes);
 	case SPINDLE_PV_RESULT_VM:
 		return decodeResultVm(bytes);
+	case SPINDLE_PV_WAIT:
+		return decodeWait(bytes, limits.ramBytes);
+	case SPINDLE_PV_KICK:
+		return decodeKick(bytes, vcpuCount);
 	}
 	return Error::invalid("unknown record type");
 }

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <functional>
+#include <initializer_list>
 
 #include "common/flag_table.h"
 #include "common/parse.h"
@@ -46,6 +47,25 @@ Status unsignedFlag(T &field, std::string_view flag, std::string_view value, uin
 		return n.error().wrap("--" + std::string(flag));
 	field = static_cast<T>(*n);
 	return {};
+}
+
+// A flag that takes one of a few names: "--flag: unknown <noun> 'x' (use a, b or c)" otherwise.
+template<typename T>
+Status choiceFlag(T &field, std::string_view flag, std::string_view noun, std::string_view value,
+		  std::initializer_list<std::pair<std::string_view, T>> choices)
+{
+	std::string names;
+	size_t i = 0;
+	for (const auto &[name, choice] : choices) {
+		if (name == value) {
+			field = choice;
+			return {};
+		}
+		names += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + std::string(name);
+		++i;
+	}
+	return Error::invalid("--" + std::string(flag) + ": unknown " + std::string(noun) + " '" + std::string(value) +
+			      "' (use " + names + ")");
 }
 
 Status detectFlag(SchedulerOptions &o, std::string_view value)
@@ -130,33 +150,27 @@ std::vector<Flag<SchedulerOptions>> allFlags()
 		{ "detect", "LIST", "spin detectors: ple,pattern,pv,hints, all or none (default all)",
 		  [](O &o, const std::string &v) { return detectFlag(o, v); } },
 		{ "boost-class", "CLASS", "fifo (pinned SCHED_FIFO, ended by the scheduler) or deadline (SCHED_DEADLINE budget, FIFO fallback) (default fifo)",
-		  [](O &o, const std::string &v) -> Status {
-			  if (v == "deadline")
-				  o.boostClass = BoostClass::Deadline;
-			  else if (v == "fifo")
-				  o.boostClass = BoostClass::Fifo;
-			  else
-				  return Error::invalid("--boost-class: unknown class '" + std::string(v) + "' (use deadline or fifo)");
-			  return {};
+		  [](O &o, const std::string &v) {
+			  return choiceFlag(o.boostClass, "boost-class", "class", v,
+					    { { "deadline", BoostClass::Deadline }, { "fifo", BoostClass::Fifo } });
 		  } },
 		{ "fifo-priority", "N", "SCHED_FIFO priority of a boosted thread; the scheduler thread takes N+1 while boosts run (default 10, 1..98)",
 		  [](O &o, const std::string &v) { return unsignedFlag(o.fifoPriority, "fifo-priority", v, 1, 98); } },
 		{ "event-loop", "KIND", "uring (epoll if io_uring is unavailable) or epoll (default uring)",
-		  [](O &o, const std::string &v) -> Status {
-			  if (v == "uring")
-				  o.forceEpoll = false;
-			  else if (v == "epoll")
-				  o.forceEpoll = true;
-			  else
-				  return Error::invalid("--event-loop: unknown kind '" + std::string(v) + "' (use uring or epoll)");
-			  return {};
+		  [](O &o, const std::string &v) {
+			  return choiceFlag(o.forceEpoll, "event-loop", "kind", v, { { "uring", false }, { "epoll", true } });
 		  } },
-		{ "trace", "PATH", "write a JSON-lines timeline of scheduler events to PATH",
+		{ "trace", "PATH", "write a timeline of scheduler events to PATH (see --trace-format)",
 		  [](O &o, const std::string &v) -> Status {
 			  if (v.empty())
 				  return Error::invalid("--trace: empty path");
 			  o.tracePath = std::string(v);
 			  return {};
+		  } },
+		{ "trace-format", "FORMAT", "--trace as jsonl (JSON lines, as events happen) or perfetto (trace-event JSON for ui.perfetto.dev, written at the end) (default jsonl)",
+		  [](O &o, const std::string &v) {
+			  return choiceFlag(o.traceFormat, "trace-format", "format", v,
+					    { { "jsonl", TraceFormat::JsonLines }, { "perfetto", TraceFormat::Perfetto } });
 		  } },
 	};
 }
@@ -243,6 +257,9 @@ Status validateOptions(const SchedulerOptions &o)
 		return Error::invalid("--fifo-priority must be in [1, 98]");
 	if (o.shareSlackPercent > 100)
 		return Error::invalid("--share-slack must be in [0, 100]");
+	// Said rather than ignored: the user asked for a file and would find none.
+	if (o.traceFormat != TraceFormat::JsonLines && o.tracePath.empty())
+		return Error::invalid("--trace-format perfetto needs --trace PATH");
 	return {};
 }
 

@@ -25,6 +25,12 @@ enum class PolicyKind {
 	Adaptive, // Spindle's own: picks the response per VM from what is known
 };
 
+// What --trace writes.
+enum class TraceFormat {
+	JsonLines, // one JSON object per event, as it happens (sched/trace.h)
+	Perfetto,  // Chrome/Perfetto trace-event JSON, written whole at flush: open in ui.perfetto.dev
+};
+
 enum class BoostClass {
 	Deadline, // SCHED_DEADLINE with the pool's full affinity; FIFO on EBUSY/EPERM
 	Fifo,     // SCHED_FIFO, pinned
@@ -69,7 +75,8 @@ struct SchedulerOptions {
 	// never occupy every CPU and starve the (normal-priority) scheduler thread that ends them.
 	// Seen without it: the emulated KVM host froze under adaptive on a pool of all its CPUs.
 	uint32_t maxConcurrentBoosts = 0;
-	std::string tracePath;      // JSON-lines trace of scheduler events; empty = none
+	std::string tracePath;      // trace of scheduler events; empty = none
+	TraceFormat traceFormat = TraceFormat::JsonLines;
 	// Set by the VMM where it knows PAUSE never exits (a KVM without a PAUSE intercept): the
 	// PLE detector stays off and this is the reason given, once.
 	std::string pleUnavailableReason;

@@ -104,7 +104,9 @@ enum spindle_pv_type {
 	SPINDLE_PV_RESULT_VCPU = 5, /* per-vCPU benchmark results: struct spindle_pv_result_vcpu */
 	SPINDLE_PV_RESULT_VM = 6,   /* whole-VM benchmark results: struct spindle_pv_result_vm */
 	SPINDLE_PV_HALT = 7,        /* this vCPU is done (HLT for a ring-3 guest); no payload */
-	SPINDLE_PV_TYPE_MAX = 7,
+	SPINDLE_PV_WAIT = 8,        /* block this vCPU until kicked or timed out: struct spindle_pv_wait */
+	SPINDLE_PV_KICK = 9,        /* wake a waiting vCPU: struct spindle_pv_kick */
+	SPINDLE_PV_TYPE_MAX = 9,
 };
 
 struct spindle_pv_header {
@@ -133,6 +135,45 @@ struct spindle_pv_long_spin {
 };
 #define SPINDLE_VCPU_NONE          0xffffffffu
 
+/* WAIT and KICK: a vCPU that has nothing to do but wait for a sibling leaves the CPU, the way
+ * Linux's pv_wait()/pv_kick() do (KVM_HC_KICK_CPU), except that the host parks the vCPU thread
+ * outside KVM_RUN rather than halting it in the kernel.
+ *
+ * WAIT: the host parks the sending vCPU until the first of
+ *   - a KICK naming it, from any vCPU of the VM;
+ *   - timeout_ns (0, or anything above SPINDLE_PV_WAIT_MAX_NS, means SPINDLE_PV_WAIT_MAX_NS);
+ *   - the VM stopping.
+ * It returns at once, without parking, when
+ *   - a KICK for this vCPU arrived since its last WAIT (the host keeps one pending kick per vCPU;
+ *     the WAIT consumes it; more kicks while one is pending are counted and dropped), or
+ *   - word_gpa != 0 and the u32 there no longer equals `expected` (read by the host after the
+ *     record arrived, so a releaser that changed the word and kicked too early is not missed).
+ * Every return is a wake-up the guest must treat as possibly spurious: re-check its own
+ * condition and wait again if it still holds. A host that does not implement WAIT (or drops the
+ * record) returns at once, which is legal: waiters then degrade to spinning.
+ * word_gpa must be 0 or a 4-byte aligned GPA of guest RAM (not the MMIO hole); reserved must be
+ * 0. A record that breaks either rule is malformed (counted, dropped: the WAIT returns at once). */
+#define SPINDLE_PV_WAIT_MAX_NS     100000000ull /* 100 ms: the longest a WAIT may park */
+
+struct spindle_pv_wait {
+	struct spindle_pv_header header;
+	uint64_t word_gpa;   /* 0 = no condition; else 4-byte aligned GPA of a u32 in guest RAM */
+	uint32_t expected;   /* park only while *word_gpa == expected */
+	uint32_t reserved;   /* 0 */
+	uint64_t timeout_ns; /* 0 = the host's cap (SPINDLE_PV_WAIT_MAX_NS); larger is capped */
+};
+
+/* KICK: wakes `vcpu` if it is parked in a WAIT, else leaves it one pending kick (see above).
+ * vcpu must be below vcpu_count (kicking oneself is allowed: it only makes the next WAIT
+ * return at once); reserved must be 0. The host rate-limits the kicks each vCPU sends; a kick
+ * over the limit is counted and dropped, so a waiter must never rely on one kick alone: its
+ * WAIT has a timeout. */
+struct spindle_pv_kick {
+	struct spindle_pv_header header;
+	uint32_t vcpu;     /* the vCPU to wake, < vcpu_count */
+	uint32_t reserved; /* 0 */
+};
+
 /* Benchmark modes and lock kinds as reported in results. */
 enum spindle_bench_mode { SPINDLE_MODE_LOCK = 1, SPINDLE_MODE_BARRIER = 2, SPINDLE_MODE_CPU = 3 };
 enum spindle_lock_kind {
@@ -143,6 +184,8 @@ enum spindle_lock_kind {
 	SPINDLE_LOCK_MCS = 4,
 	SPINDLE_LOCK_QSPIN = 5,
 	SPINDLE_LOCK_PVTICKET = 6,
+	SPINDLE_LOCK_PVHALT = 7,   /* ticket lock whose waiters PV-WAIT after spinning; releaser kicks */
+	SPINDLE_LOCK_KIND_MAX = 7,
 };
 
 #define SPINDLE_LATENCY_BUCKETS    40u /* bucket i counts latencies in [2^i, 2^(i+1)) ns; 0 -> [0,2) */
@@ -216,6 +259,9 @@ static_assert(sizeof(struct spindle_boot_info) <= 4096, "boot info fits one page
 static_assert(__builtin_offsetof(struct spindle_boot_info, guest_mode) == 2304, "version 2 fields are appended");
 static_assert(SPINDLE_PAGE_TABLE_END <= SPINDLE_MMIO_HOLE_GPA, "page tables end before the MMIO hole");
 static_assert(sizeof(struct spindle_pv_result_vcpu) <= SPINDLE_MAILBOX_SIZE, "mailbox size");
+static_assert(sizeof(struct spindle_pv_wait) == 32, "WAIT record layout");
+static_assert(__builtin_offsetof(struct spindle_pv_wait, timeout_ns) == 24, "WAIT record layout");
+static_assert(sizeof(struct spindle_pv_kick) == 16, "KICK record layout");
 static_assert(SPINDLE_MAILBOX_GPA + SPINDLE_MAX_VCPUS * SPINDLE_MAILBOX_SIZE <= SPINDLE_HINT_GPA,
 	      "mailboxes end before hints");
 static_assert(SPINDLE_HINT_GPA + SPINDLE_MAX_VCPUS * SPINDLE_HINT_STRIDE <= SPINDLE_PAGE_TABLE_GPA,

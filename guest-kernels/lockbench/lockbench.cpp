@@ -2,13 +2,16 @@
 //   mode=lock     acquire, critical section, release, think; latency = acquisition time
 //   mode=barrier  think, sense-reversing barrier; latency = barrier wait
 //   mode=cpu      fixed-size computation units, no shared state at all
-// then reports per-vCPU results, and vCPU 0 reports the VM result and exits.
+// then reports per-vCPU results, and vCPU 0 reports the VM result and exits. With idle= and
+// busy= (lock and cpu modes), each vCPU alternates busy phases of that loop with idle phases
+// blocked in PV WAITs, so the VM leaves CPUs to others.
 // Parameters: see params.h and guest-kernels/README.md.
 
 #include "guest-kernels/lockbench/histogram.h"
 #include "guest-kernels/lockbench/params.h"
 #include "guest-kernels/lockbench/work_unit.h"
 #include "guest-kernels/locks/mcs.h"
+#include "guest-kernels/locks/pvhalt.h"
 #include "guest-kernels/locks/tas.h"
 #include "guest-kernels/locks/ticket.h"
 #include "guest-kernels/runtime/runtime.h"
@@ -31,6 +34,7 @@ constinit locks::TtasLock<P> g_ttas{ kBenchLockId };
 constinit locks::McsLock<P> g_mcs{ kBenchLockId };
 constinit locks::QspinLock<P> g_qspin{ kBenchLockId };
 constinit locks::PvTicketLock<P> g_pvticket{ kBenchLockId };
+constinit locks::PvHaltLock<P> g_pvhalt{ kBenchLockId };
 
 // Start and end of the run, for all vCPUs.
 constinit Barrier g_phase;
@@ -47,6 +51,8 @@ constinit uint64_t g_stoppedTsc = 0;
 // section, or in the barrier's completion); it must end equal to the total of operations.
 constinit uint64_t g_sharedCounter = 0;
 constinit uint64_t g_totalOps = 0;
+// WAIT records sent by all vCPUs (pvhalt's waits and idle phases), for the summary line.
+constinit uint64_t g_totalWaits = 0;
 // mode=barrier: set by the completion of the round that should be the last.
 constinit uint32_t g_barrierStop = 0;
 // vCPUs that have sent their per-vCPU result.
@@ -58,6 +64,8 @@ struct VcpuRun {
 	TscClock clock = {};
 	uint64_t csTicks = 0;
 	uint64_t thinkTicks = 0;
+	uint64_t busyTicks = 0;
+	uint64_t idleTicks = 0; // 0: never idle
 	uint32_t phaseSense = 0;
 
 	uint64_t ops = 0;
@@ -67,14 +75,32 @@ struct VcpuRun {
 	void recordLatency(uint64_t from, uint64_t to) { latency.record(clock.toNs(to > from ? to - from : 0)); }
 };
 
-template<typename Lock>
-void runLockMode(Lock &lock, VcpuRun &run)
+// Calls op(tscBefore) until the run ends. In a sleepy run, after each busy phase of busyTicks
+// the vCPU idles for idleTicks (or until the end) off the CPU. Phases change only between
+// operations, so a vCPU never idles holding the lock. Each vCPU keeps its own phases, from the
+// start barrier on; they drift apart as the vCPUs' operations take different times.
+template<typename Op>
+void runUntilEnd(VcpuRun &run, Op &&op)
 {
 	uint64_t end = __atomic_load_n(&g_endTsc, __ATOMIC_RELAXED);
+	uint64_t busyEnd = run.idleTicks != 0 ? rdtsc() + run.busyTicks : UINT64_MAX;
 	for (;;) {
 		uint64_t before = rdtsc();
 		if (before >= end)
 			break;
+		if (before >= busyEnd) {
+			idleUntil(run.cpu, run.clock, before + run.idleTicks < end ? before + run.idleTicks : end);
+			busyEnd = rdtsc() + run.busyTicks;
+			continue;
+		}
+		op(before);
+	}
+}
+
+template<typename Lock>
+void runLockMode(Lock &lock, VcpuRun &run)
+{
+	runUntilEnd(run, [&lock, &run](uint64_t before) {
 		run.spins += lock.acquire(run.cpu);
 		uint64_t acquired = rdtsc();
 		run.recordLatency(before, acquired);
@@ -84,7 +110,7 @@ void runLockMode(Lock &lock, VcpuRun &run)
 		lock.release(run.cpu);
 		run.ops++;
 		busyUntil(rdtsc() + run.thinkTicks);
-	}
+	});
 }
 
 void runBarrierMode(VcpuRun &run)
@@ -110,16 +136,12 @@ void runBarrierMode(VcpuRun &run)
 
 void runCpuMode(VcpuRun &run)
 {
-	uint64_t end = __atomic_load_n(&g_endTsc, __ATOMIC_RELAXED);
 	uint64_t x = run.cpu + 1;
-	for (;;) {
-		uint64_t before = rdtsc();
-		if (before >= end)
-			break;
+	runUntilEnd(run, [&x, &run](uint64_t before) {
 		x = lockbench::workUnit(x);
 		run.recordLatency(before, rdtsc());
 		run.ops++;
-	}
+	});
 	asm volatile("" : : "r"(x));
 }
 
@@ -144,6 +166,8 @@ void runMode(const Params &params, VcpuRun &run)
 		return runLockMode(g_qspin, run);
 	case SPINDLE_LOCK_PVTICKET:
 		return runLockMode(g_pvticket, run);
+	case SPINDLE_LOCK_PVHALT:
+		return runLockMode(g_pvhalt, run);
 	default:
 		return runLockMode(g_ticket, run);
 	}
@@ -182,9 +206,9 @@ void sendVcpuResult(const Params &params, const VcpuRun &run)
 	result.think_ns = params.thinkNs;
 	pvResultVm(run.cpu, result);
 
-	print("lockbench: mode=%s lock=%s vcpus=%u ops=%lu shared=%lu duration=%luns\n",
+	print("lockbench: mode=%s lock=%s vcpus=%u ops=%lu shared=%lu duration=%luns waits=%lu\n",
 	      lockbench::modeName(params.mode), lockbench::lockName(result.lock), run.vcpus, total,
-	      g_sharedCounter, durationNs);
+	      g_sharedCounter, durationNs, __atomic_load_n(&g_totalWaits, __ATOMIC_RELAXED));
 
 	// cpu mode shares nothing, so it has nothing to check.
 	if (params.mode != SPINDLE_MODE_CPU && g_sharedCounter != total)
@@ -215,12 +239,14 @@ void guestMain(uint32_t cpu, const spindle_boot_info &boot)
 	}
 	run.csTicks = run.clock.fromNs(params.csNs);
 	run.thinkTicks = run.clock.fromNs(params.thinkNs);
+	run.busyTicks = run.clock.fromNs(params.busyNs);
+	run.idleTicks = params.sleepy() ? run.clock.fromNs(params.idleNs) : 0;
 	uint64_t durationTicks = run.clock.fromNs(params.durationNs);
 
 	if (cpu == 0)
-		print("lockbench: mode=%s lock=%s cs=%luns think=%luns duration=%luns vcpus=%u\n",
+		print("lockbench: mode=%s lock=%s cs=%luns think=%luns duration=%luns idle=%luns busy=%luns vcpus=%u\n",
 		      lockbench::modeName(params.mode), lockbench::lockName(reportedLock(params)), params.csNs,
-		      params.thinkNs, params.durationNs, boot.vcpu_count);
+		      params.thinkNs, params.durationNs, params.idleNs, params.busyNs, boot.vcpu_count);
 
 	// The clock starts when the last vCPU is in: a vCPU that boots late does not shorten the run.
 	g_phase.wait(cpu, run.vcpus, run.phaseSense, [durationTicks] {
@@ -231,6 +257,7 @@ void guestMain(uint32_t cpu, const spindle_boot_info &boot)
 	runMode(params, run);
 
 	__atomic_add_fetch(&g_totalOps, run.ops, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&g_totalWaits, pvWaits(cpu), __ATOMIC_RELAXED);
 	g_phase.wait(cpu, run.vcpus, run.phaseSense, [] { g_stoppedTsc = rdtsc(); });
 
 	sendVcpuResult(params, run);

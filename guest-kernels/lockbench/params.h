@@ -22,6 +22,8 @@ inline constexpr uint64_t kMaxCsNs = 10 * kNsPerMs;
 inline constexpr uint64_t kMaxThinkNs = 10 * kNsPerMs;
 inline constexpr uint64_t kMinDurationNs = 1 * kNsPerMs;
 inline constexpr uint64_t kMaxDurationNs = 600 * kNsPerS;
+inline constexpr uint64_t kMaxIdleNs = 1 * kNsPerS;
+inline constexpr uint64_t kMaxBusyNs = 10 * kNsPerS;
 
 struct Params {
 	uint32_t mode = SPINDLE_MODE_LOCK;   // enum spindle_bench_mode
@@ -29,6 +31,12 @@ struct Params {
 	uint64_t csNs = 500;
 	uint64_t thinkNs = 2 * kNsPerUs;
 	uint64_t durationNs = kNsPerS;
+	// Sleepy work: each vCPU alternates busyNs of its mode's work with idleNs blocked in PV
+	// WAITs (off the CPU). Both 0 (the default): always busy.
+	uint64_t idleNs = 0;
+	uint64_t busyNs = 0;
+
+	bool sleepy() const { return idleNs != 0; }
 };
 
 struct NamedValue {
@@ -49,6 +57,7 @@ inline constexpr NamedValue kLocks[] = {
 	{ "mcs", SPINDLE_LOCK_MCS },
 	{ "qspin", SPINDLE_LOCK_QSPIN },
 	{ "pvticket", SPINDLE_LOCK_PVTICKET },
+	{ "pvhalt", SPINDLE_LOCK_PVHALT },
 };
 
 template<size_t N>
@@ -150,7 +159,25 @@ inline constexpr DurationKey kDurationKeys[] = {
 	{ "cs", &Params::csNs, 0, kMaxCsNs, "0 to 10ms" },
 	{ "think", &Params::thinkNs, 0, kMaxThinkNs, "0 to 10ms" },
 	{ "duration", &Params::durationNs, kMinDurationNs, kMaxDurationNs, "1ms to 600s" },
+	{ "idle", &Params::idleNs, 0, kMaxIdleNs, "0 to 1s" },
+	{ "busy", &Params::busyNs, 0, kMaxBusyNs, "0 to 10s" },
 };
+
+// The rules between keys, once all are read (a later key may change an earlier one's meaning).
+inline bool checkCombination(const Params &params, char *error, size_t errorCap)
+{
+	if ((params.idleNs == 0) != (params.busyNs == 0)) {
+		guest::format(error, errorCap,
+			      "lockbench: idle and busy go together (both 0: always busy; both > 0: alternate)");
+		return false;
+	}
+	if (params.sleepy() && params.mode == SPINDLE_MODE_BARRIER) {
+		guest::format(error, errorCap,
+			      "lockbench: idle and busy apply to mode=lock and mode=cpu (a blocked vCPU would stall every barrier round)");
+		return false;
+	}
+	return true;
+}
 
 } // namespace detail
 
@@ -179,7 +206,7 @@ inline bool parseParams(const char *args, Params &params, char *error, size_t er
 		if (token.key == "lock") {
 			if (!detail::lookUp(kLocks, v, params.lock)) {
 				format(error, errorCap,
-				       "lockbench: unknown lock '%.*s' (expected ticket, tas, ttas, mcs, qspin, pvticket)",
+				       "lockbench: unknown lock '%.*s' (expected ticket, tas, ttas, mcs, qspin, pvticket, pvhalt)",
 				       v.printLength(), v.data);
 				return false;
 			}
@@ -192,7 +219,7 @@ inline bool parseParams(const char *args, Params &params, char *error, size_t er
 		}
 		if (!key) {
 			format(error, errorCap,
-			       "lockbench: unknown key '%.*s' (expected mode, lock, cs, think, duration)",
+			       "lockbench: unknown key '%.*s' (expected mode, lock, cs, think, duration, idle, busy)",
 			       token.key.printLength(), token.key.data);
 			return false;
 		}
@@ -210,7 +237,7 @@ inline bool parseParams(const char *args, Params &params, char *error, size_t er
 		}
 		params.*key->field = ns;
 	}
-	return true;
+	return detail::checkCombination(params, error, errorCap);
 }
 
 } // namespace spindle::lockbench

@@ -11,6 +11,11 @@
 //   static uint32_t spinThreshold();          spins before a long-spin notification; 0 = never
 //   static spindle_hint_slot *hintSlot(uint32_t cpu);  this vCPU's hint slot, or nullptr
 //   static void notifyLongSpin(uint32_t cpu, uint32_t lockId, uint32_t waitsOn, uint64_t spins);
+// A lock that blocks (pvhalt.h) also needs
+//   static void waitOn(uint32_t cpu, const volatile uint32_t *word, uint32_t expected, uint64_t timeoutNs);
+//   static void kick(uint32_t cpu, uint32_t target);
+// with the semantics of the WAIT and KICK records (spindle_abi.h): waitOn may return at any time
+// (a kick, a timeout, or at once), so a caller always re-checks what it waits for.
 // The caller passes its vCPU index to acquire() and release() explicitly: the guests have no
 // per-CPU register set up, and tests get to choose the index of each thread.
 
@@ -72,8 +77,9 @@ inline void noteLocksHeld(uint32_t cpu, int32_t delta)
 // One wait for one lock. Every iteration goes through spin(), which executes the platform's
 // pause (so hardware Pause-Loop-Exiting sees the loop) and counts it. An enlightened wait also
 // publishes whom it waits on (again whenever that changes) and, once past the threshold, sends
-// exactly one long-spin notification, then keeps waiting.
-template<typename P, bool Enlightened>
+// exactly one long-spin notification (unless Notify is false: a lock that blocks instead of
+// reporting its spin), then keeps waiting.
+template<typename P, bool Enlightened, bool Notify = Enlightened>
 class SpinWait
 {
 public:
@@ -114,9 +120,11 @@ private:
 				hint::setWaiting(slot_, waitsOn, lockId_);
 			waitsOn_ = waitsOn;
 		}
-		if (!notified_ && threshold_ != 0 && spins_ >= threshold_) {
-			notified_ = true;
-			P::notifyLongSpin(cpu_, lockId_, waitsOn, spins_);
+		if constexpr (Notify) {
+			if (!notified_ && threshold_ != 0 && spins_ >= threshold_) {
+				notified_ = true;
+				P::notifyLongSpin(cpu_, lockId_, waitsOn, spins_);
+			}
 		}
 	}
 

@@ -101,6 +101,7 @@ struct RuntimeState {
 // still say why on the console; every vCPU then takes them from the boot info.
 constinit RuntimeState g_state = { 0, 0, 0, SPINDLE_SERIAL_MMIO_GPA, SPINDLE_PV_MMIO_GPA, 0, 0 };
 constinit uint64_t g_longSpins[SPINDLE_MAX_VCPUS] = {};
+constinit uint64_t g_pvWaits[SPINDLE_MAX_VCPUS] = {};
 // TAS is unenlightened, so the console lock never writes hints or sends notifications.
 constinit locks::TasLock<GuestLockPlatform> g_consoleLock;
 
@@ -255,6 +256,42 @@ void pvResultVm(uint32_t cpu, const spindle_pv_result_vm &result)
 	*record = result;
 	record->header = header;
 	submit(record->header);
+}
+
+void pvWait(uint32_t cpu, const volatile uint32_t *word, uint32_t expected, uint64_t timeoutNs)
+{
+	// Only this vCPU writes its own counter.
+	g_pvWaits[cpu]++;
+	auto *record = beginRecord<spindle_pv_wait>(cpu, SPINDLE_PV_WAIT);
+	// Identity-mapped: the address is the GPA the host reads.
+	record->word_gpa = reinterpret_cast<uint64_t>(word);
+	record->expected = expected;
+	record->timeout_ns = timeoutNs;
+	submit(record->header);
+}
+
+void pvKick(uint32_t cpu, uint32_t target)
+{
+	auto *record = beginRecord<spindle_pv_kick>(cpu, SPINDLE_PV_KICK);
+	record->vcpu = target;
+	submit(record->header);
+}
+
+void idleUntil(uint32_t cpu, const TscClock &clock, uint64_t until)
+{
+	const uint64_t gap = clock.fromNs(kMinWaitGapNs);
+	for (uint64_t now = rdtsc(); now < until; now = rdtsc()) {
+		pvWait(cpu, nullptr, 0, clock.toNs(until - now));
+		uint64_t after = rdtsc();
+		// Returned sooner than a park is worth: do not come straight back.
+		if (after < until && after - now < gap)
+			busyUntil(now + gap < until ? now + gap : until);
+	}
+}
+
+uint64_t pvWaits(uint32_t cpu)
+{
+	return g_pvWaits[cpu];
 }
 
 void exitVm(uint32_t cpu, int32_t code)

@@ -32,6 +32,13 @@ void pvError(uint32_t cpu, const char *text);
 void pvLongSpin(uint32_t cpu, uint32_t lockId, uint32_t waitsOn, uint64_t spins);
 void pvResultVcpu(uint32_t cpu, const spindle_pv_result_vcpu &result);
 void pvResultVm(uint32_t cpu, const spindle_pv_result_vm &result);
+// WAIT: asks the host to park this vCPU while *word == expected (word null: no condition), for
+// at most timeoutNs (0: the host's cap). May return at any time, at once included (a pending
+// kick, the word changed, a host that does not park): the caller re-checks its condition.
+// `word` must lie in guest RAM (GPA == address: the guests run identity-mapped).
+void pvWait(uint32_t cpu, const volatile uint32_t *word, uint32_t expected, uint64_t timeoutNs);
+// KICK: wakes vCPU `target` if it waits, else makes its next WAIT return at once.
+void pvKick(uint32_t cpu, uint32_t target);
 
 // Prints "error: <text>" to the console, sends it as a PV error, sends EXIT with `code` and
 // halts. For a guest that rejects its input.
@@ -53,6 +60,13 @@ inline void busyUntil(uint64_t until)
 	}
 }
 
+// Leaves the CPU until the TSC reaches `until`, by WAITs with no condition (the host parks the
+// vCPU; kicks and early returns only make it wait again). Where WAITs return at once (a host
+// that does not park), it busy-waits a little between them, so such a host sees at most one
+// WAIT per kMinWaitGapNs rather than a storm of exits.
+void idleUntil(uint32_t cpu, const TscClock &clock, uint64_t until);
+inline constexpr uint64_t kMinWaitGapNs = 20'000;
+
 // ---- Lock platform for guest code (see guest-kernels/locks/spin_wait.h).
 struct GuestLockPlatform {
 	static void pause(uint32_t) { cpuPause(); }
@@ -60,7 +74,16 @@ struct GuestLockPlatform {
 	static spindle_hint_slot *hintSlot(uint32_t cpu);
 	// Sends SPINDLE_PV_LONG_SPIN and counts it for longSpins().
 	static void notifyLongSpin(uint32_t cpu, uint32_t lockId, uint32_t waitsOn, uint64_t spins);
+	// WAIT and KICK records, counted for pvWaits().
+	static void waitOn(uint32_t cpu, const volatile uint32_t *word, uint32_t expected, uint64_t timeoutNs)
+	{
+		pvWait(cpu, word, expected, timeoutNs);
+	}
+	static void kick(uint32_t cpu, uint32_t target) { pvKick(cpu, target); }
 };
+
+// WAIT records this vCPU has sent so far (locks and idle phases).
+uint64_t pvWaits(uint32_t cpu);
 
 // Long-spin notifications this vCPU has sent so far.
 uint64_t longSpins(uint32_t cpu);

@@ -36,6 +36,7 @@ const char *lockKindName(uint32_t lock)
 	case SPINDLE_LOCK_MCS: return "mcs";
 	case SPINDLE_LOCK_QSPIN: return "qspin";
 	case SPINDLE_LOCK_PVTICKET: return "pvticket";
+	case SPINDLE_LOCK_PVHALT: return "pvhalt";
 	default: return "unknown";
 	}
 }

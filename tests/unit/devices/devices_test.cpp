@@ -7,6 +7,7 @@
 #include "devices/bus.h"
 #include "devices/pv_device.h"
 #include "devices/serial.h"
+#include "pv_mailbox.h"
 
 using namespace spindle;
 
@@ -128,27 +129,8 @@ TEST(Serial, DivisorLatchWritesAreNotData)
 
 // ---- PV records -------------------------------------------------------------------------
 
-namespace {
-
-template<typename T>
-std::vector<uint8_t> mailboxWith(const T &record)
-{
-	std::vector<uint8_t> mailbox(SPINDLE_MAILBOX_SIZE, 0);
-	std::memcpy(mailbox.data(), &record, sizeof(T));
-	return mailbox;
-}
-
-template<typename T>
-T withHeader(uint16_t type)
-{
-	T record{};
-	record.header.magic = SPINDLE_PV_MAGIC;
-	record.header.type = type;
-	record.header.length = sizeof(T);
-	return record;
-}
-
-} // namespace
+using test::mailboxWith;
+using test::withHeader;
 
 TEST(PvRecord, DecodesAnExitRecord)
 {

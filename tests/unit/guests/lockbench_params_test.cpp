@@ -118,6 +118,7 @@ TEST(LockbenchParams, KnowsEveryLockName)
 		{ "lock=ticket", SPINDLE_LOCK_TICKET }, { "lock=tas", SPINDLE_LOCK_TAS },
 		{ "lock=ttas", SPINDLE_LOCK_TTAS },     { "lock=mcs", SPINDLE_LOCK_MCS },
 		{ "lock=qspin", SPINDLE_LOCK_QSPIN },   { "lock=pvticket", SPINDLE_LOCK_PVTICKET },
+		{ "lock=pvhalt", SPINDLE_LOCK_PVHALT },
 	};
 	for (const auto &[args, kind] : locks) {
 		ParseOutcome outcome = parse(args);
@@ -177,15 +178,51 @@ INSTANTIATE_TEST_SUITE_P(
 	BadInputs, LockbenchParamsError,
 	::testing::Values(
 		BadInput{ "lock=foo",
-			  "lockbench: unknown lock 'foo' (expected ticket, tas, ttas, mcs, qspin, pvticket)" },
+			  "lockbench: unknown lock 'foo' (expected ticket, tas, ttas, mcs, qspin, pvticket, pvhalt)" },
 		BadInput{ "mode=spin", "lockbench: unknown mode 'spin' (expected lock, barrier, cpu)" },
 		BadInput{ "cs=1us locks=mcs",
-			  "lockbench: unknown key 'locks' (expected mode, lock, cs, think, duration)" },
+			  "lockbench: unknown key 'locks' (expected mode, lock, cs, think, duration, idle, busy)" },
 		BadInput{ "mcs", "lockbench: argument 'mcs' is not key=value" },
 		BadInput{ "think=fast", "lockbench: bad duration 'think=fast' (expected a number with unit ns, "
 					"us, ms or s, e.g. 500ns or 1.5ms)" },
 		BadInput{ "duration=0s", "lockbench: duration=0s out of range (1ms to 600s allowed)" },
-		BadInput{ "cs=11ms", "lockbench: cs=11ms out of range (0 to 10ms allowed)" }));
+		BadInput{ "cs=11ms", "lockbench: cs=11ms out of range (0 to 10ms allowed)" },
+		BadInput{ "idle=2s busy=1ms", "lockbench: idle=2s out of range (0 to 1s allowed)" },
+		BadInput{ "idle=1ms busy=11s", "lockbench: busy=11s out of range (0 to 10s allowed)" },
+		BadInput{ "idle=soon", "lockbench: bad duration 'idle=soon' (expected a number with unit ns, "
+				       "us, ms or s, e.g. 500ns or 1.5ms)" },
+		BadInput{ "idle=1ms", "lockbench: idle and busy go together (both 0: always busy; both > 0: alternate)" },
+		BadInput{ "busy=1ms", "lockbench: idle and busy go together (both 0: always busy; both > 0: alternate)" },
+		BadInput{ "idle=1ms busy=1ms idle=0",
+			  "lockbench: idle and busy go together (both 0: always busy; both > 0: alternate)" },
+		BadInput{ "idle=1ms busy=2ms mode=barrier",
+			  "lockbench: idle and busy apply to mode=lock and mode=cpu (a blocked vCPU would stall every "
+			  "barrier round)" }));
+
+TEST(LockbenchParams, IdleAndBusyDefaultToAlwaysBusy)
+{
+	ParseOutcome outcome = parse("lock=pvhalt");
+
+	ASSERT_TRUE(outcome.ok) << outcome.error;
+	EXPECT_EQ(outcome.params.idleNs, 0u);
+	EXPECT_EQ(outcome.params.busyNs, 0u);
+	EXPECT_FALSE(outcome.params.sleepy());
+}
+
+TEST(LockbenchParams, IdleAndBusyTakeDurationsInLockAndCpuModes)
+{
+	ParseOutcome lock = parse("idle=1.5ms busy=500us lock=pvhalt");
+	ParseOutcome cpu = parse("mode=cpu busy=10s idle=1s");
+
+	ASSERT_TRUE(lock.ok) << lock.error;
+	ASSERT_TRUE(cpu.ok) << cpu.error;
+	EXPECT_EQ(lock.params.idleNs, 1'500'000u);
+	EXPECT_EQ(lock.params.busyNs, 500'000u);
+	EXPECT_TRUE(lock.params.sleepy());
+	EXPECT_EQ(cpu.params.idleNs, kMaxIdleNs);
+	EXPECT_EQ(cpu.params.busyNs, kMaxBusyNs);
+	EXPECT_TRUE(parse("idle=0 busy=0 mode=barrier").ok) << "both 0 is the default, in every mode";
+}
 
 TEST(LockbenchParams, RejectsValuesPastTheirBounds)
 {

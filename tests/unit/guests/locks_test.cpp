@@ -11,6 +11,7 @@
 
 #include "guest-kernels/locks/barrier.h"
 #include "guest-kernels/locks/mcs.h"
+#include "guest-kernels/locks/pvhalt.h"
 #include "guest-kernels/locks/tas.h"
 #include "guest-kernels/locks/ticket.h"
 
@@ -27,7 +28,8 @@ struct Notification {
 
 // The platform seen by the locks in these tests. pause() yields, so the tests also finish on a
 // machine with fewer cores than threads, and can hold a "vCPU" still (a closed gate) to play a
-// preempted vCPU.
+// preempted vCPU. Its waitOn() returns at once, as a host that does not park does (pvhalt's
+// blocking is tested with a platform that blocks, in pvhalt_lock_test.cpp).
 struct FakePlatform {
 	static inline std::atomic<uint32_t> threshold{ 0 };
 	static inline spindle_hint_slot slots[kMaxCpus];
@@ -65,6 +67,9 @@ struct FakePlatform {
 		std::lock_guard<std::mutex> guard(mutex);
 		notifications.push_back({ cpu, lockId, waitsOn, spins });
 	}
+
+	static void waitOn(uint32_t, const volatile uint32_t *, uint32_t, uint64_t) { std::this_thread::yield(); }
+	static void kick(uint32_t, uint32_t) {}
 
 	static std::vector<Notification> recorded()
 	{
@@ -139,7 +144,7 @@ class AnyLockTest : public LockTestBase
 };
 
 using AllLocks = ::testing::Types<TicketLock<P>, PvTicketLock<P>, TasLock<P>, TtasLock<P>, McsLock<P>,
-				  QspinLock<P>>;
+				  QspinLock<P>, PvHaltLock<P>>;
 TYPED_TEST_SUITE(AnyLockTest, AllLocks);
 
 TYPED_TEST(AnyLockTest, ContendingThreadsNeverLoseAnUpdate)
@@ -252,7 +257,7 @@ class FifoLockTest : public LockTestBase
 {
 };
 
-using FifoLocks = ::testing::Types<TicketLock<P>, PvTicketLock<P>, McsLock<P>>;
+using FifoLocks = ::testing::Types<TicketLock<P>, PvTicketLock<P>, McsLock<P>, PvHaltLock<P>>;
 TYPED_TEST_SUITE(FifoLockTest, FifoLocks);
 
 TYPED_TEST(FifoLockTest, WaitersAcquireInArrivalOrder)

@@ -164,6 +164,59 @@ TEST(SchedOptions, ValidateRejectsExtensionsThatCouldFillTheirWindow)
 	EXPECT_FALSE(validateOptions(o).ok());
 }
 
+TEST(SchedOptions, TraceFormatIsJsonLinesUnlessPerfettoIsAskedFor)
+{
+	SchedulerOptions o;
+	EXPECT_EQ(o.traceFormat, TraceFormat::JsonLines);
+
+	ASSERT_TRUE(applySchedFlag(o, "--trace-format", "perfetto").ok());
+	EXPECT_EQ(o.traceFormat, TraceFormat::Perfetto);
+	ASSERT_TRUE(applySchedFlag(o, "trace-format", "jsonl").ok());
+	EXPECT_EQ(o.traceFormat, TraceFormat::JsonLines);
+}
+
+TEST(SchedOptions, TraceFormatRejectsAnUnknownFormatNamingBoth)
+{
+	SchedulerOptions o;
+
+	Status s = applySchedFlag(o, "trace-format", "chrome");
+
+	ASSERT_FALSE(s.ok());
+	EXPECT_NE(s.error().message().find("--trace-format"), std::string::npos);
+	EXPECT_NE(s.error().message().find("jsonl or perfetto"), std::string::npos);
+	EXPECT_EQ(o.traceFormat, TraceFormat::JsonLines);
+}
+
+TEST(SchedOptions, ChoiceFlagsTakeTheirNamesAndListThemOtherwise)
+{
+	SchedulerOptions o;
+
+	ASSERT_TRUE(applySchedFlag(o, "boost-class", "deadline").ok());
+	ASSERT_TRUE(applySchedFlag(o, "event-loop", "epoll").ok());
+	Status badClass = applySchedFlag(o, "boost-class", "rr");
+	Status badLoop = applySchedFlag(o, "event-loop", "poll");
+
+	EXPECT_EQ(o.boostClass, BoostClass::Deadline);
+	EXPECT_TRUE(o.forceEpoll);
+	ASSERT_FALSE(badClass.ok());
+	ASSERT_FALSE(badLoop.ok());
+	EXPECT_EQ(badClass.error().message(), "--boost-class: unknown class 'rr' (use deadline or fifo)");
+	EXPECT_EQ(badLoop.error().message(), "--event-loop: unknown kind 'poll' (use uring or epoll)");
+}
+
+TEST(SchedOptions, PerfettoTraceFormatNeedsATracePath)
+{
+	SchedulerOptions o;
+	ASSERT_TRUE(applySchedFlag(o, "trace-format", "perfetto").ok());
+
+	Status without = validateOptions(o);
+	ASSERT_TRUE(applySchedFlag(o, "trace", "/tmp/t.json").ok());
+
+	ASSERT_FALSE(without.ok());
+	EXPECT_NE(without.error().message().find("--trace PATH"), std::string::npos);
+	EXPECT_TRUE(validateOptions(o).ok());
+}
+
 TEST(SchedOptions, EveryListedFlagIsKnownToTheParser)
 {
 	for (const FlagDescription &f : schedFlags()) {

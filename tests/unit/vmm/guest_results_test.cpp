@@ -93,3 +93,11 @@ TEST(GuestResults, JsonNamesTheVmLockAndEveryVcpu)
 	EXPECT_NE(json.find("\"vcpu\":1"), std::string::npos);
 	EXPECT_NE(json.find("\"checks_ok\":true"), std::string::npos);
 }
+
+TEST(GuestResults, EveryLockKindHasAName)
+{
+	for (uint32_t lock = SPINDLE_LOCK_NONE; lock <= SPINDLE_LOCK_KIND_MAX; ++lock)
+		EXPECT_STRNE(lockKindName(lock), "unknown") << lock;
+	EXPECT_STREQ(lockKindName(SPINDLE_LOCK_PVHALT), "pvhalt");
+	EXPECT_STREQ(lockKindName(SPINDLE_LOCK_KIND_MAX + 1), "unknown");
+}
