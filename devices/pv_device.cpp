@@ -38,7 +38,7 @@ void PvDevice::write(const AccessInfo &access, std::span<const uint8_t> data)
 	std::array<uint8_t, SPINDLE_MAILBOX_SIZE> copy;
 	std::memcpy(copy.data(), guestRam_.data() + mailbox, copy.size());
 
-	auto record = decodePvRecord(copy, length, vcpuCount_);
+	auto record = decodePvRecord(copy, length, PvLimits{vcpuCount_, guestRam_.size()});
 	if (!record)
 		return reject(access.vcpu, record.error());
 	sink_.onPvRecord(access.vcpu, *record);

@@ -169,6 +169,9 @@ void SchedCore::vcpuState(VcpuId who, VcpuState state, int cpu)
 	if (!valid(who))
 		return;
 	VcpuModel &v = vcpu(who);
+	// The timeline's state track (--trace-format perfetto) needs every change, not every tick.
+	if (!v.observed || v.state != state)
+		traceEvent("state", who, toString(state), static_cast<uint64_t>(cpu < 0 ? 0 : cpu));
 	v.state = state;
 	v.observed = true;
 	if (cpu >= 0)
@@ -213,6 +216,8 @@ void SchedCore::hintUpdate(VcpuId who, uint32_t seq, uint32_t locksHeld, uint32_
 		waitingOn = kNoVcpu;
 	}
 	bool startedWaiting = waitingOn != kNoVcpu && waitingOn != v.waitingOn;
+	if (!v.hintSeen || v.locksHeld != locksHeld)
+		traceEvent("locks_held", who, "hint", locksHeld);
 	v.hintSeen = true;
 	v.hintSeq = seq;
 	v.locksHeld = locksHeld;

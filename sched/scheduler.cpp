@@ -111,7 +111,7 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(SchedulerOptions options, s
 		return Error::fromErrno("creating the scheduler's eventfds/timerfds");
 
 	if (!s->options_.tracePath.empty()) {
-		auto trace = TraceWriter::open(s->options_.tracePath);
+		auto trace = TraceWriter::open(s->options_.tracePath, s->options_.traceFormat);
 		if (!trace)
 			return trace.error();
 		s->trace_ = std::move(*trace);
@@ -164,6 +164,8 @@ Result<int> Scheduler::addVm(std::string name, unsigned vcpuCount, const volatil
 	if (vcpuCount == 0 || vcpuCount > SPINDLE_MAX_VCPUS || core_->vmCount() >= static_cast<size_t>(kMaxVms))
 		return Error::invalid("the scheduler takes at most " + std::to_string(kMaxVms) + " VMs of 1-" +
 				      std::to_string(SPINDLE_MAX_VCPUS) + " vCPUs");
+	if (trace_)
+		trace_->describeVm(static_cast<int>(core_->vmCount()), name, vcpuCount);
 	int vm = core_->addVm(std::move(name), vcpuCount, options_.detectHints ? hints : nullptr);
 	host_.emplace_back(vcpuCount);
 	auto pv = std::make_unique<PvVm>();

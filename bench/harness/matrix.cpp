@@ -51,7 +51,7 @@ std::string_view runKindName(RunKind kind)
 
 const std::vector<std::string> &knownLocks()
 {
-	static const std::vector<std::string> locks = { "ticket", "tas", "ttas", "mcs", "qspin", "pvticket" };
+	static const std::vector<std::string> locks = { "ticket", "tas", "ttas", "mcs", "qspin", "pvticket", "pvhalt" };
 	return locks;
 }
 
@@ -112,7 +112,7 @@ Result<std::vector<std::string>> parseLockList(std::string_view text)
 	for (size_t i = 0; i < items->size(); ++i) {
 		const std::string &item = (*items)[i];
 		if (!contains(knownLocks(), item))
-			return Error::invalid("unknown lock '" + item + "' (expected ticket, tas, ttas, mcs, qspin, pvticket)");
+			return Error::invalid("unknown lock '" + item + "' (expected ticket, tas, ttas, mcs, qspin, pvticket, pvhalt)");
 		if (std::find(items->begin(), items->begin() + static_cast<long>(i), item) != items->begin() + static_cast<long>(i))
 			return Error::invalid("lock '" + item + "' listed twice");
 	}

@@ -168,7 +168,7 @@ Matrix (comma-separated lists; [quick] is the --quick default where it differs):
 	text += std::string(R"(
   --overcommit LIST   overcommit factors k (default )") + kFull.overcommit + ") [quick: " + kQuick.overcommit + "]";
 	text += std::string(R"(
-  --locks LIST        ticket, tas, ttas, mcs, qspin, pvticket (default )") + kFull.locks + ") [quick: " + kQuick.locks + "]";
+  --locks LIST        ticket, tas, ttas, mcs, qspin, pvticket, pvhalt (default )") + kFull.locks + ") [quick: " + kQuick.locks + "]";
 	text += std::string(R"(
   --cs LIST           critical-section lengths, 0..10ms (default )") + kFull.cs + ")";
 	text += std::string(R"(

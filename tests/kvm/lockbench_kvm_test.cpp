@@ -67,7 +67,7 @@ std::vector<LockCase> everyLockInEveryMode()
 {
 	std::vector<LockCase> cases;
 	for (const char *mode : {"ring0", "ring3"})
-		for (const char *lock : {"ticket", "tas", "ttas", "mcs", "qspin", "pvticket"})
+		for (const char *lock : {"ticket", "tas", "ttas", "mcs", "qspin", "pvticket", "pvhalt"})
 			for (unsigned cpus : {2u, 4u})
 				cases.push_back({lock, cpus, mode});
 	return cases;

@@ -136,6 +136,40 @@ inline std::vector<uint8_t> printForeverCode()
 	};
 }
 
+// Guest code (ring 0, loaded at 0x200000) that copies `record` into its own mailbox once, then
+// submits it through the PV port for ever: a guest that floods one record (hostile-guest and
+// WAIT/KICK tests; --timeout ends the run). The record's length must fit a mailbox.
+inline std::vector<uint8_t> submitForeverCode(const std::vector<uint8_t> &record)
+{
+	const uint32_t n = static_cast<uint32_t>(record.size());
+	auto le32 = [](std::vector<uint8_t> &out, uint32_t v) {
+		for (int i = 0; i < 4; ++i)
+			out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+	};
+	std::vector<uint8_t> code = {
+		0x48, 0x89, 0xfb,                         // mov rbx, rdi (vCPU index)
+		0x48, 0xc1, 0xe3, 0x09,                   // shl rbx, 9 (x 512-byte mailbox)
+		0x48, 0x81, 0xc3, 0x00, 0x00, 0x01, 0x00, // add rbx, 0x10000 (SPINDLE_MAILBOX_GPA)
+		0x48, 0x8d, 0x35,                         // lea rsi, [rip + disp32] (the record, after the code)
+	};
+	const size_t dispAt = code.size();
+	le32(code, 0);
+	code.insert(code.end(), {0x48, 0x89, 0xdf}); // mov rdi, rbx
+	code.push_back(0xb9);                        // mov ecx, n
+	le32(code, n);
+	code.insert(code.end(), {0xf3, 0xa4}); // rep movsb
+	const size_t loop = code.size();
+	code.push_back(0xb8); // mov eax, n
+	le32(code, n);
+	code.insert(code.end(), {0x66, 0xba, 0x10, 0x05, 0xef}); // mov dx, 0x510; out dx, eax
+	code.push_back(0xeb);                                    // jmp loop
+	code.push_back(static_cast<uint8_t>(static_cast<int>(loop) - static_cast<int>(code.size() + 1)));
+	const uint32_t disp = static_cast<uint32_t>(code.size() - (dispAt + 4));
+	std::memcpy(code.data() + dispAt, &disp, 4);
+	code.insert(code.end(), record.begin(), record.end());
+	return code;
+}
+
 // Guest code that spins for ever without exiting (for --timeout).
 inline std::vector<uint8_t> spinForeverCode()
 {

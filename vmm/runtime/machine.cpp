@@ -139,6 +139,7 @@ Status VirtualMachine::setUp(const KvmSystem &kvm, LineSink serialSink)
 		return status;
 
 	haltRequested_ = std::make_unique<std::atomic<bool>[]>(config_.cpus);
+	parking_ = std::make_unique<ParkingLot>(config_.cpus);
 	results_.vcpus.resize(config_.cpus);
 	return {};
 }
@@ -271,8 +272,12 @@ void VirtualMachine::requestStop(StopReason reason, const std::string &message)
 			stopMessage_ = message;
 		}
 	}
-	if (!stop_.exchange(true))
+	if (!stop_.exchange(true)) {
+		// A parked vCPU is outside KVM_RUN: the kick signal does not reach it, the lot does.
+		if (parking_)
+			parking_->stopAll();
 		kickAll();
+	}
 	finishedSignal_.notify();
 }
 
@@ -337,6 +342,21 @@ void VirtualMachine::onPvRecord(unsigned vcpu, const PvRecord &record)
 		}
 		if (observer_)
 			observer_->longSpin(id_, vcpu, spin->waitsOn, spin->lockId);
+		return;
+	}
+	if (const auto *wait = std::get_if<PvWait>(&record)) {
+		// On the vCPU's own thread, outside KVM_RUN, holding no lock: the decoder checked that
+		// the word is aligned and in RAM. A guest that changes it right after the read only
+		// parks until its deadline or the next kick, as the ABI says.
+		bool holds = true;
+		if (wait->wordGpa)
+			holds = __atomic_load_n(reinterpret_cast<const uint32_t *>(memory_.hostBase() + wait->wordGpa),
+						__ATOMIC_ACQUIRE) == wait->expected;
+		parking_->parkUntilWoken(vcpu, holds, wait->timeoutNs);
+		return;
+	}
+	if (const auto *kick = std::get_if<PvKick>(&record)) {
+		parking_->kick(vcpu, kick->vcpu);
 		return;
 	}
 	if (std::holds_alternative<PvHalt>(record)) {

@@ -21,6 +21,7 @@
 #include "devices/serial.h"
 #include "vmm/boot/x86_boot.h"
 #include "vmm/runtime/seccomp_filter.h"
+#include "vmm/runtime/vcpu_parking.h"
 #include "vmm/kvm/guest_memory.h"
 #include "vmm/kvm/kvm_system.h"
 #include "vmm/kvm/vcpu.h"
@@ -120,6 +121,7 @@ public:
 	const ExitCounters &counters(unsigned vcpu) const { return *counters_[vcpu]; }
 	uint64_t pvMalformed() const { return pvDevice_->malformedCount(); }
 	GuestResults results() const;
+	ParkingCounters parkingCounters(unsigned vcpu) const { return parking_->counters(vcpu); }
 	// CLOCK_MONOTONIC ns of the first PV record or serial line from this guest (0: none yet).
 	uint64_t firstReportNs() const { return firstReportNs_.load(); }
 
@@ -142,6 +144,8 @@ private:
 	std::vector<std::unique_ptr<ExitCounters>> counters_;
 	// Set by a HALT record on the vCPU's own thread, read by its loop after the exit.
 	std::unique_ptr<std::atomic<bool>[]> haltRequested_;
+	// WAIT parks the vCPU's thread here (outside KVM_RUN), KICK and the VM's stop wake it.
+	std::unique_ptr<ParkingLot> parking_;
 	std::mutex threadsMutex_; // start() and kickAll() race when a guest exits at once
 	std::vector<std::thread> threads_;
 	size_t runSize_ = 0;

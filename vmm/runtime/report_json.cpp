@@ -29,6 +29,11 @@ void writeVmMetrics(JsonWriter &json, const VmReport &vm)
 	for (size_t v = 0; v < vm.vcpus.size(); ++v) {
 		json.beginObject().field("vcpu", v).key("exits");
 		writeJson(json, vm.vcpus[v].exits);
+		const ParkingCounters &p = vm.vcpus[v].parking;
+		json.key("parking").beginObject().field("waits", p.waits).field("waits_returned_at_once", p.waitsReturnedAtOnce);
+		json.field("wakes_by_kick", p.wakesByKick).field("wait_timeouts", p.waitTimeouts).field("wakes_by_stop", p.wakesByStop);
+		json.field("parked_us", p.parkedNs / 1000).field("kicks", p.kicks).field("kicks_dropped", p.allKicksDropped());
+		json.endObject();
 		// The hint slot as the guest left it: a consistent guest holds no lock at the end.
 		if (const auto &hint = vm.vcpus[v].hint) {
 			json.key("hint_at_exit").beginObject().field("seq", hint->seq).field("locks_held", hint->locksHeld);

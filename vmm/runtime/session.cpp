@@ -387,7 +387,7 @@ SessionReport SessionRun::report()
 			r.failure = r.results.guestErrors.front();
 		const volatile spindle_hint_slot *hints = vm->hintSlots();
 		for (unsigned v = 0; v < r.cpus; ++v) {
-			VcpuReport vcpu{vm->counters(v).snapshot(), std::nullopt};
+			VcpuReport vcpu{vm->counters(v).snapshot(), std::nullopt, vm->parkingCounters(v)};
 			if (hints)
 				vcpu.hint = HintAtExit{hints[v].seq, hints[v].locks_held, hints[v].waiting_on};
 			r.vcpus.push_back(vcpu);

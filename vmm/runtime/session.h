@@ -56,6 +56,7 @@ struct HintAtExit {
 struct VcpuReport {
 	ExitCounts exits;
 	std::optional<HintAtExit> hint; // the hint slot as the guest left it
+	ParkingCounters parking;        // WAIT and KICK
 };
 
 struct VmReport {
