@@ -232,11 +232,18 @@ void Scheduler::notifyLongSpin(int vm, unsigned vcpu, uint32_t waitsOn, uint32_t
 	PvSlot &slot = pv->slots[vcpu];
 	slot.latest.store(static_cast<uint64_t>(waitsOn) << 32 | lockId, std::memory_order_relaxed);
 	// Only the first pending notification wakes the scheduler: a flooding guest costs one
-	// atomic add per notification, not a system call.
+	// atomic add per notification, not a system call. And the scheduler is woken at most once
+	// per kMinNotifyWakeNs: a flood then costs it a bounded number of wake-ups, while the first
+	// notification after a quiet spell still wakes it at once; what a skipped wake leaves
+	// pending is drained by the next wake or the next tick.
 	if (slot.pending.fetch_add(1, std::memory_order_release) == 0) {
-		uint64_t one = 1;
-		ssize_t n = ::write(notifyFd_.get(), &one, sizeof(one));
-		(void)n; // EAGAIN means the counter is already non-zero: the scheduler will wake
+		const uint64_t now = monotonicNs();
+		uint64_t last = lastNotifyWakeNs_.load(std::memory_order_relaxed);
+		if (now - last >= kMinNotifyWakeNs && lastNotifyWakeNs_.compare_exchange_strong(last, now)) {
+			uint64_t one = 1;
+			ssize_t n = ::write(notifyFd_.get(), &one, sizeof(one));
+			(void)n; // EAGAIN means the counter is already non-zero: the scheduler will wake
+		}
 	}
 }
 
@@ -449,6 +456,7 @@ void Scheduler::reportSpin(int vm, unsigned vcpu)
 void Scheduler::onTick()
 {
 	std::lock_guard lock(mutex_);
+	drainNotificationsLocked(); // what a rate-limited wake left pending
 	// Observe every attached thread together: telling running from runnable is per CPU.
 	std::vector<ClassifyInput> inputs;
 	std::vector<VcpuId> who;
@@ -495,6 +503,13 @@ void Scheduler::onExpiry()
 void Scheduler::onNotify()
 {
 	std::lock_guard lock(mutex_);
+	drainNotificationsLocked();
+	applyLocked();
+	armExpiryLocked();
+}
+
+void Scheduler::drainNotificationsLocked()
+{
 	for (size_t vm = 0; vm < static_cast<size_t>(kMaxVms); ++vm) {
 		PvVm *pv = pv_[vm].load(std::memory_order_acquire);
 		if (!pv)
@@ -508,8 +523,6 @@ void Scheduler::onNotify()
 					static_cast<uint32_t>(latest), n);
 		}
 	}
-	applyLocked();
-	armExpiryLocked();
 }
 
 SchedulerMetrics Scheduler::metrics() const

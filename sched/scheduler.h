@@ -107,6 +107,7 @@ private:
 	void onTick();
 	void onExpiry();
 	void onNotify();
+	void drainNotificationsLocked();
 	void applyLocked();
 	void armExpiryLocked();
 	void recordActuation(const Action &action, uint64_t doneNs);
@@ -151,6 +152,9 @@ private:
 	std::array<std::atomic<PvVm *>, kMaxVms> pv_{};
 	std::vector<std::unique_ptr<PvVm>> pvOwned_; // never freed before the Scheduler: racing notifiers
 
+	// At most one eventfd wake per this long from long-spin notifications (a flood's cost).
+	static constexpr uint64_t kMinNotifyWakeNs = 200'000;
+	std::atomic<uint64_t> lastNotifyWakeNs_{ 0 };
 	UniqueFd notifyFd_, stopFd_, tickFd_, expiryFd_;
 	std::function<void()> threadStartHook_;
 	std::thread thread_;

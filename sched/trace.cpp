@@ -435,12 +435,13 @@ std::string toPerfettoJson(std::vector<TraceEntry> entries, const std::vector<Tr
 
 // ---- TraceWriter ----------------------------------------------------------------------------
 
-Result<std::unique_ptr<TraceWriter>> TraceWriter::open(const std::string &path, TraceFormat format)
+Result<std::unique_ptr<TraceWriter>> TraceWriter::open(const std::string &path, TraceFormat format,
+							uint64_t maxJsonLinesBytes)
 {
 	FILE *file = std::fopen(path.c_str(), "we");
 	if (!file)
 		return Error::fromErrno("opening trace file " + path);
-	return std::unique_ptr<TraceWriter>(new TraceWriter(file, format));
+	return std::unique_ptr<TraceWriter>(new TraceWriter(file, format, maxJsonLinesBytes));
 }
 
 TraceWriter::~TraceWriter()
@@ -485,6 +486,11 @@ void TraceWriter::keep(const TraceRecord &r, int64_t latencyNs, int ok)
 	if (format_ == TraceFormat::JsonLines) {
 		std::string line = format(r, latencyNs, ok);
 		line += '\n';
+		if (written_ + line.size() > maxBytes_) {
+			dropped_++;
+			return;
+		}
+		written_ += line.size();
 		std::fwrite(line.data(), 1, line.size(), file_);
 		return;
 	}
@@ -516,6 +522,12 @@ void TraceWriter::flush()
 		if (ftruncate(fileno(file_), 0) != 0)
 			return; // a trace is best effort; the run's own results are elsewhere
 		std::fwrite(json.data(), 1, json.size(), file_);
+	} else if (dropped_ > 0) {
+		// Once per flush, and only past the cap: one line that says what the file lacks.
+		const std::string line = "{\"ev\":\"suppressed\",\"value\":" + std::to_string(dropped_) +
+					 ",\"detail\":\"records past the trace's size limit\"}\n";
+		std::fwrite(line.data(), 1, line.size(), file_);
+		dropped_ = 0;
 	}
 	std::fflush(file_);
 }

@@ -69,9 +69,13 @@ public:
 	// At most this many records are kept for the perfetto format (about 100 bytes each); the
 	// rest are counted, so a long run cannot take the host's memory.
 	static constexpr size_t kMaxBufferedEntries = 1'000'000;
+	// A jsonl trace stops growing here (a long-spin flood made it grow 1.2 MB/s); what is left
+	// out is counted, and the last line says how many records were suppressed.
+	static constexpr uint64_t kMaxJsonLinesBytes = 64ull << 20;
 
 	static Result<std::unique_ptr<TraceWriter>> open(const std::string &path,
-							 TraceFormat format = TraceFormat::JsonLines);
+							 TraceFormat format = TraceFormat::JsonLines,
+							 uint64_t maxJsonLinesBytes = kMaxJsonLinesBytes);
 	~TraceWriter();
 
 	// Names VM `vm` and its vCPU count for the perfetto tracks (ignored by jsonl).
@@ -87,13 +91,15 @@ public:
 	static TraceRecord actuationRecord(const Action &a);
 
 private:
-	TraceWriter(FILE *file, TraceFormat format) : file_(file), format_(format) {}
+	TraceWriter(FILE *file, TraceFormat format, uint64_t maxBytes) : file_(file), format_(format), maxBytes_(maxBytes) {}
 	void keep(const TraceRecord &r, int64_t latencyNs, int ok);
 
 	FILE *file_;
 	TraceFormat format_;
+	uint64_t maxBytes_;
 	std::vector<TraceEntry> entries_;
 	uint64_t dropped_ = 0;
+	uint64_t written_ = 0; // jsonl bytes so far
 	std::vector<TraceVm> vms_;
 };
 

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,7 +22,8 @@ struct CommandResult {
 	std::string out;
 	std::string err;
 	double seconds = 0;
-	bool killed = false; // the deadline passed
+	double cpuSeconds = 0; // user + system time of the program (all its threads)
+	bool killed = false;   // the deadline passed
 };
 
 inline double nowSeconds()
@@ -86,15 +88,22 @@ inline CommandResult runCommand(const std::vector<std::string> &argv, double dea
 		if (fd.fd >= 0)
 			close(fd.fd);
 	int status = 0;
+	rusage usage{};
+	auto cpuOf = [&usage] {
+		return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+		       static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
+	};
 	if (unread >= 0) {
 		// Wait with the pipe still full and open, as a reader that never reads would.
-		waitpid(pid, &status, 0);
+		wait4(pid, &status, 0, &usage);
+		result.cpuSeconds = cpuOf();
 		close(unread);
 		result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		result.seconds = nowSeconds() - start;
 		return result;
 	}
-	waitpid(pid, &status, 0);
+	wait4(pid, &status, 0, &usage);
+	result.cpuSeconds = cpuOf();
 	result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	result.seconds = nowSeconds() - start;
 	return result;

@@ -274,6 +274,16 @@ std::vector<RunFlag> outputFlags()
 				 return Error::invalid("--serial: '" + v + "' is not stdout, off or file=PATH");
 			 return {};
 		 }},
+		{"console-limit", "SIZE",
+		 "guest console output one VM may produce in a run (default 16M); past it\n"
+		 "lines are counted and one line at the end says how much was suppressed",
+		 [](RunParse &p, const std::string &v) -> Status {
+			 auto size = parseSize(v);
+			 if (!size || *size == 0)
+				 return Error::invalid("--console-limit: '" + v + "' is not a size above 0 (e.g. 64K, 16M)");
+			 p.options.consoleLimitBytes = *size;
+			 return {};
+		 }},
 		{"metrics", "PATH", "write per-VM and per-vCPU counters (exits, scheduler) as JSON",
 		 [](RunParse &p, const std::string &v) { return setPath(p.options.metricsPath, "--metrics", v); }},
 		{"results", "PATH", "write benchmark results (one object per VM) as JSON",

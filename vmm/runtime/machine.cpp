@@ -206,6 +206,10 @@ void VirtualMachine::vcpuLoop(unsigned index)
 
 	const ExitContext context{pio_, mmio_, index, runSize_, counters, [this, index](const std::string &what) {
 					  // Said once per process; every one is counted (exits.unclaimed).
+					  if (unclaimedTotal_.fetch_add(1, std::memory_order_relaxed) + 1 == kMaxUnclaimedAccesses)
+						  requestStop(StopReason::Fatal,
+							      "stopped: the guest made " + std::to_string(kMaxUnclaimedAccesses) +
+								      " accesses to addresses no device claims (Spindle's limit per VM)");
 					  if (firstTimeInProcess("unclaimed-access"))
 						  spdlog::warn("{}: vCPU {}: unclaimed {} (ignored; further unclaimed "
 							       "accesses are only counted, in --metrics)",
@@ -387,6 +391,9 @@ void VirtualMachine::onPvRecord(unsigned vcpu, const PvRecord &record)
 void VirtualMachine::onMalformedPvRecord(unsigned vcpu, const Error &reason)
 {
 	counters_[vcpu]->add(ExitKind::PvMalformed);
+	if (malformedTotal_.fetch_add(1, std::memory_order_relaxed) + 1 == kMaxMalformedPvRecords)
+		requestStop(StopReason::Fatal, "stopped: the guest sent " + std::to_string(kMaxMalformedPvRecords) +
+						       " malformed PV records (Spindle's limit per VM)");
 	if (firstTimeInProcess("malformed-pv-record"))
 		spdlog::warn("{}: vCPU {}: dropped a malformed PV record: {} (further ones are only counted, in --metrics)",
 			     config_.name, vcpu, reason.message());

@@ -97,6 +97,11 @@ class VirtualMachine : private PvRecordSink
 public:
 	using LineSink = Serial::LineSink;
 
+	// A hostile guest's floods cost it its own vCPU time and are counted; past these it is
+	// stopped, since no legitimate guest comes near them (README: "Hostile guests, bounded").
+	static constexpr uint64_t kMaxMalformedPvRecords = 10'000;
+	static constexpr uint64_t kMaxUnclaimedAccesses = 10'000;
+
 	// Builds everything and loads the guest; no thread runs yet.
 	static Result<std::unique_ptr<VirtualMachine>> create(const KvmSystem &kvm, VmConfig config, int id,
 							      LineSink serialSink, FinishSignal &finished);
@@ -161,6 +166,8 @@ private:
 	std::atomic<bool> finished_{false};
 	std::atomic<unsigned> runningVcpus_{0};
 	std::atomic<uint64_t> firstReportNs_{0};
+	std::atomic<uint64_t> malformedTotal_{0};
+	std::atomic<uint64_t> unclaimedTotal_{0};
 	mutable std::mutex mutex_; // guards the fields below
 	StopReason stopReason_ = StopReason::None;
 	std::string stopMessage_;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <deque>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -124,13 +125,17 @@ Result<VmConfig> resolveVm(const VmSpec &spec, const SessionConfig &options, con
 	return config;
 }
 
-// Control characters from a hostile guest must not reach the user's terminal.
+// Control characters from a hostile guest must not reach the user's terminal, and neither may
+// bytes above 0x7f: 0x80-0x9f are C1 controls to many terminals (0x9b starts an escape
+// sequence). The console is ASCII.
 std::string printable(std::string_view line)
 {
 	std::string out;
 	out.reserve(line.size());
-	for (char c : line)
-		out += (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) || c == '\t' ? c : '?';
+	for (char c : line) {
+		const auto byte = static_cast<unsigned char>(c);
+		out += (byte >= 0x20 && byte < 0x7f) || c == '\t' ? c : '?';
+	}
 	return out;
 }
 
@@ -210,6 +215,11 @@ private:
 	std::unique_ptr<ConsoleWriter> fileConsole_;
 	ConsoleWriter *console_ = nullptr;
 	FinishSignal finished_;
+	struct ConsoleBudget {
+		std::atomic<uint64_t> bytes{0};
+		std::atomic<uint64_t> suppressed{0};
+	};
+	std::deque<ConsoleBudget> consoleBudgets_; // one per VM; a deque: atomics do not move
 	std::vector<std::unique_ptr<VirtualMachine>> vms_;
 	bool timedOut_ = false;
 	int signal_ = 0;
@@ -273,11 +283,21 @@ Status SessionRun::openHost()
 Status SessionRun::createVms()
 {
 	const bool prefix = configs_.size() > 1;
+	consoleBudgets_.resize(configs_.size());
 	for (size_t i = 0; i < configs_.size(); ++i) {
 		const std::string name = configs_[i].name;
-		Serial::LineSink sink = [this, name, prefix](std::string_view line) {
-			if (console_)
-				console_->write((prefix ? "[" + name + "] " : std::string()) + printable(line) + "\n");
+		ConsoleBudget *budget = &consoleBudgets_[i];
+		Serial::LineSink sink = [this, name, prefix, budget](std::string_view line) {
+			if (!console_)
+				return;
+			// A guest that prints for ever must not fill the user's disk or terminal: past its
+			// budget a VM's lines are counted, and one line at the end says how many.
+			const uint64_t used = budget->bytes.fetch_add(line.size() + 1, std::memory_order_relaxed);
+			if (used + line.size() + 1 > config_.consoleLimitBytes) {
+				budget->suppressed.fetch_add(line.size() + 1, std::memory_order_relaxed);
+				return;
+			}
+			console_->write((prefix ? "[" + name + "] " : std::string()) + printable(line) + "\n");
 		};
 		auto vm = VirtualMachine::create(*kvm_, std::move(configs_[i]), static_cast<int>(i), sink, finished_);
 		if (!vm)
@@ -350,6 +370,11 @@ void SessionRun::waitForVms()
 		seen = finished_.waitFor(seen, std::chrono::milliseconds(20));
 	}
 	stopAll(timedOut_ ? "timeout" : "interrupted");
+	for (size_t i = 0; i < vms_.size() && console_; ++i)
+		if (const uint64_t suppressed = consoleBudgets_[i].suppressed.load())
+			console_->write("[" + vms_[i]->config().name + "] (suppressed " + std::to_string(suppressed) +
+					" bytes of console output past --console-limit, " +
+					std::to_string(config_.consoleLimitBytes) + " bytes per VM)\n");
 	// A signal that came while the VMs were finishing on their own still interrupts: the caller
 	// asked to stop, and a matrix must not run on past it.
 	if (!signal_ && !timedOut_)

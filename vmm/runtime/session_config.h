@@ -35,6 +35,8 @@ struct SessionConfig {
 	SerialMode serial = SerialMode::Stdout;
 	std::string serialPath;
 	std::string tracePath;
+	// Console output a VM may produce in one run; past it its lines are counted, not shown.
+	uint64_t consoleLimitBytes = 16ull << 20;
 	uint64_t timeoutMs = 0;           // 0: no limit
 	bool pauseExits = true;           // --ple on|off
 	GuestModeChoice guestMode = GuestModeChoice::Auto;

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -307,6 +308,28 @@ TEST(TraceWriterJsonLines, StaysOneObjectPerLine)
 	std::remove(path);
 
 	EXPECT_EQ(text, TraceWriter::format({ kT0, "spin", { 0, 1 }, "pv", 0 }) + "\n");
+}
+
+TEST(TraceWriterJsonLines, StopsAtItsSizeLimitAndSaysHowManyRecordsItLeftOut)
+{
+	char path[] = "/tmp/spindle-trace-test-XXXXXX";
+	int fd = mkstemp(path);
+	ASSERT_GE(fd, 0);
+	close(fd);
+	const std::string line = TraceWriter::format({ kT0, "spin", { 0, 1 }, "pv", 0 }) + "\n";
+	auto writer = TraceWriter::open(path, TraceFormat::JsonLines, 3 * line.size());
+	ASSERT_TRUE(writer.ok());
+
+	for (int i = 0; i < 10; ++i)
+		(*writer)->record({ kT0, "spin", { 0, 1 }, "pv", 0 });
+	(*writer)->flush();
+	std::string text = readFile(path);
+	writer->reset();
+	std::remove(path);
+
+	EXPECT_EQ(text.substr(0, 3 * line.size()), line + line + line);
+	EXPECT_NE(text.find("{\"ev\":\"suppressed\",\"value\":7,"), std::string::npos) << text;
+	EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 4);
 }
 
 } // namespace
