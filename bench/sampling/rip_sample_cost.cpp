@@ -2,7 +2,8 @@
 // detector (sched/sampling/).
 //
 //   build/bench/sampling/rip-sample-cost [--runs N] [--duration-ms MS] [--vcpu-cpu N]
-//                                        [--sampler-cpu N] [--rates 100,1000,10000] [--verbose]
+//                                        [--sampler-cpu N] [--rates 100,1000,10000] [--fifo PRIO]
+//                                        [--verbose]
 //
 // A one-vCPU ring-3 guest spins in a PAUSE loop (xor ecx; 1: pause; inc rcx; jmp 1b), so RCX
 // counts its progress, on a thread pinned to --vcpu-cpu; a sampler thread on --sampler-cpu asks
@@ -19,6 +20,9 @@
 //                      the vCPU thread itself delivers the signal; sync regs as in C+
 //   F  cpu-timer       the same with the vCPU thread's CPU-time clock: fires only while the
 //                      vCPU thread runs, which is exactly "sample running vCPUs"
+//   G  perf cpu-clock  perf_rip_sampler.h: perf samples the vCPU thread's IP every period of
+//                      its CPU time into a ring that the sampler drains every 1 ms; no exit to
+//                      user space at all (where KVM attributes the interrupt to its guest)
 // and D: KVM_GET_REGS from another thread while the vCPU is inside KVM_RUN, which waits on the
 // vCPU mutex; how long it blocks (a watchdog kicks the vCPU every 10 ms to end the wait).
 //
@@ -28,14 +32,14 @@
 // (CPU time, not wall time, so other tenants of a shared machine do not count as loss; what the
 // signal, the exit and the entry cost the vCPU thread is CPU time and does count). Medians over
 // --runs rounds; each round runs every way at every rate with an unsampled run before each way.
+// On a loaded shared machine, --fifo 1 runs the bench's own threads SCHED_FIFO so the numbers
+// are the mechanisms' and not the neighbours' (sched/sampling/README.md has a run).
 
 #include <linux/kvm.h>
-#include <linux/perf_event.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,6 +56,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/sampling/perf_rip_sampler.h"
 #include "bench/sched/monotonic.h"
 #include "vmm/boot/x86_boot.h"
 #include "vmm/kvm/guest_memory.h"
@@ -63,6 +68,8 @@ namespace {
 
 using spindle::bench::clockNs;
 using spindle::bench::monotonicNs;
+using spindle::bench::PerfRipSample;
+using spindle::bench::PerfRipSampler;
 
 constexpr uint64_t kMemBytes = 4ull << 20;
 constexpr uint64_t kCodeGpa = 0x200000;
@@ -108,8 +115,18 @@ void check(const spindle::Status &s, const char *what)
 		die(std::string(what) + ": " + s.error().message());
 }
 
+// --fifo: the bench's vCPU and sampler threads run SCHED_FIFO at this priority (0: not), so
+// other tenants of a shared machine cannot preempt them and the costs are the mechanism's own.
+int g_fifoPriority = 0;
+
 void pin(int cpu)
 {
+	if (g_fifoPriority > 0) {
+		sched_param param{};
+		param.sched_priority = g_fifoPriority;
+		if (sched_setscheduler(0, SCHED_FIFO, &param) != 0)
+			die("SCHED_FIFO: " + std::string(std::strerror(errno)));
+	}
 	cpu_set_t set;
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
@@ -150,80 +167,6 @@ struct Run {
 	bool guestRipSeen = false; // G: ... and one of them at the PAUSE loop's RIP
 };
 
-// G: perf's cpu-clock event on the vCPU thread, sampling the IP into a ring buffer that another
-// thread drains. Where KVM tells perf that an interrupt came from its guest (it does on PVM),
-// the sample holds the guest's RIP and says guest user or guest kernel (the CPL); the vCPU never
-// leaves KVM_RUN for it. The clock counts only while the thread runs.
-class PerfRipSampler
-{
-public:
-	PerfRipSampler(pid_t tid, unsigned rate)
-	{
-		perf_event_attr attr{};
-		attr.size = sizeof(attr);
-		attr.type = PERF_TYPE_SOFTWARE;
-		attr.config = PERF_COUNT_SW_CPU_CLOCK;
-		attr.sample_period = 1'000'000'000ull / rate; // ns of the thread's CPU time
-		attr.sample_type = PERF_SAMPLE_IP | PERF_SAMPLE_TIME;
-		attr.use_clockid = 1;
-		attr.clockid = CLOCK_MONOTONIC;
-		fd_ = static_cast<int>(syscall(SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC));
-		if (fd_ < 0)
-			die("perf_event_open(cpu-clock) on the vCPU thread: " + std::string(std::strerror(errno)));
-		map_ = mmap(nullptr, kPage * (1 + kDataPages), PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
-		if (map_ == MAP_FAILED)
-			die("mmap of the perf ring: " + std::string(std::strerror(errno)));
-	}
-	~PerfRipSampler()
-	{
-		munmap(map_, kPage * (1 + kDataPages));
-		close(fd_);
-	}
-
-	// Reads every record the ring holds; returns the samples, counting guest ones.
-	uint64_t drain(std::vector<uint64_t> &latencyNs)
-	{
-		auto *header = static_cast<perf_event_mmap_page *>(map_);
-		const auto *data = static_cast<const uint8_t *>(map_) + kPage;
-		const uint64_t size = kPage * kDataPages;
-		uint64_t head = __atomic_load_n(&header->data_head, __ATOMIC_ACQUIRE), tail = header->data_tail;
-		uint64_t now = monotonicNs(), samples = 0;
-		while (tail < head) {
-			uint8_t record[64];
-			perf_event_header h;
-			for (size_t i = 0; i < sizeof(h); i++)
-				reinterpret_cast<uint8_t *>(&h)[i] = data[(tail + i) % size];
-			for (size_t i = 0; i < std::min<size_t>(h.size, sizeof(record)); i++)
-				record[i] = data[(tail + i) % size];
-			if (h.type == PERF_RECORD_SAMPLE && h.size >= 24) {
-				uint64_t ip, time;
-				std::memcpy(&ip, record + 8, 8);
-				std::memcpy(&time, record + 16, 8);
-				unsigned mode = h.misc & PERF_RECORD_MISC_CPUMODE_MASK;
-				guest_ += mode == PERF_RECORD_MISC_GUEST_USER || mode == PERF_RECORD_MISC_GUEST_KERNEL;
-				guestRipSeen_ = guestRipSeen_ || ip == kCodeGpa + 2 || ip == kCodeGpa + 4;
-				latencyNs.push_back(now > time ? now - time : 0);
-				samples++;
-			}
-			tail += h.size ? h.size : 8;
-		}
-		__atomic_store_n(&header->data_tail, tail, __ATOMIC_RELEASE);
-		total_ += samples;
-		return samples;
-	}
-
-	uint64_t total() const { return total_; }
-	uint64_t guest() const { return guest_; }
-	bool guestRipSeen() const { return guestRipSeen_; }
-
-private:
-	static constexpr uint64_t kPage = 4096, kDataPages = 64;
-	int fd_ = -1;
-	void *map_ = nullptr;
-	uint64_t total_ = 0, guest_ = 0;
-	bool guestRipSeen_ = false;
-};
-
 // One run of durationNs: the vCPU thread, and for the sampler ways a sampler thread at rate/s.
 Run runOnce(SpinVm &s, Way way, unsigned rate, uint64_t durationNs, int vcpuCpu, int samplerCpu)
 {
@@ -233,7 +176,7 @@ Run runOnce(SpinVm &s, Way way, unsigned rate, uint64_t durationNs, int vcpuCpu,
 	Run result;
 	result.outNs.reserve(capacity);
 	std::atomic<uint64_t> requested{0}, served{0}, out{0}, done{0};
-	std::atomic<bool> stop{false}, ready{false};
+	std::atomic<bool> stop{false}, ready{false}, go{false};
 	std::atomic<pid_t> vcpuTid{0};
 	uint64_t rcxStart = check(s.vcpu.regs(), "regs").rcx, cpuStart = 0, cpuEnd = 0, wallStart = 0, wallEnd = 0;
 	run->kvm_valid_regs = way == Way::SyncRegs ? KVM_SYNC_X86_REGS
@@ -259,6 +202,8 @@ Run runOnce(SpinVm &s, Way way, unsigned rate, uint64_t durationNs, int vcpuCpu,
 			timer_settime(timer, 0, &spec, nullptr);
 		}
 		ready = true;
+		while (!go.load()) // until the sampler (or perf) is set up, so the run measures only sampling
+			std::this_thread::yield();
 		wallStart = monotonicNs();
 		cpuStart = clockNs(CLOCK_THREAD_CPUTIME_ID);
 		while (!stop.load(std::memory_order_relaxed)) {
@@ -286,7 +231,7 @@ Run runOnce(SpinVm &s, Way way, unsigned rate, uint64_t durationNs, int vcpuCpu,
 			} else if (way == Way::RemoteRegs) {
 				out.store(want, std::memory_order_release);
 				uint64_t limit = leftNs + 100'000'000;
-				while (done.load(std::memory_order_acquire) < want && monotonicNs() < limit)
+				while (done.load(std::memory_order_acquire) < want && monotonicNs() < limit && !stop.load())
 					;
 			} else {
 				rip = run->s.regs.regs.rip + (run->s.regs.sregs.cs.selector & 3);
@@ -310,8 +255,18 @@ Run runOnce(SpinVm &s, Way way, unsigned rate, uint64_t durationNs, int vcpuCpu,
 		std::this_thread::yield();
 	std::thread sampler;
 	std::optional<PerfRipSampler> perf;
+	uint64_t perfSamples = 0, perfGuest = 0;
+	bool perfRipSeen = false;
+	// Per sample: the delay until the drain saw it, whether it was the guest's, at the loop's RIP.
+	auto onSample = [&](const PerfRipSample &sample) {
+		uint64_t now = monotonicNs();
+		result.latencyNs.push_back(now > sample.timeNs ? now - sample.timeNs : 0);
+		perfSamples++;
+		perfGuest += sample.guest;
+		perfRipSeen = perfRipSeen || (sample.guest && (sample.ip == kCodeGpa + 2 || sample.ip == kCodeGpa + 4));
+	};
 	if (rate && way == Way::Perf) {
-		perf.emplace(vcpuTid.load(), rate);
+		perf.emplace(check(PerfRipSampler::open(vcpuTid.load(), 1'000'000'000ull / rate), "perf cpu-clock"));
 		sampler = std::thread([&] {
 			// Drains at the scheduler's tick (1 ms), as the scheduler thread would.
 			pin(samplerCpu);
@@ -319,7 +274,7 @@ Run runOnce(SpinVm &s, Way way, unsigned rate, uint64_t durationNs, int vcpuCpu,
 				timespec tick{0, 1'000'000};
 				nanosleep(&tick, nullptr);
 				uint64_t cpuBefore = clockNs(CLOCK_THREAD_CPUTIME_ID);
-				uint64_t n = perf->drain(result.latencyNs);
+				uint64_t n = perf->drain(onSample);
 				if (n > 0)
 					result.samplerCpuNs.push_back((clockNs(CLOCK_THREAD_CPUTIME_ID) - cpuBefore) / n);
 			}
@@ -340,13 +295,18 @@ Run runOnce(SpinVm &s, Way way, unsigned rate, uint64_t durationNs, int vcpuCpu,
 				__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_RELEASE);
 				pthread_kill(vcpu.native_handle(), spindle::kVcpuKickSignal);
 				if (way == Way::RemoteRegs) {
-					uint64_t limit = monotonicNs() + 100'000'000;
-					while (out.load(std::memory_order_acquire) < i + 1 && monotonicNs() < limit)
+					// Only once the vCPU thread says it is out of KVM_RUN: otherwise the ioctl
+					// would wait on the vCPU mutex for as long as the guest runs (D).
+					uint64_t limit = monotonicNs() + 100'000'000, o = 0;
+					while ((o = out.load(std::memory_order_acquire)) < i + 1 && monotonicNs() < limit &&
+					       !stop.load())
 						;
-					kvm_regs regs;
-					ioctl(s.vcpu.fd(), KVM_GET_REGS, &regs);
-					doneNs[i] = monotonicNs();
-					done.store(i + 1, std::memory_order_release);
+					if (o >= i + 1) {
+						kvm_regs regs;
+						ioctl(s.vcpu.fd(), KVM_GET_REGS, &regs);
+						doneNs[i] = monotonicNs();
+						done.store(o, std::memory_order_release);
+					}
 				}
 				uint64_t cpuNow = clockNs(CLOCK_THREAD_CPUTIME_ID);
 				result.samplerCpuNs.push_back(cpuNow - cpuBefore);
@@ -354,9 +314,13 @@ Run runOnce(SpinVm &s, Way way, unsigned rate, uint64_t durationNs, int vcpuCpu,
 			}
 		});
 	}
+	go = true;
 	timespec pause{static_cast<time_t>(durationNs / 1'000'000'000), static_cast<long>(durationNs % 1'000'000'000)};
 	nanosleep(&pause, nullptr);
 	stop = true;
+	// Kick before and after the sampler ends, so neither thread can be left waiting on the other.
+	__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_RELEASE);
+	pthread_kill(vcpu.native_handle(), spindle::kVcpuKickSignal);
 	if (sampler.joinable())
 		sampler.join();
 	__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_RELEASE);
@@ -371,10 +335,10 @@ Run runOnce(SpinVm &s, Way way, unsigned rate, uint64_t durationNs, int vcpuCpu,
 	result.cpuSeconds = static_cast<double>(cpuEnd - cpuStart) / 1e9;
 	result.samples = served.load();
 	if (perf) {
-		perf->drain(result.latencyNs);
-		result.samples = perf->total();
-		result.guestSamples = perf->guest();
-		result.guestRipSeen = perf->guestRipSeen();
+		perf->drain(onSample);
+		result.samples = perfSamples;
+		result.guestSamples = perfGuest;
+		result.guestRipSeen = perfRipSeen;
 		return result;
 	}
 	for (uint64_t i = 0; i < result.samples && i < capacity; i++)
@@ -400,8 +364,14 @@ double median(std::vector<double> v)
 }
 
 // D: KVM_GET_REGS from this thread while the vCPU thread is in KVM_RUN. The vCPU is kicked
-// every 10 ms until the ioctl returns; returns {blocked ns, kicks it took}.
-std::pair<uint64_t, unsigned> blockedGetRegs(SpinVm &s, int vcpuCpu, int samplerCpu)
+// every 10 ms until the ioctl returns.
+struct Blocked {
+	uint64_t blockedNs = 0;
+	unsigned kicks = 0;
+	uint64_t afterLastKickNs = 0; // from the last kick to the ioctl's return
+};
+
+Blocked blockedGetRegs(SpinVm &s, int vcpuCpu, int samplerCpu)
 {
 	std::atomic<bool> stop{false}, inside{false};
 	std::thread vcpu([&] {
@@ -416,12 +386,15 @@ std::pair<uint64_t, unsigned> blockedGetRegs(SpinVm &s, int vcpuCpu, int sampler
 		std::this_thread::yield();
 	std::this_thread::sleep_for(std::chrono::milliseconds(20)); // surely inside KVM_RUN by now
 	std::atomic<bool> returned{false};
-	unsigned kicks = 0;
+	std::atomic<unsigned> kicks{0};
+	std::atomic<uint64_t> lastKickNs{0};
 	std::thread watchdog([&] {
+		pin(samplerCpu);
 		while (!returned.load()) {
 			std::this_thread::sleep_for(std::chrono::milliseconds(10));
 			if (returned.load())
 				break;
+			lastKickNs = monotonicNs();
 			kicks++;
 			pthread_kill(vcpu.native_handle(), spindle::kVcpuKickSignal);
 		}
@@ -430,7 +403,7 @@ std::pair<uint64_t, unsigned> blockedGetRegs(SpinVm &s, int vcpuCpu, int sampler
 	uint64_t t0 = monotonicNs();
 	kvm_regs regs;
 	ioctl(s.vcpu.fd(), KVM_GET_REGS, &regs);
-	uint64_t blocked = monotonicNs() - t0;
+	uint64_t t1 = monotonicNs();
 	returned = true;
 	watchdog.join();
 	stop = true;
@@ -438,7 +411,7 @@ std::pair<uint64_t, unsigned> blockedGetRegs(SpinVm &s, int vcpuCpu, int sampler
 	pthread_kill(vcpu.native_handle(), spindle::kVcpuKickSignal);
 	vcpu.join();
 	s.vcpu.run()->immediate_exit = 0;
-	return {blocked, kicks};
+	return {t1 - t0, kicks.load(), lastKickNs.load() ? t1 - lastKickNs.load() : 0};
 }
 
 struct Options {
@@ -461,7 +434,7 @@ Options parse(int argc, char **argv)
 		}
 		if (arg == "-h" || arg == "--help" || i + 1 >= argc) {
 			std::fprintf(stderr, "usage: rip-sample-cost [--runs N] [--duration-ms MS] [--vcpu-cpu N] "
-					     "[--sampler-cpu N] [--rates 100,1000,10000] [--verbose]\n");
+					     "[--sampler-cpu N] [--rates 100,1000,10000] [--fifo PRIO] [--verbose]\n");
 			std::exit(arg == "-h" || arg == "--help" ? 0 : 2);
 		}
 		std::string value = argv[++i];
@@ -471,6 +444,8 @@ Options parse(int argc, char **argv)
 			o.durationMs = std::max(10, std::atoi(value.c_str()));
 		else if (arg == "--vcpu-cpu")
 			o.vcpuCpu = std::atoi(value.c_str());
+		else if (arg == "--fifo")
+			g_fifoPriority = std::atoi(value.c_str());
 		else if (arg == "--sampler-cpu")
 			o.samplerCpu = std::atoi(value.c_str());
 		else if (arg == "--rates") {
@@ -505,10 +480,12 @@ int main(int argc, char **argv)
 	runOnce(s, Way::None, 0, durationNs / 3, o.vcpuCpu, o.samplerCpu); // warm-up
 
 	const size_t nWays = std::size(kWays), nRates = o.rates.size();
-	// loss[way][rate] over rounds; per-sample distributions from the 1000/s runs (or the middle rate).
-	std::vector<std::vector<std::vector<double>>> loss(nWays, std::vector<std::vector<double>>(nRates));
-	std::vector<std::vector<std::vector<double>>> achieved(nWays, std::vector<std::vector<double>>(nRates));
-	std::vector<std::vector<double>> lostPerSampleUs(nWays); // at the highest rate: loss x CPU time / samples
+	// Per way and rate, over rounds: raw loss, samples per second of vCPU-thread CPU time, the
+	// thread's CPU share. Per-sample distributions come from the middle rate's runs.
+	struct Cell {
+		std::vector<double> loss, perCpuSecond, share;
+	};
+	std::vector<std::vector<Cell>> cells(nWays, std::vector<Cell>(nRates));
 	std::vector<std::vector<uint64_t>> latency(nWays), out(nWays), samplerCpu(nWays);
 	size_t statsRate = nRates / 2;
 	std::vector<double> baselines;
@@ -520,20 +497,21 @@ int main(int argc, char **argv)
 			baselines.push_back(base);
 			for (size_t r = 0; r < nRates; r++) {
 				Run run = runOnce(s, kWays[w].way, o.rates[r], durationNs, o.vcpuCpu, o.samplerCpu);
-				loss[w][r].push_back(1.0 - run.iterationsPerCpuSecond / base);
-				achieved[w][r].push_back(static_cast<double>(run.samples) / run.seconds);
-				if (r == nRates - 1 && run.samples > 0)
-					lostPerSampleUs[w].push_back(loss[w][r].back() * run.cpuSeconds / static_cast<double>(run.samples) * 1e6);
+				Cell &c = cells[w][r];
+				c.loss.push_back(1.0 - run.iterationsPerCpuSecond / base);
+				c.perCpuSecond.push_back(static_cast<double>(run.samples) / run.cpuSeconds);
+				c.share.push_back(run.cpuSeconds / run.seconds);
 				if (kWays[w].way == Way::Perf) {
 					perfSamples += run.samples;
 					perfGuest += run.guestSamples;
 					perfRipSeen = perfRipSeen || run.guestRipSeen;
 				}
 				if (o.verbose)
-					std::fprintf(stderr, "round %d %-18s %5u/s: %6llu samples, loss %6.2f%%, latency p50 %.1f us max %.1f us\n",
+					std::fprintf(stderr, "round %d %-18s %5u/s: %6llu samples (%.0f per vCPU CPU s, CPU share %.2f), "
+							     "loss %6.2f%%, latency p50 %.1f us max %.1f us\n",
 						     round, kWays[w].name, o.rates[r], static_cast<unsigned long long>(run.samples),
-						     100 * loss[w][r].back(), quantile(run.latencyNs, 0.5) / 1e3,
-						     quantile(run.latencyNs, 1.0) / 1e3);
+						     c.perCpuSecond.back(), c.share.back(), 100 * c.loss.back(),
+						     quantile(run.latencyNs, 0.5) / 1e3, quantile(run.latencyNs, 1.0) / 1e3);
 				if (r == statsRate) {
 					latency[w].insert(latency[w].end(), run.latencyNs.begin(), run.latencyNs.end());
 					out[w].insert(out[w].end(), run.outNs.begin(), run.outNs.end());
@@ -542,20 +520,28 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	// Guest time one sample costs, from a run: its loss over its samples per vCPU CPU second.
+	auto lostUs = [](const Cell &c) {
+		std::vector<double> v;
+		for (size_t i = 0; i < c.loss.size(); i++)
+			if (c.perCpuSecond[i] > 0)
+				v.push_back(c.loss[i] / c.perCpuSecond[i] * 1e6);
+		return median(v);
+	};
 
 	std::printf("guest: %.0f PAUSE-loop iterations per vCPU-thread CPU second unsampled (median of %zu)\n",
 		    median(baselines), baselines.size());
-	std::printf("%d rounds of %llu ms; per-sample columns from the %u/s runs; loss = guest progress per "
-		    "vCPU-thread CPU second lost; got/s = samples per wall second; guest us lost per sample = loss x "
-		    "vCPU CPU time / samples at the highest rate (medians)\n\n", o.runs, static_cast<unsigned long long>(o.durationMs),
-		    o.rates[statsRate]);
-	std::printf("| way | latency med / p99 us | vCPU out of KVM_RUN med / p99 us | sampler CPU med / p99 us |");
+	std::printf("%d rounds of %llu ms, medians. Per-sample columns from the %u/s runs. \"lost\" = guest time one "
+		    "sample costs (loss / samples per vCPU CPU second) at the highest rate; \"loss at N/s\" = that "
+		    "rate's measured loss scaled to N samples per second of a vCPU that runs all the time.\n\n",
+		    o.runs, static_cast<unsigned long long>(o.durationMs), o.rates[statsRate]);
+	std::printf("| way | latency med / p99 us | vCPU out of KVM_RUN med / p99 us | sampler CPU med / p99 us | lost us |");
 	for (unsigned rate : o.rates)
-		std::printf(" loss @%u/s (got/s) |", rate);
-	std::printf(" guest us lost per sample |\n|---|---|---|---|");
+		std::printf(" loss at %u/s |", rate);
+	std::printf("\n|---|---|---|---|---|");
 	for (size_t r = 0; r < nRates; r++)
 		std::printf("---|");
-	std::printf("---|\n");
+	std::printf("\n");
 	for (size_t w = 0; w < nWays; w++) {
 		std::printf("| %s | %.1f / %.1f | %.1f / %.1f | ", kWays[w].name, quantile(latency[w], 0.5) / 1e3,
 			    quantile(latency[w], 0.99) / 1e3, quantile(out[w], 0.5) / 1e3, quantile(out[w], 0.99) / 1e3);
@@ -563,9 +549,24 @@ int main(int argc, char **argv)
 			std::printf("%.1f / %.1f |", quantile(samplerCpu[w], 0.5) / 1e3, quantile(samplerCpu[w], 0.99) / 1e3);
 		else
 			std::printf("none |");
+		std::printf(" %.1f |", lostUs(cells[w][nRates - 1]));
 		for (size_t r = 0; r < nRates; r++)
-			std::printf(" %.2f%% (%.0f) |", 100 * median(loss[w][r]), median(achieved[w][r]));
-		std::printf(" %.1f |\n", median(lostPerSampleUs[w]));
+			std::printf(" %.2f%% |", 100 * lostUs(cells[w][r]) * 1e-6 * o.rates[r]);
+		std::printf("\n");
+	}
+	std::printf("\nmeasured: raw loss / samples per vCPU CPU second / vCPU CPU share\n\n| way |");
+	for (unsigned rate : o.rates)
+		std::printf(" %u/s requested |", rate);
+	std::printf("\n|---|");
+	for (size_t r = 0; r < nRates; r++)
+		std::printf("---|");
+	std::printf("\n");
+	for (size_t w = 0; w < nWays; w++) {
+		std::printf("| %s |", kWays[w].name);
+		for (size_t r = 0; r < nRates; r++)
+			std::printf(" %.2f%% / %.0f / %.2f |", 100 * median(cells[w][r].loss), median(cells[w][r].perCpuSecond),
+				    median(cells[w][r].share));
+		std::printf("\n");
 	}
 
 	std::printf("\nG: %llu of %llu perf samples were the guest's (guest user/kernel mode), the PAUSE loop's RIP %s; "
@@ -574,8 +575,9 @@ int main(int argc, char **argv)
 		    perfRipSeen ? "among them" : "never seen");
 	std::printf("\nD  KVM_GET_REGS from another thread while the vCPU is in KVM_RUN (watchdog kicks every 10 ms):\n");
 	for (int i = 0; i < std::min(o.runs, 5); i++) {
-		auto [blocked, kicks] = blockedGetRegs(s, o.vcpuCpu, o.samplerCpu);
-		std::printf("   blocked %.2f ms, returned after %u kick(s)\n", static_cast<double>(blocked) / 1e6, kicks);
+		Blocked b = blockedGetRegs(s, o.vcpuCpu, o.samplerCpu);
+		std::printf("   blocked %.2f ms, returned %.1f us after the last of %u kick(s)\n",
+			    static_cast<double>(b.blockedNs) / 1e6, static_cast<double>(b.afterLastKickNs) / 1e3, b.kicks);
 	}
 	return 0;
 }
