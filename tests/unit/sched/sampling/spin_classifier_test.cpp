@@ -36,6 +36,16 @@ protected:
 
 	SpinVerdict at(uint64_t rip) { return classifyAt(guest_.walker(), rip); }
 
+	// Every byte of [base, base + size) as a sampled RIP; the ones that classify as spins.
+	std::vector<uint64_t> spinRips(uint64_t base, size_t size)
+	{
+		std::vector<uint64_t> out;
+		for (uint64_t rip = base; rip < base + size; rip++)
+			if (at(rip).spin())
+				out.push_back(rip);
+		return out;
+	}
+
 	// Every RIP classifies as `kind`; the failures name the RIP.
 	void expectAll(const std::vector<uint64_t> &rips, SpinKind kind)
 	{
@@ -102,6 +112,43 @@ TEST_F(LockbenchCode, PvTicketWaitLoopIsAPauseLoopAtEveryInstruction) { expectAl
 TEST_F(LockbenchCode, WorkUnitComputeLoopIsNotASpin) { expectNone(kWorkUnitLoop, NoSpinReason::NoMemoryWait); }
 
 TEST_F(LockbenchCode, CriticalSectionTscLoopIsNotASpin) { expectNone(kBusyUntilLoop, NoSpinReason::NoMemoryWait); }
+
+// Every byte offset of the recorded code, instruction boundary or not, as a sampled RIP: the
+// spins are exactly the wait loops' instructions (and the other paths of those loops), nothing
+// in the compute, parsing, reporting or critical-section code around them.
+TEST_F(LockbenchCode, OnlyTheWaitLoopsOfLockbenchsMainCodeAreSpins)
+{
+	std::vector<uint64_t> expected;
+	for (const auto *loop : {&kMcsLoop, &kTasLoop})
+		expected.insert(expected.end(), loop->begin(), loop->end());
+	// McsQueue::passHead's wait for the successor to link itself (mcs release).
+	expected.insert(expected.end(), {0x201bcc, 0x201bce, 0x201bd1, 0x201bd4});
+	expected.insert(expected.end(), kTicketLoop.begin(), kTicketLoop.end());
+	expected.insert(expected.end(), kQspinQueueLoop.begin(), kQspinQueueLoop.end());
+	// The qspin head loop, with its compare-and-swap path (0x201e4d, 0x201e56), then passHead's
+	// wait (0x201e78..), then the rest of the head loop (0x201e8e..).
+	expected.insert(expected.end(), {0x201e43, 0x201e49, 0x201e4b, 0x201e4d, 0x201e56, 0x201e78, 0x201e7a,
+					 0x201e7d, 0x201e80, 0x201e8e, 0x201e94, 0x201e96, 0x201e9a});
+	// The whole ttas acquire loop: held loop, compare-and-swap, backoff, backoff doubling.
+	expected.insert(expected.end(), {0x201ea2, 0x201ea8, 0x201eaa, 0x201eac, 0x201eb5, 0x201eb8, 0x201ebb,
+					 0x201ec1, 0x201ec3, 0x201ec6, 0x201ec9, 0x201ecb, 0x201ecf, 0x201ed4,
+					 0x201edb, 0x201edd, 0x201ee0, 0x201ee2, 0x201ee8, 0x201eea, 0x201eee});
+
+	EXPECT_EQ(spinRips(fixtures::kLockbenchMainBase, sizeof(fixtures::kLockbenchMain)), expected);
+}
+
+TEST_F(LockbenchCode, OnlyThePvTicketWaitLoopIsASpinInItsFunction)
+{
+	// The steady path, plus the hint updates (0x202565..) and the threshold test (0x202583..)
+	// that return into it; not the notification call (0x202590..) nor the code after the loop.
+	std::vector<uint64_t> expected = {0x202560, 0x202563, 0x202565, 0x202568, 0x20256a, 0x20256e,
+					  0x202571, 0x202574, 0x202576, 0x202579, 0x20257b, 0x20257e,
+					  0x202581, 0x202583, 0x202586, 0x202588, 0x20258b, 0x20258e,
+					  0x2025c0, 0x2025c2, 0x2025c6, 0x2025ca, 0x2025cd, 0x2025cf,
+					  0x2025d2, 0x2025d6, 0x2025da, 0x2025dd, 0x2025e0};
+
+	EXPECT_EQ(spinRips(fixtures::kLockbenchPvTicketBase, sizeof(fixtures::kLockbenchPvTicket)), expected);
+}
 
 TEST_F(LockbenchCode, TicketVerdictCoversTheLoopsBytes)
 {
