@@ -164,6 +164,16 @@ void SchedCore::pauseExits(VcpuId who, uint64_t count)
 	}
 }
 
+void SchedCore::sampled(VcpuId who, uint64_t samples, uint8_t cpl, bool likelyHoldsLock)
+{
+	if (!valid(who) || !vm(who.vm).active)
+		return;
+	VcpuModel &v = vcpu(who);
+	v.counters.samples += samples;
+	v.sampledCpl = cpl;
+	v.sampledHoldsLock = likelyHoldsLock;
+}
+
 void SchedCore::vcpuState(VcpuId who, VcpuState state, int cpu)
 {
 	if (!valid(who))

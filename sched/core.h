@@ -53,6 +53,9 @@ public:
 	void longSpin(VcpuId spinner, uint32_t waitsOn, uint32_t lockId, uint32_t count = 1);
 	// PAUSE exits of one vCPU during the last window (tick).
 	void pauseExits(VcpuId who, uint64_t count);
+	// RIP samples classified since the last tick and the hints they carry (a spin they show is
+	// reported with spinDetected(who, SpinSource::Sampled)).
+	void sampled(VcpuId who, uint64_t samples, uint8_t cpl, bool likelyHoldsLock);
 	void vcpuState(VcpuId who, VcpuState state, int cpu);
 	// CPU time the vCPU's thread consumed since the previous report (call before tick()).
 	void cpuTime(VcpuId who, uint64_t deltaNs);

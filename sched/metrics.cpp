@@ -11,6 +11,7 @@ const char *toString(SpinSource source)
 	case SpinSource::Pattern: return "pattern";
 	case SpinSource::Pv: return "pv";
 	case SpinSource::Hint: return "hint";
+	case SpinSource::Sampled: return "sampled";
 	}
 	return "?";
 }

@@ -20,8 +20,8 @@
 namespace spindle::sched {
 
 // Spin waits are counted per detector that reported them.
-enum class SpinSource : uint8_t { Ple, Pattern, Pv, Hint };
-constexpr unsigned kSpinSources = 4;
+enum class SpinSource : uint8_t { Ple, Pattern, Pv, Hint, Sampled };
+constexpr unsigned kSpinSources = 5;
 
 const char *toString(SpinSource source);
 
@@ -49,7 +49,8 @@ constexpr uint64_t kNsAsUs = 1000;
 	X(yields, "yields", kAsCount)                                                                               \
 	X(moves, "moves", kAsCount)                                                                                 \
 	X(movesHome, "moves_home", kAsCount)                        /* back home when the moving boost ended */     \
-	X(cpuNs, "cpu_us", kNsAsUs)                                 /* thread CPU time (schedstat), each tick */
+	X(cpuNs, "cpu_us", kNsAsUs)                                 /* thread CPU time (schedstat), each tick */ \
+	X(samples, "samples", kAsCount)                             /* RIP samples classified (sampling) */
 
 #define SPINDLE_VM_COUNTERS(X)                                                                        \
 	X(coboosts, "coboosts", kAsCount)                   /* co-boost rounds started */             \

@@ -117,6 +117,12 @@ struct VcpuModel {
 	uint32_t waitingOn = kNoVcpu;
 	uint64_t hintReadNs = 0; // when the slot was last read (a release happened after it)
 
+	// From RIP samples (sched/sampling): hints of lesser confidence than the hint page, read off
+	// the guest's state instead of said by it. CR8 raised by a guest seen to use the TPR: likely
+	// holds a spinlock.
+	uint8_t sampledCpl = 0;
+	bool sampledHoldsLock = false;
+
 	PatternDetector pattern;
 	uint64_t lastPvNs = 0;
 	bool pvSeen = false;

@@ -70,7 +70,7 @@ Status choiceFlag(T &field, std::string_view flag, std::string_view noun, std::s
 
 Status detectFlag(SchedulerOptions &o, std::string_view value)
 {
-	bool ple = false, pattern = false, pv = false, hints = false;
+	bool ple = false, pattern = false, pv = false, hints = false, sample = false;
 	if (value != "none") {
 		for (const std::string &item : split(value, ',')) {
 			if (item == "ple")
@@ -81,17 +81,21 @@ Status detectFlag(SchedulerOptions &o, std::string_view value)
 				pv = true;
 			else if (item == "hints")
 				hints = true;
+			else if (item == "sample")
+				sample = true;
 			else if (item == "all")
-				ple = pattern = pv = hints = true;
+				ple = pattern = pv = hints = sample = true;
 			else
 				return Error::invalid("--detect: unknown detector '" + item +
-						      "' (use ple, pattern, pv, hints, all or none)");
+						      "' (use ple, pattern, pv, hints, sample, all or none)");
 		}
 	}
 	o.detectPle = ple;
 	o.detectPattern = pattern;
 	o.detectPv = pv;
 	o.detectHints = hints;
+	o.detectSample = sample;
+	o.sampleWherePauseNeverExits = false; // an explicit list says exactly what runs
 	return {};
 }
 
@@ -147,7 +151,15 @@ std::vector<Flag<SchedulerOptions>> allFlags()
 		  [](O &o, const std::string &v) { return durationFlag(o.shareWindowNs, "share-window", v, 10 * kMs, 10 * kS); } },
 		{ "share-slack", "N", "share guard: % of its share a VM may exceed before it is held back (default 5, 0..100)",
 		  [](O &o, const std::string &v) { return unsignedFlag(o.shareSlackPercent, "share-slack", v, 0, 100); } },
-		{ "detect", "LIST", "spin detectors: ple,pattern,pv,hints, all or none (default all)",
+		{ "sample-rate", "HZ", "sampling detector: RIP samples per second of a running vCPU (default 1000, 10..10000)",
+		  [](O &o, const std::string &v) { return unsignedFlag(o.sampleRateHz, "sample-rate", v, 10, 10000); } },
+		{ "sample-window", "N", "sampling detector: samples its history looks back on (default 8, 2..64)",
+		  [](O &o, const std::string &v) { return unsignedFlag(o.sampleWindow, "sample-window", v, 2, 64); } },
+		{ "sample-low", "N", "sampling detector: spin-like samples in the window below which a vCPU is not spinning (default 2)",
+		  [](O &o, const std::string &v) { return unsignedFlag(o.sampleLow, "sample-low", v, 0, 63); } },
+		{ "sample-high", "N", "sampling detector: spin-like samples in the window above which it spins (default 5)",
+		  [](O &o, const std::string &v) { return unsignedFlag(o.sampleHigh, "sample-high", v, 0, 63); } },
+		{ "detect", "LIST", "spin detectors: ple,pattern,pv,hints,sample, all or none (default: all but sample, plus sample where PAUSE never exits)",
 		  [](O &o, const std::string &v) { return detectFlag(o, v); } },
 		{ "boost-class", "CLASS", "fifo (pinned SCHED_FIFO, ended by the scheduler) or deadline (SCHED_DEADLINE budget, FIFO fallback) (default fifo)",
 		  [](O &o, const std::string &v) {
@@ -241,6 +253,10 @@ Status applySchedFlag(SchedulerOptions &options, std::string_view name, std::str
 
 Status validateOptions(const SchedulerOptions &o)
 {
+	if (!(o.sampleLow <= o.sampleHigh && o.sampleHigh < o.sampleWindow))
+		return Error::invalid("--sample-low (" + std::to_string(o.sampleLow) + ") <= --sample-high (" +
+				      std::to_string(o.sampleHigh) + ") < --sample-window (" + std::to_string(o.sampleWindow) +
+				      ") must hold");
 	if (o.spinLow > o.spinHigh)
 		return Error::invalid("--spin-low (" + std::to_string(o.spinLow) + ") must not exceed --spin-high (" +
 				      std::to_string(o.spinHigh) + ")");

@@ -64,6 +64,15 @@ struct SchedulerOptions {
 	bool detectPattern = true; // two-threshold classification of PAUSE exits per tick
 	bool detectPv = true;      // long-spin notifications from guests
 	bool detectHints = true;   // hint slots read each tick
+	bool detectSample = false; // RIP samples of running vCPUs (sched/sampling/)
+	// The default --detect: sampling joins in where no PAUSE exit can be observed (PVM, no
+	// tracepoint, or --ple off), the one place the unenlightened guest's spins are otherwise
+	// invisible. An explicit --detect list turns this off.
+	bool sampleWherePauseNeverExits = true;
+	uint32_t sampleRateHz = 1000; // per second of a running vCPU's time, before back-off
+	uint32_t sampleWindow = 8;
+	uint32_t sampleLow = 2;
+	uint32_t sampleHigh = 5;
 
 	// FIFO by default: measured here, a deadline boost reached the CPU ~7.5 ms after the spin
 	// report (the sched_setattr alone ~1.2 ms), far past a 1 ms slice; FIFO took ~60 us.

@@ -134,6 +134,8 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(SchedulerOptions options, s
 			}
 		}
 	}
+	// Sampling joins in by default exactly where no PAUSE exit can be seen.
+	s->samplingOn_ = s->options_.detectSample || (s->options_.sampleWherePauseNeverExits && !s->pleAvailable_);
 	return s;
 }
 
@@ -158,7 +160,8 @@ Scheduler::~Scheduler()
 
 // ---- Configuration --------------------------------------------------------------------------
 
-Result<int> Scheduler::addVm(std::string name, unsigned vcpuCount, const volatile spindle_hint_slot *hints)
+Result<int> Scheduler::addVm(std::string name, unsigned vcpuCount, const volatile spindle_hint_slot *hints,
+			     const sampling::SamplingTarget *sampling)
 {
 	std::lock_guard lock(mutex_);
 	if (vcpuCount == 0 || vcpuCount > SPINDLE_MAX_VCPUS || core_->vmCount() >= static_cast<size_t>(kMaxVms))
@@ -168,6 +171,7 @@ Result<int> Scheduler::addVm(std::string name, unsigned vcpuCount, const volatil
 		trace_->describeVm(static_cast<int>(core_->vmCount()), name, vcpuCount);
 	int vm = core_->addVm(std::move(name), vcpuCount, options_.detectHints ? hints : nullptr);
 	host_.emplace_back(vcpuCount);
+	samplingTargets_.push_back(sampling);
 	auto pv = std::make_unique<PvVm>();
 	pv->vcpus = vcpuCount;
 	pv->slots.reset(new PvSlot[vcpuCount]);
@@ -193,6 +197,22 @@ Status Scheduler::attachVcpuThread(int vm, unsigned vcpu, pid_t tid)
 	h = HostVcpu{};
 	h.tid = tid;
 	h.proc = std::move(*proc);
+	if (samplingOn_ && samplingTargets_[static_cast<size_t>(vm)]) {
+		sampling::SamplingConfig config;
+		config.rateHz = options_.sampleRateHz;
+		config.history.window = options_.sampleWindow;
+		config.history.spinLow = options_.sampleLow;
+		config.history.spinHigh = options_.sampleHigh;
+		auto sampler = sampling::VcpuSampler::open(tid, config);
+		if (sampler) {
+			h.sampler = std::move(*sampler);
+		} else {
+			if (firstTimeInProcess("sampling-detector-off"))
+				spdlog::warn("sampling spin detector off: {} (it needs root or CAP_PERFMON)",
+					     sampler.error().message());
+			samplingOn_ = false;
+		}
+	}
 	if (pleAvailable_) {
 		auto counter = PleCounter::open(tid, pleTracepoint_, pleFilter_);
 		if (counter) {
@@ -487,9 +507,29 @@ void Scheduler::onTick()
 					core_->pauseExits({ static_cast<int>(vm), i }, *delta);
 			}
 
+	drainSamplesLocked();
 	core_->tick();
 	applyLocked();
 	armExpiryLocked();
+}
+
+void Scheduler::drainSamplesLocked()
+{
+	for (size_t vm = 0; vm < host_.size(); ++vm) {
+		const sampling::SamplingTarget *target = samplingTargets_[vm];
+		for (unsigned i = 0; i < host_[vm].size(); ++i) {
+			HostVcpu &h = host_[vm][i];
+			if (!h.sampler || !target)
+				continue;
+			const VcpuId who{ static_cast<int>(vm), i };
+			const sampling::DrainResult drained = h.sampler->drain(*target, i);
+			if (drained.samples == 0)
+				continue;
+			core_->sampled(who, drained.samples, drained.hints.cpl, drained.hints.likelyHoldsLock);
+			if (drained.report)
+				core_->spinDetected(who, SpinSource::Sampled);
+		}
+	}
 }
 
 void Scheduler::onExpiry()

@@ -38,6 +38,7 @@
 #include "sched/observer.h"
 #include "sched/options.h"
 #include "sched/ple.h"
+#include "sched/sampling/vcpu_sampler.h"
 
 struct spindle_hint_slot;
 
@@ -63,7 +64,10 @@ public:
 	~Scheduler(); // stop()
 
 	// Returns the VM id; an input error past kMaxVms or for vcpuCount 0 or above SPINDLE_MAX_VCPUS.
-	Result<int> addVm(std::string name, unsigned vcpuCount, const volatile spindle_hint_slot *hints);
+	// sampling: what the sampling detector may read of the VM (its RAM, paging, CR8); null: the
+	// VM's vCPUs are not sampled. It must outlive the VM's threads.
+	Result<int> addVm(std::string name, unsigned vcpuCount, const volatile spindle_hint_slot *hints,
+			  const sampling::SamplingTarget *sampling = nullptr);
 	// Records the thread's scheduling state, pins it by the placement, opens its PLE counter.
 	Status attachVcpuThread(int vm, unsigned vcpu, pid_t tid);
 	// From the vCPU thread just before it exits: restores and forgets the thread, so nothing is
@@ -104,6 +108,7 @@ private:
 
 	void run();
 	void notePleOff(const std::string &reason) const;
+	void drainSamplesLocked();
 	void onTick();
 	void onExpiry();
 	void onNotify();
@@ -122,6 +127,7 @@ private:
 		ThreadProcFiles proc;
 		uint64_t lastRuntimeNs = 0;
 		std::unique_ptr<PleCounter> ple;
+		std::unique_ptr<sampling::VcpuSampler> sampler;
 		bool boostApplied = false; // a boost system call succeeded and no unboost followed yet
 		uint64_t boostAppliedNs = 0;
 		uint64_t boostBudgetNs = 0;
@@ -144,6 +150,8 @@ private:
 	SchedAttr schedulerOriginal_{};
 	bool schedulerRealtime_ = false;
 	bool schedulerRealtimeFailed_ = false;
+	bool samplingOn_ = false; // the sampling detector runs (decided in create())
+	std::vector<const sampling::SamplingTarget *> samplingTargets_; // per VM, may be null
 	uint64_t pleTracepoint_ = 0;
 	std::string pleFilter_;
 	bool pleAvailable_ = false;

@@ -1,7 +1,11 @@
 // How close a Spindle guest's integer work comes to the same work on a host thread.
 //
 //   build/bench/guest/guest-cpu-ratio [--spindle PATH] [--mode ring0|ring3|auto] [--runs N]
-//                                     [--duration SECONDS] [--cpu N]
+//                                     [--duration SECONDS] [--cpu N] [--detect LIST]
+//                                     [--versus-detect LIST]
+//
+// With --versus-detect, the same guest run under --detect LIST is compared with a run under
+// --versus-detect (e.g. --detect sample --versus-detect none: what sampling costs the guest).
 //
 // Each run times lockbench's work unit (guest-kernels/lockbench/work_unit.h) on a host thread
 // pinned to --cpu for --duration, then boots `spindle run lockbench -c 1 --pcpus CPU
@@ -32,6 +36,8 @@ namespace {
 struct Options {
 	std::string spindle = "build/vmm/spindle";
 	std::string mode = "ring3";
+	std::string detect;       // --detect for the guest run ("": Spindle's default)
+	std::string versusDetect; // set: compare the guest under --detect against this, not the host
 	int runs = 5;
 	double duration = 1.0;
 	int cpu = 0;
@@ -40,7 +46,7 @@ struct Options {
 [[noreturn]] void usage(const char *why)
 {
 	std::fprintf(stderr, "guest-cpu-ratio: %s\nusage: guest-cpu-ratio [--spindle PATH] [--mode ring0|ring3|auto] "
-			     "[--runs N] [--duration SECONDS] [--cpu N]\n", why);
+			     "[--runs N] [--duration SECONDS] [--cpu N] [--detect LIST] [--versus-detect LIST]\n", why);
 	std::exit(2);
 }
 
@@ -66,6 +72,10 @@ Options parse(int argc, char **argv)
 			o.duration = std::atof(value.c_str());
 		else if (arg == "--cpu" && std::atoi(value.c_str()) >= 0 && std::atoi(value.c_str()) < CPU_SETSIZE)
 			o.cpu = std::atoi(value.c_str());
+		else if (arg == "--detect" && !value.empty())
+			o.detect = value;
+		else if (arg == "--versus-detect" && !value.empty())
+			o.versusDetect = value;
 		else
 			usage(("bad option or value: " + arg + " " + value).c_str());
 	}
@@ -90,15 +100,17 @@ double hostUnitsPerSecond(const Options &o)
 	return static_cast<double>(units) / (static_cast<double>(now - start) / 1e9);
 }
 
-double guestUnitsPerSecond(const Options &o)
+double guestUnitsPerSecond(const Options &o, const std::string &detect)
 {
 	const std::string results = "/tmp/guest-cpu-ratio-" + std::to_string(getpid()) + ".json";
 	char duration[32];
 	std::snprintf(duration, sizeof(duration), "duration=%dms", static_cast<int>(o.duration * 1000));
-	auto run = spindle::test::runCommand({o.spindle, "run", "lockbench", "-c", "1", "--pcpus", std::to_string(o.cpu),
-					      "--guest-mode", o.mode, "--serial", "off", "--log-level", "error",
-					      "--results", results, "--", "mode=cpu", duration},
-					     o.duration * 20 + 60);
+	std::vector<std::string> args = {o.spindle, "run", "lockbench", "-c", "1", "--pcpus", std::to_string(o.cpu),
+					 "--guest-mode", o.mode, "--serial", "off", "--log-level", "error", "--results", results};
+	if (!detect.empty())
+		args.insert(args.end(), {"--detect", detect});
+	args.insert(args.end(), {"--", "mode=cpu", duration});
+	auto run = spindle::test::runCommand(args, o.duration * 20 + 60);
 	std::ifstream file(results);
 	std::stringstream text;
 	text << file.rdbuf();
@@ -127,9 +139,13 @@ int main(int argc, char **argv)
 	std::printf("guest-cpu-ratio: lockbench work units per second, host thread vs guest (%s), CPU %d, %d runs of %.2f s\n",
 		    o.mode.c_str(), o.cpu, o.runs, o.duration);
 	std::vector<double> host, guest;
+	const bool versus = !o.versusDetect.empty();
+	if (versus)
+		std::printf("  comparing the guest under --detect %s against --detect %s (the 'host' column)\n",
+			    o.detect.empty() ? "(default)" : o.detect.c_str(), o.versusDetect.c_str());
 	for (int i = 0; i < o.runs; ++i) {
-		host.push_back(hostUnitsPerSecond(o));
-		guest.push_back(guestUnitsPerSecond(o));
+		host.push_back(versus ? guestUnitsPerSecond(o, o.versusDetect) : hostUnitsPerSecond(o));
+		guest.push_back(guestUnitsPerSecond(o, o.detect));
 		std::printf("  run %d: host %.0f/s, guest %.0f/s, ratio %.3f\n", i + 1, host.back(), guest.back(),
 			    guest.back() / host.back());
 		std::fflush(stdout);

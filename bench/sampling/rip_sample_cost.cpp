@@ -56,8 +56,8 @@
 #include <thread>
 #include <vector>
 
-#include "bench/sampling/perf_rip_sampler.h"
-#include "bench/sched/monotonic.h"
+#include "sched/sampling/perf_rip_sampler.h"
+#include "common/clock.h"
 #include "vmm/boot/x86_boot.h"
 #include "vmm/kvm/guest_memory.h"
 #include "vmm/kvm/kvm_system.h"
@@ -66,10 +66,10 @@
 
 namespace {
 
-using spindle::bench::clockNs;
-using spindle::bench::monotonicNs;
-using spindle::bench::PerfRipSample;
-using spindle::bench::PerfRipSampler;
+using spindle::clockNs;
+using spindle::monotonicNs;
+using spindle::sched::sampling::PerfRipSample;
+using spindle::sched::sampling::PerfRipSampler;
 
 constexpr uint64_t kMemBytes = 4ull << 20;
 constexpr uint64_t kCodeGpa = 0x200000;
@@ -137,8 +137,8 @@ void pin(int cpu)
 // The one-vCPU guest, as vmm/probe/host_probe.cpp builds its probes, in ring 3.
 struct SpinVm {
 	spindle::GuestMemory memory;
-	spindle::Vm vm;
-	spindle::Vcpu vcpu;
+	spindle::KvmVm vm;
+	spindle::KvmVcpu vcpu;
 };
 
 SpinVm makeVm(const spindle::KvmSystem &kvm)

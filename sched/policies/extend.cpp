@@ -4,11 +4,23 @@
 
 namespace spindle::sched {
 
+namespace {
+
+// A VM without a hint page says nothing of its locks; its RIP samples may still show a raised
+// TPR (sched/sampling). That is a weaker hint: it gets half the extension.
+bool sampledHolder(const SchedCore &core, VcpuId who)
+{
+	return !core.vm(who.vm).hints && core.vcpu(who).sampledHoldsLock;
+}
+
+} // namespace
+
 bool ExtendPolicy::tryExtend(SchedCore &core, VcpuId who)
 {
 	VcpuModel &v = core.vcpu(who);
 	Holder &h = holders_[who];
-	if (v.locksHeld == 0 || h.extendedThisHold || v.boosted || v.state != VcpuState::Running)
+	const bool sampledOnly = v.locksHeld == 0 && sampledHolder(core, who);
+	if ((v.locksHeld == 0 && !sampledOnly) || h.extendedThisHold || v.boosted || v.state != VcpuState::Running)
 		return false;
 	const SchedulerOptions &o = core.options();
 	uint64_t t = core.now();
@@ -21,7 +33,7 @@ bool ExtendPolicy::tryExtend(SchedCore &core, VcpuId who)
 		h.extendedThisHold = true; // do not ask again for this hold
 		return false;
 	}
-	if (!core.grantBoost(who, o.extendMaxNs, BoostReason::Extend, true))
+	if (!core.grantBoost(who, sampledOnly ? o.extendMaxNs / 2 : o.extendMaxNs, BoostReason::Extend, true))
 		return false;
 	h.inWindow++;
 	h.extendedThisHold = true;
@@ -31,7 +43,7 @@ bool ExtendPolicy::tryExtend(SchedCore &core, VcpuId who)
 
 void ExtendPolicy::trackHold(const SchedCore &core, VcpuId who)
 {
-	if (core.vcpu(who).locksHeld == 0)
+	if (core.vcpu(who).locksHeld == 0 && !sampledHolder(core, who))
 		holders_[who].extendedThisHold = false;
 }
 
@@ -63,9 +75,13 @@ void ExtendPolicy::onTick(SchedCore &core)
 		VmModel &m = core.vm(static_cast<int>(id));
 		if (!m.active)
 			continue;
-		for (unsigned i = 0; i < m.vcpus.size(); ++i)
-			if (m.vcpus[i].locksHeld > 0)
-				tryExtend(core, { static_cast<int>(id), i });
+		for (unsigned i = 0; i < m.vcpus.size(); ++i) {
+			const VcpuId who{ static_cast<int>(id), i };
+			if (m.vcpus[i].locksHeld > 0 || sampledHolder(core, who))
+				tryExtend(core, who);
+			else
+				trackHold(core, who); // a sampled hold that ended: the next one may be extended
+		}
 	}
 }
 

@@ -29,6 +29,8 @@ public:
 	~KvmVcpu();
 
 	kvm_run *run() const { return run_; }
+	// For the benchmark that times raw ioctls (bench/sampling); the VMM itself uses the methods.
+	int fd() const { return fd_.get(); }
 
 	Result<kvm_regs> regs() const;
 	Status setRegs(const kvm_regs &regs);

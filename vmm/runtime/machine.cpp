@@ -93,8 +93,10 @@ Status VirtualMachine::setUp(const KvmSystem &kvm, LineSink serialSink)
 		auto sregs = vcpu->sregs();
 		if (!sregs)
 			return sregs.error();
-		if (auto status = vcpu->setSregs(longModeSregs(*sregs, config_.mode)); !status)
+		const kvm_sregs boot = longModeSregs(*sregs, config_.mode);
+		if (auto status = vcpu->setSregs(boot); !status)
 			return status;
+		samplingTarget_.paging = {boot.cr0, boot.cr3, boot.cr4, boot.efer};
 		if (auto status = vcpu->setRegs(entryRegs(image->entry, layout.stackTop(i), i)); !status)
 			return status;
 		vcpus_.push_back(std::move(*vcpu));
@@ -139,6 +141,9 @@ Status VirtualMachine::setUp(const KvmSystem &kvm, LineSink serialSink)
 		return status;
 
 	haltRequested_ = std::make_unique<std::atomic<bool>[]>(config_.cpus);
+	cr8_ = std::make_unique<volatile uint8_t[]>(config_.cpus);
+	samplingTarget_.ram = {memory_.bytes(), SPINDLE_MMIO_HOLE_GPA, SPINDLE_KERNEL_MIN_GPA};
+	samplingTarget_.cr8 = cr8_.get();
 	parking_ = std::make_unique<ParkingLot>(config_.cpus);
 	results_.vcpus.resize(config_.cpus);
 	return {};
@@ -227,6 +232,7 @@ void VirtualMachine::vcpuLoop(unsigned index)
 			requestStop(StopReason::Fatal, "vCPU " + std::to_string(index) + ": " + status.error().message());
 			break;
 		}
+		cr8_[index] = static_cast<uint8_t>(vcpu.run()->cr8 & 0xf);
 		ExitResult result = dispatchExit(*vcpu.run(), context);
 		if (haltRequested_[index].load(std::memory_order_relaxed))
 			break; // a HALT record: done, as after HLT

@@ -19,6 +19,7 @@
 #include "devices/bus.h"
 #include "devices/pv_device.h"
 #include "devices/serial.h"
+#include "sched/sampling/vcpu_sampler.h"
 #include "vmm/boot/x86_boot.h"
 #include "vmm/runtime/seccomp_filter.h"
 #include "vmm/runtime/vcpu_parking.h"
@@ -123,6 +124,9 @@ public:
 	int id() const { return id_; }
 	const GuestMemory &memory() const { return memory_; }
 	const volatile spindle_hint_slot *hintSlots() const;
+	// What the scheduler's sampling detector may read: guest RAM, the boot paging registers,
+	// each vCPU's CR8 as of its last exit.
+	const sched::sampling::SamplingTarget &samplingTarget() const { return samplingTarget_; }
 	const ExitCounters &counters(unsigned vcpu) const { return *counters_[vcpu]; }
 	uint64_t pvMalformed() const { return pvDevice_->malformedCount(); }
 	GuestResults results() const;
@@ -149,6 +153,8 @@ private:
 	std::vector<std::unique_ptr<ExitCounters>> counters_;
 	// Set by a HALT record on the vCPU's own thread, read by its loop after the exit.
 	std::unique_ptr<std::atomic<bool>[]> haltRequested_;
+	std::unique_ptr<volatile uint8_t[]> cr8_; // kvm_run->cr8 of each vCPU after its last exit
+	sched::sampling::SamplingTarget samplingTarget_;
 	// WAIT parks the vCPU's thread here (outside KVM_RUN), KICK and the VM's stop wake it.
 	std::unique_ptr<ParkingLot> parking_;
 	std::mutex threadsMutex_; // start() and kickAll() race when a guest exits at once

@@ -29,7 +29,7 @@ public:
 							  scheduler_->poolCpus().size());
 		    !fits)
 			return fits;
-		auto id = scheduler_->addVm(vm.config().name, vm.config().cpus, vm.hintSlots());
+		auto id = scheduler_->addVm(vm.config().name, vm.config().cpus, vm.hintSlots(), &vm.samplingTarget());
 		if (!id)
 			return id.error();
 		ids_.push_back(*id);

@@ -1,6 +1,7 @@
 #include "vmm/runtime/seccomp_filter.h"
 
 #include <linux/kvm.h>
+#include <linux/perf_event.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -200,6 +201,9 @@ Status installSeccompFilter(ThreadRole role, SeccompMode mode)
 	case ThreadRole::Scheduler:
 		if (status)
 			status = allow(ctx, kScheduler);
+		// The sampling detector backs its rate off and restores it.
+		if (status)
+			status = allowIoctl(ctx, PERF_EVENT_IOC_PERIOD);
 		break;
 	case ThreadRole::Console:
 		if (status)

@@ -56,11 +56,11 @@ TEST(SchedMetrics, CoreJsonKeysAndTheirOrderAreTheContract)
 	h.core.writeMetricsJson(json);
 
 	const std::string counters =
-		"{\"spins_ple\":0,\"spins_pattern\":0,\"spins_pv\":1,\"spins_hint\":0,\"boosts\":0,"
+		"{\"spins_ple\":0,\"spins_pattern\":0,\"spins_pv\":1,\"spins_hint\":0,\"spins_sampled\":0,\"boosts\":0,"
 		"\"boosted_us\":0,\"debited_us\":0,\"overrun_us\":0,\"repaid_us\":0,\"denied_bounds\":0,"
 		"\"denied_debt\":0,\"denied_share\":0,\"pv_accepted\":0,\"pv_dropped\":0,"
 		"\"hints_invalid\":0,\"extensions_granted\":0,\"extensions_ended_early\":0,"
-		"\"express_runs\":0,\"yields\":0,\"moves\":0,\"moves_home\":0,\"cpu_us\":2}";
+		"\"express_runs\":0,\"yields\":0,\"moves\":0,\"moves_home\":0,\"cpu_us\":2,\"samples\":0}";
 	EXPECT_EQ(json, "{\"policy\":\"express\",\"vms\":[{\"name\":\"a\",\"totals\":" + counters +
 				",\"coboosts\":0,\"coboosts_in_flight\":0,\"gang_turns\":0,"
 				"\"gang_hole_cpu_us\":0,\"share_holds\":0,\"share_held_us\":0,\"vcpus\":[" +

@@ -130,6 +130,34 @@ TEST(SchedOptions, DetectListRejectsUnknownDetector)
 	EXPECT_TRUE(o.detectPle); // unchanged
 }
 
+TEST(SchedOptions, SamplingJoinsTheDefaultOnlyWherePauseNeverExitsUnlessAListNamesIt)
+{
+	SchedulerOptions defaults;
+	SchedulerOptions listed;
+	SchedulerOptions without;
+
+	ASSERT_TRUE(applySchedFlag(listed, "--detect", "sample").ok());
+	ASSERT_TRUE(applySchedFlag(without, "--detect", "pv,hints").ok());
+
+	EXPECT_FALSE(defaults.detectSample);
+	EXPECT_TRUE(defaults.sampleWherePauseNeverExits);
+	EXPECT_TRUE(listed.detectSample);
+	EXPECT_FALSE(listed.detectPv);
+	EXPECT_FALSE(without.detectSample);
+	EXPECT_FALSE(without.sampleWherePauseNeverExits);
+}
+
+TEST(SchedOptions, SampleThresholdsMustFitTheirWindow)
+{
+	SchedulerOptions o;
+	ASSERT_TRUE(applySchedFlag(o, "--sample-window", "4").ok());
+	ASSERT_TRUE(applySchedFlag(o, "--sample-high", "4").ok());
+
+	EXPECT_FALSE(validateOptions(o).ok()) << "high must stay below the window";
+	EXPECT_FALSE(applySchedFlag(o, "--sample-rate", "5").ok()) << "below 10 Hz";
+	EXPECT_FALSE(applySchedFlag(o, "--sample-rate", "20000").ok()) << "above 10 kHz";
+}
+
 TEST(SchedOptions, NegativeCountIsRejected)
 {
 	SchedulerOptions o;

@@ -54,6 +54,35 @@ TEST(ExtendPolicy, ExtensionEndsEarlyWhenTheHintSaysReleased)
 	EXPECT_EQ(h.core.vcpu({ vm, 0 }).counters.extensionsEndedEarly, 1u);
 }
 
+TEST(ExtendPolicy, SampledRaisedTprOfAVmWithoutAHintPageGetsHalfAnExtension)
+{
+	Harness h(withPolicy(PolicyKind::Extend));
+	int vm = h.core.addVm("a", 2, nullptr);
+	h.setStates(vm, { S::Running, S::Runnable }, { 0, 0 });
+	uint64_t t0 = h.clock.nowNs();
+
+	h.core.sampled({ vm, 0 }, 8, 0, true);
+	h.core.tick();
+
+	const Action *b = Harness::find(h.take(), ActionKind::Boost, { vm, 0 });
+	ASSERT_NE(b, nullptr);
+	EXPECT_EQ(b->reason, BoostReason::Extend);
+	EXPECT_EQ(b->untilNs, t0 + h.core.options().extendMaxNs / 2);
+}
+
+TEST(ExtendPolicy, SampledHintsAreIgnoredWhereTheVmHasAHintPage)
+{
+	Harness h(withPolicy(PolicyKind::Extend));
+	std::vector<spindle_hint_slot> slots(2, hintSlot(0, 0));
+	int vm = h.core.addVm("a", 2, slots.data());
+	h.setStates(vm, { S::Running, S::Runnable }, { 0, 0 });
+
+	h.core.sampled({ vm, 0 }, 8, 0, true);
+	h.core.tick();
+
+	EXPECT_EQ(Harness::count(h.take(), ActionKind::Boost), 0u) << "the hint page says nothing is held";
+}
+
 // A VM with a hint page whose running vCPU 0 took a lock and was extended at a tick.
 struct ExtendedHolder {
 	ExtendedHolder() : h(withPolicy(PolicyKind::Extend)), slots(2, hintSlot(0, 0))

@@ -1,7 +1,8 @@
 #pragma once
 
-// Way G of rip_sample_cost.cpp, and the prototype for the VMM: perf's cpu-clock event on a vCPU
-// thread samples the interrupted IP into a ring buffer that another thread drains. Where KVM
+// RIP samples of a running vCPU without taking it out of KVM_RUN (way G of
+// bench/sampling/rip_sample_cost.cpp, the cheapest measured): perf's cpu-clock event on the
+// vCPU thread samples the interrupted IP into a ring buffer that the scheduler thread drains. Where KVM
 // tells perf that the interrupt came from its guest (it does on PVM, and on VMX/SVM with perf's
 // guest callbacks), the record holds the guest's RIP and says guest user or guest kernel, which
 // is the CPL; the vCPU never leaves KVM_RUN for it. The clock counts the thread's CPU time, so
@@ -9,6 +10,7 @@
 // CAP_PERFMON (or root, or perf_event_paranoid <= 1) for samples outside user space.
 
 #include <linux/perf_event.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -21,7 +23,7 @@
 
 #include "common/result.h"
 
-namespace spindle::bench {
+namespace spindle::sched::sampling {
 
 struct PerfRipSample {
 	uint64_t ip = 0;
@@ -54,6 +56,14 @@ public:
 			return error;
 		}
 		return PerfRipSampler(fd, map);
+	}
+
+	// A new sampling period, effective from the next sample (PERF_EVENT_IOC_PERIOD).
+	Status setPeriod(uint64_t periodNs)
+	{
+		if (ioctl(fd_, PERF_EVENT_IOC_PERIOD, &periodNs) != 0)
+			return Error::fromErrno("PERF_EVENT_IOC_PERIOD");
+		return {};
 	}
 
 	PerfRipSampler(PerfRipSampler &&other) noexcept
@@ -101,7 +111,8 @@ public:
 	}
 
 private:
-	static constexpr uint64_t kPage = 4096, kDataBytes = 64 * kPage, kMapBytes = kPage + kDataBytes;
+	// 32 KiB: a tick's samples at the highest rate take a few hundred bytes.
+	static constexpr uint64_t kPage = 4096, kDataBytes = 8 * kPage, kMapBytes = kPage + kDataBytes;
 
 	PerfRipSampler(int fd, void *map) : fd_(fd), map_(map) {}
 
@@ -109,4 +120,4 @@ private:
 	void *map_ = nullptr;
 };
 
-} // namespace spindle::bench
+} // namespace spindle::sched::sampling
