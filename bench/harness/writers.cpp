@@ -127,15 +127,21 @@ bool isAlone(const CellSummary &c)
 	return c.policy.starts_with("alone");
 }
 
-// The scenarios in the order the cells name them first (the matrix's order).
-std::vector<std::string> scenarioOrder(const std::vector<CellSummary> &cells)
+// The values of one field in the order the cells name them first (the matrix's order).
+template<typename Field>
+std::vector<std::string> firstSeen(const std::vector<CellSummary> &cells, Field field)
 {
 	std::vector<std::string> order;
 	for (const CellSummary &c : cells) {
-		if (std::find(order.begin(), order.end(), c.scenario) == order.end())
-			order.push_back(c.scenario);
+		if (std::find(order.begin(), order.end(), field(c)) == order.end())
+			order.push_back(field(c));
 	}
 	return order;
+}
+
+std::string scenarioOf(const CellSummary &c)
+{
+	return c.scenario;
 }
 
 std::string scenarioMix(const std::string &name)
@@ -324,7 +330,7 @@ std::string summaryMarkdown(const std::vector<CellSummary> &cells, const HostInf
 	       "splits the pool equally over the vCPUs that want it (a sleepy vCPU only wants its busy part; see "
 	       "BENCHMARKS.md): 1/k for k equal busy VMs. Medians over repetitions. Fairness = the cpu-bound co-runner's "
 	       "rate / its entitled share, the same rule.\n";
-	for (const std::string &scenario : scenarioOrder(cells))
+	for (const std::string &scenario : firstSeen(cells, scenarioOf))
 		out += scenarioSection(scenario, cells);
 
 	out += "\n## Every cell\n\n| scenario | lock | cs | k | policy | VMs | ok/runs | ops/s per lock VM | "
@@ -348,19 +354,25 @@ std::string summaryMarkdown(const std::vector<CellSummary> &cells, const HostInf
 
 std::string summaryCsv(const std::vector<CellSummary> &cells)
 {
-	const std::vector<std::string> order = scenarioOrder(cells);
-	auto rank = [&](const CellSummary &c) { return std::find(order.begin(), order.end(), c.scenario) - order.begin(); };
 	std::vector<CellSummary> sorted;
 	for (const CellSummary &c : cells) {
 		if (!isAlone(c))
 			sorted.push_back(c);
 	}
-	// gnuplot draws one line per policy from consecutive rows; keep each line's rows together,
-	// and the panels in the matrix's order of scenarios.
+	// Scenarios, locks and policies keep the matrix's order, and so do the panels and the
+	// legend (bench/run-matrix lists them in file order).
+	auto rankBy = [&](auto field) {
+		return [order = firstSeen(sorted, field), field](const CellSummary &c) {
+			return std::find(order.begin(), order.end(), field(c)) - order.begin();
+		};
+	};
+	const auto scenarioRank = rankBy(scenarioOf);
+	const auto lockRank = rankBy([](const CellSummary &c) { return c.lock; });
+	const auto policyRank = rankBy([](const CellSummary &c) { return c.policy; });
+	// gnuplot draws one line per policy from consecutive rows: keep each line's rows together.
 	std::stable_sort(sorted.begin(), sorted.end(), [&](const CellSummary &a, const CellSummary &b) {
-		const auto rankA = rank(a), rankB = rank(b);
-		return std::tie(rankA, a.lock, a.csNs, a.policy, a.overcommit) <
-		       std::tie(rankB, b.lock, b.csNs, b.policy, b.overcommit);
+		return std::make_tuple(scenarioRank(a), lockRank(a), a.csNs, policyRank(a), a.overcommit) <
+		       std::make_tuple(scenarioRank(b), lockRank(b), b.csNs, policyRank(b), b.overcommit);
 	});
 	// A panel is one scenario, lock and cs; its name is one word (bench/plot.gp splits on spaces).
 	std::string out = "scenario,panel,lock,cs_ns,policy,overcommit,efficiency,efficiency_min,efficiency_max,fairness\n";

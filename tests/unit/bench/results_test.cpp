@@ -538,3 +538,19 @@ TEST(SummaryCsv, OnePanelPerScenarioInMatrixOrder)
 		       "sleepy,sleepy/ticket@500ns,ticket,500,cfs,2,1.0000,1.0000,1.0000,NaN\n"
 		       "homogeneous,homogeneous/ticket@500ns,ticket,500,cfs,2,1.0000,1.0000,1.0000,NaN\n");
 }
+
+TEST(SummaryCsv, LocksAndPoliciesKeepTheMatrixOrder)
+{
+	std::vector<RunRecord> records = { record(RunKind::Cell, "gang", 2, { 50, 50 }), record(RunKind::Cell, "cfs", 2, { 50, 50 }),
+					   record(RunKind::Cell, "gang", 2, { 50, 50 }), record(RunKind::Cell, "cfs", 2, { 50, 50 }) };
+	records[2].plan.lock = "mcs";
+	records[3].plan.lock = "mcs";
+
+	const std::string csv = summaryCsv(summarize(records));
+
+	EXPECT_EQ(csv, "scenario,panel,lock,cs_ns,policy,overcommit,efficiency,efficiency_min,efficiency_max,fairness\n"
+		       "homogeneous,homogeneous/ticket@500ns,ticket,500,gang,2,NaN,NaN,NaN,NaN\n"
+		       "homogeneous,homogeneous/ticket@500ns,ticket,500,cfs,2,NaN,NaN,NaN,NaN\n"
+		       "homogeneous,homogeneous/mcs@500ns,mcs,500,gang,2,NaN,NaN,NaN,NaN\n"
+		       "homogeneous,homogeneous/mcs@500ns,mcs,500,cfs,2,NaN,NaN,NaN,NaN\n");
+}
