@@ -25,6 +25,15 @@ Result<std::vector<std::string>> splitList(std::string_view text, std::string_vi
 	return items;
 }
 
+// "a, b, c", for the error lines that list what is known.
+std::string joinedNames(const std::vector<std::string> &names)
+{
+	std::string out;
+	for (const std::string &name : names)
+		out += (out.empty() ? "" : ", ") + name;
+	return out;
+}
+
 template<typename T>
 bool contains(const std::vector<T> &items, const T &item)
 {
@@ -67,13 +76,9 @@ Result<std::vector<PolicyVariant>> parsePolicyList(std::string_view text, const 
 			variant.policy = item.substr(0, item.size() - kNoPleSuffix.size());
 			variant.pauseExits = false;
 		}
-		if (!contains(knownPolicies, variant.policy)) {
-			std::string names;
-			for (const std::string &name : knownPolicies)
-				names += (names.empty() ? "" : ", ") + name;
-			return Error::invalid("unknown policy '" + item + "' (expected one of " + names +
+		if (!contains(knownPolicies, variant.policy))
+			return Error::invalid("unknown policy '" + item + "' (expected one of " + joinedNames(knownPolicies) +
 					      ", each optionally with -nople)");
-		}
 		if (contains(variants, variant))
 			return Error::invalid("policy '" + item + "' listed twice");
 		variants.push_back(variant);
@@ -142,22 +147,48 @@ Result<std::vector<uint64_t>> parseCsList(std::string_view text)
 	return lengths;
 }
 
+Result<std::vector<std::string>> parseScenarioList(std::string_view text)
+{
+	std::vector<std::string> knownNames;
+	for (const ScenarioInfo &scenario : knownScenarios())
+		knownNames.emplace_back(scenario.name);
+	if (text == "all")
+		return knownNames;
+	auto items = splitList(text, "scenario");
+	if (!items)
+		return items.error();
+	std::vector<std::string> names;
+	for (const std::string &item : *items) {
+		if (item == "all")
+			return Error::invalid("'all' stands alone, not in a list ('" + std::string(text) + "')");
+		if (!contains(knownNames, item))
+			return Error::invalid("unknown scenario '" + item + "' (expected " + joinedNames(knownNames) + ", or all)");
+		if (contains(names, item))
+			return Error::invalid("scenario '" + item + "' listed twice");
+		names.push_back(item);
+	}
+	return names;
+}
+
 Status validateMatrix(const MatrixSpec &spec)
 {
-	if (spec.policies.empty() || spec.overcommit.empty() || spec.locks.empty() || spec.csNs.empty())
-		return Error::invalid("the matrix needs at least one policy, overcommit factor, lock and critical-section length");
+	if (spec.scenarios.empty() || spec.policies.empty() || spec.overcommit.empty() || spec.locks.empty() ||
+	    spec.csNs.empty())
+		return Error::invalid("the matrix needs at least one scenario, policy, overcommit factor, lock and "
+				      "critical-section length");
 	if (spec.repeats == 0)
 		return Error::invalid("repeats must be at least 1");
 	if (spec.durationNs == 0)
 		return Error::invalid("the guest duration must be longer than 0");
 	if (spec.thinkNs > kMaxCsNs)
 		return Error::invalid("think time is longer than the guest allows (10ms)");
+	if (spec.poolCpus == 0 || spec.vcpusPerVm == 0)
+		return Error::invalid("the pool and every VM need at least one CPU");
 	return {};
 }
 
 std::vector<RunPlan> expandMatrix(const MatrixSpec &spec)
 {
-	const PolicyVariant stock{ "cfs", true };
 	// One alone baseline per PAUSE-exit setting the policies use: a VM's throughput alone
 	// already depends on it (inside the emulated host every PAUSE exits), and efficiency is
 	// about sharing, not about that.
@@ -167,19 +198,44 @@ std::vector<RunPlan> expandMatrix(const MatrixSpec &spec)
 		if (!contains(baselines, baseline))
 			baselines.push_back(baseline);
 	}
+	const VmTemplate coRunner = cpuVmTemplate(spec.vcpusPerVm, spec.durationNs);
 	std::vector<RunPlan> runs;
 	for (unsigned repeat = 0; repeat < spec.repeats; ++repeat) {
-		if (spec.fairness)
-			runs.push_back({ RunKind::CpuAlone, stock, 0, "", 0, repeat });
-		for (const std::string &lock : spec.locks) {
-			for (uint64_t cs : spec.csNs) {
-				for (const PolicyVariant &baseline : baselines)
-					runs.push_back({ RunKind::Alone, baseline, 1, lock, cs, repeat });
-				for (unsigned k : spec.overcommit) {
-					for (const PolicyVariant &policy : spec.policies) {
-						runs.push_back({ RunKind::Cell, policy, k, lock, cs, repeat });
-						if (spec.fairness)
-							runs.push_back({ RunKind::Fairness, policy, k, lock, cs, repeat });
+		for (const std::string &scenario : spec.scenarios) {
+			// Alone runs of this scenario in this repetition, by template and PLE setting.
+			std::vector<std::pair<VmTemplate, bool>> measured;
+			auto alone = [&](const VmTemplate &vm, const std::string &lock, uint64_t cs) {
+				const bool cpu = vm.role == VmRole::Cpu;
+				for (const PolicyVariant &baseline : baselines) {
+					// A cpu VM never executes PAUSE: the PLE setting cannot change it.
+					const PolicyVariant policy = cpu ? PolicyVariant{ "cfs", true } : baseline;
+					if (contains(measured, { vm, policy.pauseExits }))
+						continue;
+					measured.push_back({ vm, policy.pauseExits });
+					RunPlan run{ cpu ? RunKind::CpuAlone : RunKind::Alone, policy, cpu ? 0u : 1u,
+						     vm.role == VmRole::Lock ? lock : "", vm.role == VmRole::Lock ? cs : 0,
+						     repeat, scenario, { vm }, std::nullopt, spec.poolCpus };
+					runs.push_back(std::move(run));
+				}
+			};
+			if (spec.fairness)
+				alone(coRunner, "", 0);
+			for (const std::string &lock : scenarioLocks(scenario, spec.locks)) {
+				for (uint64_t cs : spec.csNs) {
+					const ScenarioParams params{ lock, cs, spec.thinkNs, spec.durationNs, spec.vcpusPerVm };
+					for (unsigned k : spec.overcommit) {
+						for (const VmTemplate &vm : scenarioVms(scenario, k, params))
+							alone(vm, lock, cs);
+					}
+					for (unsigned k : spec.overcommit) {
+						const std::vector<VmTemplate> vms = scenarioVms(scenario, k, params);
+						for (const PolicyVariant &policy : spec.policies) {
+							runs.push_back({ RunKind::Cell, policy, k, lock, cs, repeat, scenario, vms,
+									 std::nullopt, spec.poolCpus });
+							if (spec.fairness)
+								runs.push_back({ RunKind::Fairness, policy, k, lock, cs, repeat,
+										 scenario, vms, coRunner, spec.poolCpus });
+						}
 					}
 				}
 			}

@@ -1,5 +1,6 @@
 #include "bench/harness/options.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 
@@ -17,6 +18,8 @@ struct Defaults {
 };
 constexpr Defaults kFull{ "cfs-nople,cfs,yield,coboost,gang,adaptive", "1,2,4", "ticket,mcs", "500ns", "3", "on" };
 constexpr Defaults kQuick{ "cfs-nople,cfs,coboost,adaptive", "1,2", "ticket", "500ns", "3", "off" };
+// Both matrices run today's scenario only, so their numbers stay comparable with earlier ones.
+constexpr const char *kScenarios = "homogeneous";
 constexpr const char *kThink = "2us";
 constexpr const char *kDuration = "1s";
 constexpr const char *kPcpus = "0-1";
@@ -42,7 +45,7 @@ const FlagTable<BenchParse> &benchFlags()
 {
 	static const FlagTable<BenchParse> table([] {
 		std::vector<Flag<BenchParse>> flags;
-		for (const char *name : {"policies", "overcommit", "locks", "cs", "think", "duration", "repeats", "fairness",
+		for (const char *name : {"scenarios", "policies", "overcommit", "locks", "cs", "think", "duration", "repeats", "fairness",
 					 "pcpus", "vcpus", "out", "run-timeout"})
 			flags.push_back(valueFlag(name));
 		flags.push_back({"quick", "", "", [](BenchParse &p, const std::string &) -> Status {
@@ -88,6 +91,10 @@ Result<BenchOptions> parseBenchOptions(const std::vector<std::string> &args, con
 	};
 	MatrixSpec &m = options.matrix;
 
+	auto scenarios = parseScenarioList(get("scenarios", kScenarios));
+	if (!scenarios)
+		return scenarios.error().wrap("--scenarios");
+	m.scenarios = *scenarios;
 	auto policies = parsePolicyList(get("policies", d.policies), knownPolicies);
 	if (!policies)
 		return policies.error().wrap("--policies");
@@ -122,20 +129,21 @@ Result<BenchOptions> parseBenchOptions(const std::vector<std::string> &args, con
 	if (fairness != "on" && fairness != "off")
 		return Error::invalid("--fairness must be on or off, not '" + fairness + "'");
 	m.fairness = fairness == "on";
-	if (auto status = validateMatrix(m); !status)
-		return status.error();
 
 	auto pcpus = parseCpuList(get("pcpus", kPcpus));
 	if (!pcpus)
 		return pcpus.error().wrap("--pcpus");
 	options.pcpus = *pcpus;
-	options.vcpusPerVm = static_cast<unsigned>(options.pcpus.size());
+	m.poolCpus = static_cast<unsigned>(options.pcpus.size());
+	m.vcpusPerVm = m.poolCpus;
 	if (given.count("vcpus")) {
 		auto vcpus = parseUnsigned(given["vcpus"], 1, 256);
 		if (!vcpus)
 			return vcpus.error().wrap("--vcpus");
-		options.vcpusPerVm = static_cast<unsigned>(*vcpus);
+		m.vcpusPerVm = static_cast<unsigned>(*vcpus);
 	}
+	if (auto status = validateMatrix(m); !status)
+		return status.error();
 	options.outDir = get("out", options.outDir.c_str());
 	if (options.outDir.empty())
 		return Error::invalid("--out needs a directory");
@@ -152,16 +160,43 @@ std::string benchUsage()
 {
 	std::string text = R"(Usage: spindle bench [OPTIONS]
 
-Runs the overcommit matrix: for each lock type and critical-section length, k identical
-lock-bound lockbench VMs (k = each overcommit factor) share the pool under each policy, each
-cell repeated; reports medians. Every matrix also runs the baselines it divides by: one VM alone
-under cfs per lock, critical section and PLE setting (on, and off when a -nople policy is listed),
-and with fairness on, one cpu-bound VM alone and, per cell, the same VMs plus a cpu-bound co-runner.
+Runs the overcommit matrix: for each scenario (a named VM mix, below), lock type and
+critical-section length, the scenario's VMs at each overcommit factor k share the pool under
+each policy, each cell repeated; reports medians. Every matrix also runs the baselines it
+divides by: each distinct VM of a scenario alone under cfs, once per PLE setting (on, and off
+when a -nople policy is listed), and with fairness on, one cpu-bound VM alone and, per cell,
+the same VMs plus a cpu-bound co-runner.
 
-  efficiency = a VM's throughput / (alone throughput / k)          1.0 is the physical limit
-  fairness   = co-runner's rate / (its rate alone / VMs in pool)   1.0 is its entitled share
+  efficiency of a VM = its throughput / (its throughput alone x its fair share)
+                       a run's efficiency is the mean over its VMs; 1.0 is the physical limit
+  fairness           = the co-runner's rate / (its rate alone x its fair share)
+                       1.0 is its entitled share
+  fair share         = the pool split equally over the vCPUs that want it, a vCPU wanting no
+                       more than its busy part (a sleepy one: half); over what the VM gets alone.
+                       k equal busy VMs: 1/k each; busy VMs of at most pool size: pool CPUs /
+                       all vCPUs, for big and small VMs alike
 
+Scenarios (N = --vcpus, by default the pool's CPU count; the matrix's lock and cs apply to
+every lock VM):
+)";
+	for (const ScenarioInfo &scenario : knownScenarios()) {
+		// Continuation lines go under the text they continue.
+		auto indented = [](std::string_view lines, size_t column) {
+			std::string out;
+			for (char c : lines)
+				out += c == '\n' ? "\n" + std::string(column, ' ') : std::string(1, c);
+			return out;
+		};
+		std::string name(scenario.name);
+		name.resize(std::max<size_t>(name.size() + 1, 20), ' ');
+		text += "  " + name + indented(scenario.mix, 22) + "\n                      why: " +
+			indented(scenario.purpose, 27) + "\n";
+	}
+	text += R"(
 Matrix (comma-separated lists; [quick] is the --quick default where it differs):
+  --scenarios LIST    scenarios above, or all (default )";
+	text += std::string(kScenarios) + ")";
+	text += R"(
   --policies LIST     policies; NAME-nople runs NAME with KVM's PAUSE-loop exiting off
                       (default )";
 	text += std::string(kFull.policies) + ")\n                      [quick: " + kQuick.policies + "]";
@@ -185,7 +220,8 @@ Matrix (comma-separated lists; [quick] is the --quick default where it differs):
 Host:
   --pcpus LIST        the pool of host CPUs (default )") + kPcpus + ")";
 	text += std::string(R"(
-  --vcpus N           vCPUs of every VM (default: the pool's size, so k VMs are k x overcommitted)
+  --vcpus N           N, the vCPUs of a full VM (default: the pool's size, so k homogeneous
+                      VMs are k x overcommitted)
   --run-timeout DUR   wall-clock limit of one run; a run that hits it is recorded as failed
                       (default )") + kRunTimeout + ")";
 	text += std::string(R"(

@@ -14,9 +14,8 @@
 namespace spindle::bench {
 
 struct BenchOptions {
-	MatrixSpec matrix;
+	MatrixSpec matrix;           // its poolCpus and vcpusPerVm come from --pcpus and --vcpus
 	std::vector<int> pcpus;      // the pool every run uses
-	unsigned vcpusPerVm = 0;     // every VM's vCPUs; defaults to the pool's size
 	std::string outDir = "bench-results";
 	uint64_t runTimeoutNs = 0;   // one run's wall-clock limit (session timeout)
 	bool quick = false;

@@ -1,8 +1,9 @@
 #pragma once
 
-// What one benchmark run measured, the arithmetic that turns runs into efficiency and fairness,
-// the per-cell medians, and the writers (CSV, JSON, Markdown, plot data). Pure: strings in,
-// strings out, so every number and every file format is unit-tested on fixed inputs.
+// What one benchmark run measured, the arithmetic that turns runs into efficiency and fairness
+// (results.cpp), the per-cell medians, and the writers (CSV, JSON, Markdown, plot data;
+// writers.cpp). Pure: values in, strings out, so every number and every file format is
+// unit-tested on fixed inputs.
 
 #include <cstdint>
 #include <optional>
@@ -41,54 +42,69 @@ struct RunRecord {
 	RunStatus status = RunStatus::Ok;
 	std::string failure;          // why a run failed (VmReport.failure or the session's status)
 	double wallSeconds = 0;
-	std::vector<double> lockOps;  // ops per second of each lock-bound VM
-	std::optional<double> cpuOps; // work units per second of the cpu-bound VM, when there is one
+	std::vector<double> vmOps;    // per VM of plan.vms: ops per second (work units for cpu VMs)
+	std::optional<double> cpuOps; // the co-runner's work units per second (Fairness runs)
 	uint64_t spinWaits = 0;       // spin waits the scheduler detected (all detectors)
 	uint64_t boosts = 0;
 	uint64_t boostedUs = 0;
 	double schedulerCpuMs = 0;    // CPU time of the non-vCPU threads (see BENCHMARKS.md)
-	// Filled by deriveRatios() from the Alone / CpuAlone runs of the same matrix.
-	std::optional<double> efficiency;
-	std::optional<double> fairness;
+	// Filled by deriveRatios() from the Alone / CpuAlone runs of the same scenario.
+	std::vector<std::optional<double>> vmEfficiency; // per VM of plan.vms
+	std::optional<double> efficiency;                // their mean, when every VM has one
+	std::optional<double> fairness;                  // the co-runner's
 };
 
 // Median of the values; nullopt for none. Even counts average the two middle values.
 std::optional<double> median(std::vector<double> values);
 
-// Efficiency of k VMs that together did sum(lockOps): each VM against its fair part of the alone
-// throughput, averaged over the VMs. 1.0 is the physical limit. nullopt without a usable alone
-// number or without VMs.
-std::optional<double> efficiency(const std::vector<double> &lockOps, double aloneOps);
-// The co-runner's rate against its entitled share (1 / vmsInPool of what it does alone).
-std::optional<double> fairness(double cpuOps, double cpuAloneOps, unsigned vmsInPool);
+// The part of its alone throughput each VM of a run is entitled to when they share poolCpus
+// CPUs, in the order given (a Fairness run's co-runner included). A fluid model of what CFS
+// gives pinned, balanced vCPU threads: every vCPU thread gets an equal part of the pool, except
+// that a thread wanting less (duty < 1: a sleepy vCPU) keeps only what it wants and the rest goes
+// to the others (max-min fairness, water-filling); no thread gets more than one CPU. A VM's
+// share is what its threads get together over what they get alone on the pool. For k equal,
+// always-busy VMs of pool size this is 1/k; for always-busy VMs of at most pool size it is
+// poolCpus / (vCPUs of all VMs), the same for every VM, big or small.
+std::vector<double> entitledShares(const std::vector<VmTemplate> &vms, unsigned poolCpus);
 
+// A VM's throughput against its entitled part of its throughput alone: efficiency for the
+// scenario's VMs (1.0 is the physical limit), fairness for the co-runner (1.0 is its entitled
+// share). nullopt without a usable alone number or share.
+std::optional<double> shareRatio(double ops, double aloneOps, double share);
 
-// Sets efficiency and fairness of every successful run from the medians of the successful Alone
-// runs with the same lock, critical section and PLE setting, and of the CpuAlone runs.
+// Sets the per-VM efficiencies, their mean and the fairness of every successful run from the
+// medians of the successful Alone / CpuAlone runs of the same scenario, template and PLE setting
+// (cpu VMs: PLE on).
 void deriveRatios(std::vector<RunRecord> &records);
 
 struct CellSummary {
+	std::string scenario;
 	std::string lock;
 	uint64_t csNs = 0;
 	unsigned overcommit = 0;
 	std::string policy; // label; "alone cfs" / "alone cfs-nople" for the baseline rows
+	std::vector<std::string> vms; // labels of the run's VMs ("lock/2"), the co-runner not included
 	unsigned runs = 0;
 	unsigned okRuns = 0;
-	std::optional<double> opsPerVm; // median over runs of the mean VM throughput
+	std::optional<double> opsPerVm; // median over runs of the mean throughput of its lock VMs
 	std::optional<double> efficiency, efficiencyMin, efficiencyMax;
+	std::vector<std::optional<double>> vmEfficiency; // medians per VM, in the order of vms
 	std::optional<double> fairness;
 	std::optional<double> spinWaits, boosts, boostedMs, schedulerCpuMs; // medians
 };
 
-// One summary per (lock, cs, overcommit, policy) of Cell runs, plus one "alone ..." row per lock,
-// cs and PLE setting, in the matrix's order. Fairness runs fold into the cell they belong to.
+// One summary per (scenario, lock, cs, overcommit, policy) of Cell runs, plus one "alone ..."
+// row per scenario, template and PLE setting, in the matrix's order. Fairness runs fold into the
+// cell they belong to.
 std::vector<CellSummary> summarize(const std::vector<RunRecord> &records);
 
+// The writers (writers.cpp).
 std::string runsCsv(const std::vector<RunRecord> &records, const HostInfo &host);
 std::string runsJson(const std::vector<RunRecord> &records, const std::vector<CellSummary> &cells,
 		     const HostInfo &host, bool complete);
 std::string summaryMarkdown(const std::vector<CellSummary> &cells, const HostInfo &host, bool complete);
-// The medians per cell, sorted by lock, cs, policy and overcommit, for gnuplot (bench/plot.gp).
+// The medians per cell, sorted by scenario (in matrix order), lock, cs, policy and overcommit,
+// for gnuplot (bench/plot.gp): one panel per scenario, lock and cs.
 std::string summaryCsv(const std::vector<CellSummary> &cells);
 
 } // namespace spindle::bench

@@ -1,7 +1,7 @@
-// `spindle bench` on real KVM: a tiny matrix completes and every output file is well-formed; a
-// run that fails is recorded and the matrix goes on; SIGINT stops it with the files written; an
-// unwritable output directory is refused before anything runs. Tiny on purpose: under the
-// emulated KVM host a guest second is slow.
+// `spindle bench` on real KVM: a tiny matrix completes and every output file is well-formed, and
+// so does a tiny matrix of two scenarios; a run that fails is recorded and the matrix goes on;
+// SIGINT stops it with the files written; an unwritable output directory is refused before
+// anything runs. Tiny on purpose: under the emulated KVM host a guest second is slow.
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/json_check.h"
 #include "tests/support/kvm_main.h"
 #include "tests/support/run_command.h"
 
@@ -82,28 +83,6 @@ std::vector<std::string> lines(const std::string &text)
 	return out;
 }
 
-bool balanced(const std::string &json)
-{
-	long braces = 0, brackets = 0;
-	bool inString = false;
-	for (size_t i = 0; i < json.size(); ++i) {
-		const char c = json[i];
-		if (inString) {
-			if (c == '\\')
-				++i;
-			else if (c == '"')
-				inString = false;
-			continue;
-		}
-		inString = c == '"';
-		braces += c == '{' ? 1 : c == '}' ? -1 : 0;
-		brackets += c == '[' ? 1 : c == ']' ? -1 : 0;
-		if (braces < 0 || brackets < 0)
-			return false;
-	}
-	return braces == 0 && brackets == 0 && !inString;
-}
-
 } // namespace
 
 TEST_F(BenchOutput, TinyMatrixCompletesWithWellFormedFiles)
@@ -116,7 +95,7 @@ TEST_F(BenchOutput, TinyMatrixCompletesWithWellFormedFiles)
 	for (const std::string &row : csv)
 		EXPECT_EQ(csvFields(row), csvFields(csv.front())) << row;
 	const std::string json = readText(dir_ / "runs.json");
-	EXPECT_TRUE(balanced(json));
+	EXPECT_EQ(JsonChecker::problem(json), "");
 	EXPECT_NE(json.find("\"complete\": true"), std::string::npos);
 	EXPECT_NE(json.find("\"cells\": ["), std::string::npos);
 	const std::string md = readText(dir_ / "summary.md");
@@ -124,6 +103,41 @@ TEST_F(BenchOutput, TinyMatrixCompletesWithWellFormedFiles)
 	EXPECT_NE(md.find("| coboost |"), std::string::npos) << md;
 	EXPECT_NE(md.find("- host: "), std::string::npos);
 	EXPECT_EQ(lines(readText(dir_ / "summary.csv")).size(), 1u + 2u);
+}
+
+TEST_F(BenchOutput, TwoScenarioMatrixCompletesWithWellFormedFiles)
+{
+	// sleepy: its lock VM alone, one cell; mixed-sizes (2+1+1 vCPUs at 2x): a 2-vCPU and a
+	// 1-vCPU lock VM alone, one cell.
+	const CommandResult result = runCommand({ spindleBin(), "bench", "--scenarios", "sleepy,mixed-sizes", "--policies",
+						  "cfs", "--overcommit", "2", "--locks", "ticket", "--repeats", "1",
+						  "--duration", "100ms", "--fairness", "off", "--pcpus", "0", "--vcpus", "2",
+						  "--out", dir_.string() },
+						280);
+
+	ASSERT_EQ(result.status, 0) << result.err;
+	const auto csv = lines(readText(dir_ / "runs.csv"));
+	ASSERT_EQ(csv.size(), 1u + 5u) << result.err;
+	EXPECT_TRUE(csv[0].starts_with("run,scenario,kind,")) << csv[0];
+	const char *expected[] = { "1,sleepy,alone,", "2,sleepy,cell,", "3,mixed-sizes,alone,", "4,mixed-sizes,alone,",
+				   "5,mixed-sizes,cell," };
+	for (size_t i = 1; i < csv.size(); ++i) {
+		EXPECT_EQ(csvFields(csv[i]), csvFields(csv.front())) << csv[i];
+		EXPECT_TRUE(csv[i].starts_with(expected[i - 1])) << csv[i];
+		EXPECT_NE(csv[i].find(",ok,"), std::string::npos) << csv[i];
+	}
+	EXPECT_NE(csv[5].find(",lock/2;lock/1;lock/1,"), std::string::npos) << csv[5];
+	const std::string json = readText(dir_ / "runs.json");
+	EXPECT_EQ(JsonChecker::problem(json), "");
+	EXPECT_NE(json.find("\"scenario\": \"mixed-sizes\""), std::string::npos);
+	EXPECT_NE(json.find("idle=2ms busy=2ms"), std::string::npos);
+	const std::string md = readText(dir_ / "summary.md");
+	EXPECT_NE(md.find("## Scenario sleepy"), std::string::npos) << md;
+	EXPECT_NE(md.find("## Scenario mixed-sizes"), std::string::npos) << md;
+	const auto summary = lines(readText(dir_ / "summary.csv"));
+	ASSERT_EQ(summary.size(), 1u + 2u);
+	EXPECT_TRUE(summary[1].starts_with("sleepy,sleepy/ticket@500ns,")) << summary[1];
+	EXPECT_TRUE(summary[2].starts_with("mixed-sizes,mixed-sizes/ticket@500ns,")) << summary[2];
 }
 
 TEST_F(BenchOutput, EveryRunRecordsTheHost)
@@ -179,7 +193,7 @@ TEST_F(BenchOutput, SigintStopsAndKeepsTheFiles)
 	ASSERT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(WEXITSTATUS(status), 130);
 	const std::string json = readText(dir_ / "runs.json");
-	EXPECT_TRUE(balanced(json));
+	EXPECT_EQ(JsonChecker::problem(json), "");
 	EXPECT_NE(json.find("\"complete\": false"), std::string::npos);
 	EXPECT_NE(readText(dir_ / "summary.md").find("incomplete"), std::string::npos);
 }

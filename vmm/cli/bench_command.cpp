@@ -167,28 +167,18 @@ private:
 	std::thread thread_; // last: starts after every member above exists
 };
 
-VmSpec lockVm(const BenchOptions &options, const RunPlan &plan, unsigned index)
+VmSpec vmFrom(const bench::VmTemplate &vm, std::string name)
 {
-	const bench::MatrixSpec &m = options.matrix;
-	VmSpec vm;
-	vm.guest = "lockbench";
-	vm.cpus = options.vcpusPerVm;
-	vm.name = "lock" + std::to_string(index);
-	vm.args = { "mode=lock", "lock=" + plan.lock, "cs=" + bench::formatDuration(plan.csNs),
-		    "think=" + bench::formatDuration(m.thinkNs), "duration=" + bench::formatDuration(m.durationNs) };
-	return vm;
+	VmSpec spec;
+	spec.guest = "lockbench";
+	spec.cpus = vm.vcpus;
+	spec.name = std::move(name);
+	spec.args = vm.args;
+	return spec;
 }
 
-VmSpec cpuVm(const BenchOptions &options)
-{
-	VmSpec vm;
-	vm.guest = "lockbench";
-	vm.cpus = options.vcpusPerVm;
-	vm.name = "cpu";
-	vm.args = { "mode=cpu", "duration=" + bench::formatDuration(options.matrix.durationNs) };
-	return vm;
-}
-
+// The plan's VMs in its order (the scheduler places vCPUs round-robin in that order), named by
+// role and a count per role ("lock0", "barrier0", "cpu0"), then the co-runner.
 SessionConfig sessionFor(const BenchOptions &options, const RunPlan &plan)
 {
 	SessionConfig run;
@@ -197,11 +187,11 @@ SessionConfig sessionFor(const BenchOptions &options, const RunPlan &plan)
 	run.pcpus = options.pcpus;
 	run.serial = SerialMode::Off;
 	run.timeoutMs = options.runTimeoutNs / 1'000'000;
-	const unsigned lockVms = plan.kind == RunKind::CpuAlone ? 0 : plan.overcommit;
-	for (unsigned i = 0; i < lockVms; ++i)
-		run.vms.push_back(lockVm(options, plan, i));
-	if (plan.kind == RunKind::CpuAlone || plan.kind == RunKind::Fairness)
-		run.vms.push_back(cpuVm(options));
+	std::map<bench::VmRole, unsigned> perRole;
+	for (const bench::VmTemplate &vm : plan.vms)
+		run.vms.push_back(vmFrom(vm, std::string(bench::vmRoleName(vm.role)) + std::to_string(perRole[vm.role]++)));
+	if (plan.coRunner)
+		run.vms.push_back(vmFrom(*plan.coRunner, "corunner"));
 	return run;
 }
 
@@ -262,14 +252,17 @@ RunRecord measure(const BenchOptions &options, const RunPlan &plan, unsigned ind
 	}
 
 	std::string failures;
-	for (const VmReport &vm : report->vms) {
+	for (size_t i = 0; i < report->vms.size(); ++i) {
+		const VmReport &vm = report->vms[i];
 		if (!vm.failure.empty())
 			failures += (failures.empty() ? "" : "; ") + vm.name + ": " + vm.failure;
+		// The session reports its VMs in the order they were asked for: the plan's, then
+		// the co-runner.
 		const double ops = opsPerSecond(vm.results);
-		if (vm.name == "cpu")
-			record.cpuOps = ops;
+		if (i < plan.vms.size())
+			record.vmOps.push_back(ops);
 		else
-			record.lockOps.push_back(ops);
+			record.cpuOps = ops;
 	}
 	// The VMs the session stopped because another VM failed are "stopped" too; only a session
 	// in which no VM failed on its own was interrupted by a signal.
@@ -342,8 +335,10 @@ std::string clock(double seconds)
 
 std::string describe(const RunPlan &plan, unsigned repeats)
 {
-	std::string text(bench::runKindName(plan.kind));
-	if (plan.kind != RunKind::CpuAlone)
+	std::string text = plan.scenario + " " + std::string(bench::runKindName(plan.kind));
+	if (plan.kind == RunKind::Alone || plan.kind == RunKind::CpuAlone)
+		text += " " + plan.vms.front().label();
+	if (!plan.lock.empty())
 		text += " " + plan.lock + " cs=" + bench::formatDuration(plan.csNs);
 	if (plan.kind == RunKind::Cell || plan.kind == RunKind::Fairness)
 		text += " " + std::to_string(plan.overcommit) + "x";

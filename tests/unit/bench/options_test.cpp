@@ -33,7 +33,39 @@ TEST(BenchOptions, VcpusDefaultToPoolSize)
 	auto options = parse({ "--pcpus", "0-2" });
 
 	ASSERT_TRUE(options.ok());
-	EXPECT_EQ(options->vcpusPerVm, 3u);
+	EXPECT_EQ(options->matrix.vcpusPerVm, 3u);
+	EXPECT_EQ(options->matrix.poolCpus, 3u);
+	auto two = parse({ "--pcpus", "0-2", "--vcpus", "2" });
+	ASSERT_TRUE(two.ok());
+	EXPECT_EQ(two->matrix.vcpusPerVm, 2u);
+	EXPECT_EQ(two->matrix.poolCpus, 3u);
+}
+
+TEST(BenchOptions, ScenariosDefaultToHomogeneousInBothMatrices)
+{
+	EXPECT_EQ(parse({})->matrix.scenarios, (std::vector<std::string>{ "homogeneous" }));
+	EXPECT_EQ(parse({ "--quick" })->matrix.scenarios, (std::vector<std::string>{ "homogeneous" }));
+}
+
+TEST(BenchOptions, ParsesScenarios)
+{
+	auto options = parse({ "--scenarios", "sleepy,mixed-sizes" });
+	auto all = parse({ "--scenarios=all" });
+
+	ASSERT_TRUE(options.ok()) << options.error().message();
+	EXPECT_EQ(options->matrix.scenarios, (std::vector<std::string>{ "sleepy", "mixed-sizes" }));
+	ASSERT_TRUE(all.ok());
+	EXPECT_EQ(all->matrix.scenarios.size(), knownScenarios().size());
+}
+
+TEST(BenchOptions, RejectsBadScenariosNamingTheFlag)
+{
+	for (const char *bad : { "", "sleepy,sleepy", "gang", "homogeneous,", "all,pvhalt" }) {
+		auto options = parse({ "--scenarios", bad });
+		ASSERT_FALSE(options.ok()) << bad;
+		EXPECT_NE(options.error().message().find("--scenarios"), std::string::npos) << options.error().message();
+	}
+	EXPECT_FALSE(parse({ "--scenarios", "sleepy", "--scenarios", "pvhalt" }).ok());
 }
 
 TEST(BenchOptions, QuickShrinksTheMatrix)
@@ -112,8 +144,21 @@ TEST(BenchOptions, UsageListsEveryFlagWithItsDefault)
 {
 	const std::string usage = benchUsage();
 
-	for (const char *flag : { "--policies", "--overcommit", "--locks", "--cs", "--think", "--duration", "--repeats",
+	for (const char *flag : { "--scenarios", "--policies", "--overcommit", "--locks", "--cs", "--think", "--duration", "--repeats",
 				  "--fairness", "--quick", "--pcpus", "--vcpus", "--run-timeout", "--out", "--help" })
 		EXPECT_NE(usage.find(flag), std::string::npos) << flag;
 	EXPECT_NE(usage.find("default cfs-nople,cfs,"), std::string::npos);
+	EXPECT_NE(usage.find("--scenarios LIST    scenarios above, or all (default homogeneous)"), std::string::npos) << usage;
+}
+
+TEST(BenchOptions, UsageDocumentsEveryScenario)
+{
+	const std::string usage = benchUsage();
+
+	for (const ScenarioInfo &scenario : knownScenarios()) {
+		EXPECT_NE(usage.find("\n  " + std::string(scenario.name) + " "), std::string::npos) << scenario.name;
+		EXPECT_NE(usage.find(std::string(scenario.mix.substr(0, scenario.mix.find('\n')))), std::string::npos)
+			<< scenario.name;
+	}
+	EXPECT_NE(usage.find("fair share"), std::string::npos);
 }
