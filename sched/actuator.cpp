@@ -37,6 +37,23 @@ Status setSchedAttr(pid_t tid, const SchedAttr &attr)
 	return {};
 }
 
+ReadBack readBack(pid_t tid, const SchedAttr &attr, const cpu_set_t *affinity)
+{
+	SchedAttr now;
+	if (syscall(SYS_sched_getattr, tid, &now, sizeof(now), 0) != 0)
+		return errno == ESRCH ? ReadBack::Gone : ReadBack::Different;
+	if (now.policy != attr.policy || now.priority != attr.priority || now.nice != attr.nice ||
+	    now.flags != attr.flags || now.runtime != attr.runtime || now.deadline != attr.deadline ||
+	    now.period != attr.period)
+		return ReadBack::Different;
+	if (!affinity)
+		return ReadBack::Equal;
+	cpu_set_t set;
+	if (sched_getaffinity(tid, sizeof(set), &set) != 0)
+		return errno == ESRCH ? ReadBack::Gone : ReadBack::Different;
+	return CPU_EQUAL(&set, affinity) ? ReadBack::Equal : ReadBack::Different;
+}
+
 HostActuator::HostActuator(BoostClass boostClass, uint32_t fifoPriority)
 	: boostClass_(boostClass), fifoPriority_(fifoPriority), entries_(new Entry[kMaxThreads])
 {
@@ -93,24 +110,33 @@ Status HostActuator::track(pid_t tid, int homeCpu)
 	return {};
 }
 
-void HostActuator::restoreEntry(Entry &e)
+HostActuator::Restored HostActuator::restoreEntry(Entry &e, pid_t tid)
 {
-	pid_t tid = e.tid.load(std::memory_order_acquire);
-	if (tid == 0)
-		return;
-	// Only system calls here: this is the signal path. A thread that has exited makes both fail
-	// with ESRCH, which is fine.
+	// Only system calls here: this is the signal path. A thread that has exited makes every
+	// call fail with ESRCH, which is fine.
+	Restored restored;
 	SchedAttr attr = e.original;
 	attr.size = sizeof(attr);
-	syscall(SYS_sched_setattr, tid, &attr, 0);
-	sched_setaffinity(tid, sizeof(cpu_set_t), &e.originalAffinity);
+	if (syscall(SYS_sched_setattr, tid, &attr, 0) != 0)
+		restored.callError = errno;
+	if (sched_setaffinity(tid, sizeof(cpu_set_t), &e.originalAffinity) != 0 && restored.callError == 0)
+		restored.callError = errno;
+	// The read-back, not the calls' return values, says whether the thread is back.
+	restored.readBack = readBack(tid, e.original, &e.originalAffinity);
+	if (restored.readBack != ReadBack::Gone) {
+		restores_.fetch_add(1, std::memory_order_relaxed);
+		if (restored.readBack == ReadBack::Different)
+			restoreMismatches_.fetch_add(1, std::memory_order_relaxed);
+	}
 	e.tid.store(0, std::memory_order_release);
+	return restored;
 }
 
 void HostActuator::restoreAll()
 {
 	for (size_t i = 0; i < kMaxThreads; ++i)
-		restoreEntry(entries_[i]);
+		if (pid_t tid = entries_[i].tid.load(std::memory_order_acquire); tid != 0)
+			restoreEntry(entries_[i], tid);
 }
 
 Status HostActuator::untrack(pid_t tid)
@@ -118,13 +144,14 @@ Status HostActuator::untrack(pid_t tid)
 	Entry *e = find(tid);
 	if (!e)
 		return Error(ESRCH, tidContext("untracking unknown", tid));
-	// Check the restore really happened before forgetting the originals.
-	SchedAttr attr = e->original;
-	Status s = setSchedAttr(tid, attr);
-	if (s.ok() && sched_setaffinity(tid, sizeof(cpu_set_t), &e->originalAffinity) != 0)
-		s = Error::fromErrno(tidContext("sched_setaffinity", tid));
-	e->tid.store(0, std::memory_order_release);
-	return s;
+	const Restored restored = restoreEntry(*e, tid);
+	switch (restored.readBack) {
+	case ReadBack::Equal: return {};
+	case ReadBack::Gone: return Error(ESRCH, tidContext("restoring", tid));
+	case ReadBack::Different: break;
+	}
+	return Error(restored.callError,
+		     tidContext("restoring", tid) + ": its policy, priority or affinity reads back other than recorded");
 }
 
 Status HostActuator::pin(Entry &e)

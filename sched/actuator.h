@@ -22,6 +22,12 @@
 // The registry of tracked threads is a fixed array written only by track()/untrack(), so
 // restoreAll() needs no allocation and no lock: it is safe from the main thread after a signal
 // flag, and even from a signal handler as long as it does not race with track().
+//
+// A restore is verified, not assumed: after putting a thread back, the actuator reads its state
+// back and counts the restore (restores()) and, when what it reads is not what it recorded at
+// track(), a mismatch (restoreMismatches()). A failed or silently ineffective restore call is
+// thereby caught by what the kernel says, whatever the call returned. A thread that has exited
+// (ESRCH) is counted as neither: there is nothing left to restore.
 
 #include <sched.h>
 #include <sys/types.h>
@@ -60,6 +66,19 @@ struct SchedAttr {
 Result<SchedAttr> getSchedAttr(pid_t tid);
 Status setSchedAttr(pid_t tid, const SchedAttr &attr);
 
+// What reading a thread's scheduling state back says about a restore.
+enum class ReadBack : uint8_t {
+	Equal,     // it is what was recorded
+	Different, // it is not, or it could not be read (an unverified restore is not a restore)
+	Gone,      // the thread has exited
+};
+// Compares the thread's policy, priority, nice, flags and deadline parameters (sched_getattr),
+// and with `affinity` also its affinity (sched_getaffinity), to the recorded ones. Only system
+// calls, no allocation: usable on the signal path, and both calls are in every thread role's
+// seccomp allow-list. (/proc/self/task/TID/{stat,status} say the same, at the cost of an open,
+// a read and a parse per file, which is neither signal-safe nor allowed to the scheduler thread.)
+ReadBack readBack(pid_t tid, const SchedAttr &attr, const cpu_set_t *affinity = nullptr);
+
 class HostActuator
 {
 public:
@@ -88,6 +107,9 @@ public:
 
 	bool fifoFallbackUsed() const { return fifoFallback_.load(std::memory_order_relaxed); }
 	size_t tracked() const;
+	// Restores read back (see the class comment), and those that did not read back as recorded.
+	uint64_t restores() const { return restores_.load(std::memory_order_relaxed); }
+	uint64_t restoreMismatches() const { return restoreMismatches_.load(std::memory_order_relaxed); }
 
 private:
 	enum class Mode : uint8_t { Normal, Deadline, Fifo, Idle };
@@ -104,12 +126,20 @@ private:
 	Status applyNormal(Entry &e, SchedAttr attr);
 	Status pin(Entry &e);
 	Status boostFifo(Entry &e);
-	static void restoreEntry(Entry &e);
+	struct Restored {
+		ReadBack readBack = ReadBack::Gone;
+		int callError = 0; // errno of the first restore call that failed, 0 if none did
+	};
+	// Puts the thread back to its recorded state, reads it back, counts it, forgets it.
+	Restored restoreEntry(Entry &e, pid_t tid);
 
 	BoostClass boostClass_;
 	uint32_t fifoPriority_;
 	std::unique_ptr<Entry[]> entries_;
 	std::atomic<bool> fifoFallback_{ false };
+	// Atomics: restoreAll() may run on the signal path while the scheduler reads metrics.
+	std::atomic<uint64_t> restores_{ 0 };
+	std::atomic<uint64_t> restoreMismatches_{ 0 };
 };
 
 } // namespace spindle::sched

@@ -8,7 +8,7 @@
 //   {"policy":…, "vms":[{"name":…, "totals":{vCPU counters summed}, VM counters…,
 //    "vcpus":[{vCPU counters}…]}…], "extension_end_late_max_us":…, "extension_end_late_mean_us":…,
 //    and from a Scheduler: "event_loop":…, "ple_detector":…, "fifo_fallback":…,
-//    "actuation_errors":…, host boost counters…}
+//    "actuation_errors":…, host boost and restore counters…}
 
 #include <cstdint>
 #include <string>
@@ -62,12 +62,16 @@ constexpr uint64_t kNsAsUs = 1000;
 
 // Boosts as the host saw them, from the boost system call to the unboost system call. The
 // model's boosted time is the budget it granted; these say whether the host really kept it.
+// Then the restores, each read back from the kernel: every vCPU thread's (once, when it is
+// forgotten) and every return of the scheduler thread from SCHED_FIFO.
 #define SPINDLE_HOST_BOOST_COUNTERS(X)                                                                     \
 	X(applied, "boosts_applied", kAsCount)                                                             \
 	X(appliedNs, "boost_applied_us", kNsAsUs)                    /* boost to unboost system call */    \
 	X(overrunMaxNs, "boost_overrun_max_us", kNsAsUs)             /* longest past its budget */         \
 	X(latencyMaxNs, "actuation_latency_max_us", kNsAsUs)         /* decision to end of system call */  \
-	X(realtimeSwitches, "scheduler_realtime_switches", kAsCount) /* scheduler thread in/out of FIFO */
+	X(realtimeSwitches, "scheduler_realtime_switches", kAsCount) /* scheduler thread in/out of FIFO */ \
+	X(restores, "restores", kAsCount)                            /* threads put back, read back */     \
+	X(restoreMismatches, "restore_mismatches", kAsCount)         /* ... not as recorded: must be 0 */
 
 #define SPINDLE_COUNTER_MEMBER(member, key, divisor) uint64_t member = 0;
 

@@ -32,6 +32,24 @@ public:
 	uint64_t nowNs() const override { return monotonicNs(); }
 };
 
+namespace {
+
+// The scheduler thread back to the state it started with, read back and counted like a vCPU
+// thread's restore (its affinity is never changed, so only its attributes are compared).
+Status restoreSchedulerThread(pid_t self, const SchedAttr &original, HostBoostStats &stats)
+{
+	Status s = setSchedAttr(self, original);
+	const ReadBack readBackNow = readBack(self, original);
+	if (readBackNow != ReadBack::Gone) {
+		stats.restores++;
+		if (readBackNow == ReadBack::Different)
+			stats.restoreMismatches++;
+	}
+	return s;
+}
+
+} // namespace
+
 // ---- Pool -----------------------------------------------------------------------------------
 
 Result<std::vector<int>> checkPoolCpus(std::vector<int> pool, const std::vector<int> &online,
@@ -338,6 +356,14 @@ Status Scheduler::start()
 				break;
 			}
 		}
+		// A stop while boosts run ends the loop at SCHED_FIFO: leave as it came, checked, and
+		// let nobody raise it again (keepAheadOfBoostsLocked skips a tid of 0).
+		std::lock_guard lock(mutex_);
+		if (schedulerRealtime_ && !schedulerRealtimeFailed_) {
+			(void)restoreSchedulerThread(self, schedulerOriginal_, hostStats_);
+			schedulerRealtime_ = false;
+			hostStats_.realtimeSwitches++;
+		}
 		schedulerTid_.store(0, std::memory_order_release);
 	});
 	return {};
@@ -360,6 +386,12 @@ void Scheduler::stop()
 	for (auto &vm : host_)
 		for (HostVcpu &h : vm)
 			h.tid = 0;
+	// Said once per process (stop() may run again, a bench matrix runs many schedulers).
+	const uint64_t mismatches = hostStats_.restoreMismatches + actuator_->restoreMismatches();
+	if (mismatches && firstTimeInProcess("restore-mismatch"))
+		spdlog::warn("{} thread restore(s) read back a scheduling state other than the recorded one "
+			     "(restore_mismatches in --metrics)",
+			     mismatches);
 	if (trace_)
 		trace_->flush();
 }
@@ -436,7 +468,7 @@ void Scheduler::keepAheadOfBoostsLocked(KeepAhead mode)
 		attr.priority = options_.fifoPriority + 1;
 		attr.flags = SCHED_FLAG_RESET_ON_FORK;
 	}
-	Status s = setSchedAttr(self, attr);
+	Status s = want ? setSchedAttr(self, attr) : restoreSchedulerThread(self, attr, hostStats_);
 	if (!s) {
 		// Boosts need the same privilege, so this is rare; they still end, only later.
 		schedulerRealtimeFailed_ = true;
@@ -568,8 +600,10 @@ void Scheduler::drainNotificationsLocked()
 SchedulerMetrics Scheduler::metrics() const
 {
 	std::lock_guard lock(mutex_);
-	return { core_->metrics(),
-		 { backend_, pleAvailable_, actuator_->fifoFallbackUsed(), actuationErrors_, hostStats_ } };
+	HostBoostStats host = hostStats_; // the scheduler thread's restores; the vCPU threads' follow
+	host.restores += actuator_->restores();
+	host.restoreMismatches += actuator_->restoreMismatches();
+	return { core_->metrics(), { backend_, pleAvailable_, actuator_->fifoFallbackUsed(), actuationErrors_, host } };
 }
 
 void Scheduler::writeMetricsJson(std::string &out) const

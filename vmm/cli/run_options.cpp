@@ -437,7 +437,8 @@ failed ones included (with "status" and "failure").
 
 Exit status: the guest's exit code (0-255) with one VM; with several, 0 if every guest
 exited 0, else the first non-zero code. 1: the VM failed (guest crashed, KVM error, results
-failed their checks); 2: bad command line or input; 124: --timeout; 130: interrupted.
+failed their checks); 2: bad command line or input; 124: --timeout; 130: interrupted
+(SIGINT, SIGTERM or SIGHUP: every thread restored, the output files written).
 )";
 }
 

@@ -17,8 +17,8 @@ void installStopSignalHandlers()
 	struct sigaction action {};
 	action.sa_handler = [](int signal) { gStopSignal.store(signal); };
 	sigemptyset(&action.sa_mask);
-	sigaction(SIGINT, &action, nullptr);
-	sigaction(SIGTERM, &action, nullptr);
+	for (int number : {SIGINT, SIGTERM, SIGHUP})
+		sigaction(number, &action, nullptr);
 }
 
 const std::atomic<int> &stopSignal()

@@ -4,15 +4,23 @@
 
 #include <gtest/gtest.h>
 
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
+#include <sstream>
 #include <thread>
 
 #include "sched/actuator.h"
 #include "sched/scheduler.h"
+#include "tests/support/files.h"
 
 namespace spindle::sched {
 namespace {
@@ -79,6 +87,80 @@ uint32_t policyOf(pid_t tid)
 bool needsTwoCpus()
 {
 	return std::thread::hardware_concurrency() < 2;
+}
+
+// A thread's scheduling state as /proc shows it: read independently of the actuator's own
+// read-back (which uses sched_getattr and sched_getaffinity).
+struct ProcSchedState {
+	long nice = 0, rtPriority = 0, policy = -1; // stat fields 19, 40, 41
+	std::string cpusAllowed;                    // status: Cpus_allowed_list
+	bool operator==(const ProcSchedState &) const = default;
+};
+
+std::ostream &operator<<(std::ostream &out, const ProcSchedState &s)
+{
+	return out << "{policy " << s.policy << ", rt priority " << s.rtPriority << ", nice " << s.nice << ", CPUs "
+		   << s.cpusAllowed << "}";
+}
+
+ProcSchedState procSchedState(pid_t tid)
+{
+	const std::string task = "/proc/self/task/" + std::to_string(tid);
+	ProcSchedState state;
+	const std::string stat = test::readFile(task + "/stat");
+	// Fields after the command name (which may hold spaces) start at field 3.
+	std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+	std::string field;
+	for (int n = 3; fields >> field && n <= 41; ++n) {
+		if (n == 19)
+			state.nice = std::stol(field);
+		else if (n == 40)
+			state.rtPriority = std::stol(field);
+		else if (n == 41)
+			state.policy = std::stol(field);
+	}
+	std::istringstream status(test::readFile(task + "/status"));
+	for (std::string line; std::getline(status, line);)
+		if (line.rfind("Cpus_allowed_list:", 0) == 0)
+			state.cpusAllowed = line.substr(line.find_first_not_of(" \t", 18));
+	return state;
+}
+
+// The seam for restores that fail: the kernel itself. A seccomp filter on the calling thread
+// only makes its sched_setattr and sched_setaffinity calls (those on thread `onlyTid`, or every
+// one with 0) return -errorCode without doing anything; errorCode 0 makes them claim success
+// (a restore silently skipped). Production code has no hook for this.
+void interceptSchedulingCalls(int errorCode, pid_t onlyTid = 0)
+{
+	std::vector<sock_filter> program = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_sched_setattr, 2, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_sched_setaffinity, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	if (onlyTid != 0) {
+		// The low half of the first argument (little-endian), which is the target thread.
+		program.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[0])));
+		program.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(onlyTid), 1, 0));
+		program.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+	}
+	program.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<uint32_t>(errorCode) & SECCOMP_RET_DATA)));
+	sock_fprog filter{ static_cast<unsigned short>(program.size()), program.data() };
+	ASSERT_EQ(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+	ASSERT_EQ(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &filter), 0);
+}
+
+// Runs `body` on a new thread whose scheduling calls interceptSchedulingCalls(errorCode) turned off.
+template<typename Body>
+void withSchedulingCallsIntercepted(int errorCode, Body body)
+{
+	std::thread([&] {
+		interceptSchedulingCalls(errorCode);
+		body();
+	}).join();
 }
 
 TEST(Actuator, TrackPinsToTheHomeCpu)
@@ -216,6 +298,65 @@ TEST(Actuator, RestoreAllPutsEveryThreadBack)
 	EXPECT_EQ(a.tracked(), 0u);
 }
 
+TEST(Actuator, RestoredThreadReadsBackAsRecordedAndIsCounted)
+{
+	SpinThread t;
+	const ProcSchedState original = procSchedState(t.tid());
+	HostActuator a(BoostClass::Fifo, 10);
+	ASSERT_TRUE(a.track(t.tid(), 0).ok());
+	ASSERT_TRUE(a.setNice(t.tid(), 7).ok());
+	ASSERT_TRUE(a.deprioritize(t.tid()).ok());
+	ASSERT_NE(procSchedState(t.tid()), original);
+
+	a.restoreAll();
+
+	EXPECT_EQ(procSchedState(t.tid()), original);
+	EXPECT_EQ(a.restores(), 1u);
+	EXPECT_EQ(a.restoreMismatches(), 0u);
+}
+
+TEST(Actuator, RestoreTheKernelRefusesIsCountedAsAMismatch)
+{
+	SpinThread t;
+	HostActuator a(BoostClass::Fifo, 10);
+	ASSERT_TRUE(a.track(t.tid(), 0).ok());
+	ASSERT_TRUE(a.setNice(t.tid(), 7).ok());
+
+	withSchedulingCallsIntercepted(EPERM, [&] { a.restoreAll(); });
+
+	EXPECT_EQ(a.restores(), 1u);
+	EXPECT_EQ(a.restoreMismatches(), 1u);
+	EXPECT_EQ(a.tracked(), 0u); // forgotten all the same: the originals cannot be applied later
+}
+
+TEST(Actuator, RestoreThatSilentlyDoesNothingIsAMismatchAndUntrackSaysSo)
+{
+	SpinThread t;
+	HostActuator a(BoostClass::Fifo, 10);
+	ASSERT_TRUE(a.track(t.tid(), 0).ok());
+	ASSERT_TRUE(a.setNice(t.tid(), 7).ok());
+	Status untracked;
+
+	withSchedulingCallsIntercepted(0, [&] { untracked = a.untrack(t.tid()); });
+
+	ASSERT_FALSE(untracked.ok());
+	EXPECT_NE(untracked.error().message().find("reads back"), std::string::npos) << untracked.error().message();
+	EXPECT_EQ(a.restoreMismatches(), 1u);
+}
+
+TEST(Actuator, ThreadThatExitedCountsAsNeitherRestoreNorMismatch)
+{
+	auto t = std::make_unique<SpinThread>();
+	HostActuator a(BoostClass::Fifo, 10);
+	ASSERT_TRUE(a.track(t->tid(), 0).ok());
+	t.reset(); // joined: its tid no longer exists
+
+	a.restoreAll();
+
+	EXPECT_EQ(a.restores(), 0u);
+	EXPECT_EQ(a.restoreMismatches(), 0u);
+}
+
 TEST(Actuator, BoostGetsAStarvedThreadRunning)
 {
 	if (needsTwoCpus())
@@ -298,12 +439,55 @@ TEST(Scheduler, CoboostOnTicketLockThreadsBoostsAndRestoresEveryThread)
 		(*s)->writeMetricsJson(json);
 	}
 	(*s)->stop();
+	const HostBoostStats host = (*s)->metrics().host.boosts;
 
 	EXPECT_GT(metric(json, "boosts"), 0u) << json;
 	for (auto &t : vm.threads) {
 		EXPECT_EQ(policyOf(t->tid()), uint32_t(SCHED_OTHER));
 		EXPECT_EQ(affinityOf(t->tid()), original);
 	}
+	// Every vCPU thread once, and every return of the scheduler thread from SCHED_FIFO (every
+	// rise has its return by the time stop() is done), each read back as recorded.
+	EXPECT_EQ(host.restores, 4 + host.realtimeSwitches / 2);
+	EXPECT_EQ(host.restoreMismatches, 0u);
+}
+
+TEST(Scheduler, SchedulerThreadsReturnFromFifoThatDoesNotHoldIsCounted)
+{
+	SchedulerOptions o;
+	o.policy = PolicyKind::Coboost;
+	o.detectPle = false;
+	auto s = Scheduler::create(o, {});
+	ASSERT_TRUE(s.ok()) << s.error().message();
+	// The scheduler thread's sched_setattr calls on itself claim success and do nothing, so the
+	// rise (made by this thread's reportSpin) holds and the return (made on the scheduler thread
+	// when the boosts expire) does not. Spins are reported only once that thread runs: a boost
+	// applied before it would have it rise by itself, skipped too, and the return read back right.
+	std::atomic<bool> started{ false };
+	(*s)->setThreadStartHook([&started] {
+		interceptSchedulingCalls(0, static_cast<pid_t>(syscall(SYS_gettid)));
+		started.store(true);
+	});
+	TicketVm vm(4);
+	int id = *(*s)->addVm("ticket", 4, nullptr);
+	for (unsigned i = 0; i < 4; ++i)
+		ASSERT_TRUE((*s)->attachVcpuThread(id, i, vm.threads[i]->tid()).ok());
+	ASSERT_TRUE((*s)->start().ok());
+	while (!started.load())
+		std::this_thread::yield();
+
+	HostBoostStats host;
+	for (int i = 0; i < 400 && host.restoreMismatches == 0; ++i) {
+		if (host.realtimeSwitches == 0)
+			(*s)->reportSpin(id, 0);
+		std::this_thread::sleep_for(5ms);
+		host = (*s)->metrics().host.boosts;
+	}
+	(*s)->stop();
+
+	if (host.realtimeSwitches == 0)
+		GTEST_SKIP() << "the scheduler thread never rose to SCHED_FIFO (no permission here?)";
+	EXPECT_GT(host.restoreMismatches, 0u) << host.realtimeSwitches << " switches, " << host.restores << " restores";
 }
 
 TEST(Scheduler, LongSpinNotificationsReachThePolicyCore)

@@ -108,7 +108,7 @@ TEST(SchedMetrics, SchedulerJsonIsOneObjectWithTheHostFieldsAfterTheCoresFields)
 				",\"event_loop\":\"none\",\"ple_detector\":false,\"fifo_fallback\":false,"
 				"\"actuation_errors\":0,\"boosts_applied\":0,\"boost_applied_us\":0,"
 				"\"boost_overrun_max_us\":0,\"actuation_latency_max_us\":0,"
-				"\"scheduler_realtime_switches\":0}");
+				"\"scheduler_realtime_switches\":0,\"restores\":0,\"restore_mismatches\":0}");
 	EXPECT_EQ(m.host.eventLoop, "none");
 	EXPECT_EQ(m.core.vms.size(), 1u);
 }
