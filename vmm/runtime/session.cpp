@@ -333,10 +333,12 @@ void SessionRun::stopAll(const std::string &why)
 {
 	for (auto &vm : vms_)
 		vm->requestStop(StopReason::Requested, why);
-	for (auto &vm : vms_)
-		vm->join();
+	// Restore first, then join: a kicked vCPU thread still pinned to a busy pool CPU (or boosted)
+	// waited there 100 ms and more to run its way out; restored, it may leave on any CPU.
 	if (scheduler_)
 		scheduler_->stop();
+	for (auto &vm : vms_)
+		vm->join();
 }
 
 // Until every VM is done, the timeout passes or the stop token says stop; then stops and joins
@@ -439,6 +441,11 @@ Result<SessionReport> SessionRun::execute()
 		return status.error();
 	if (auto status = createVms(); !status)
 		return status.error();
+	// A signal during set-up stops the run before any guest starts.
+	if ((signal_ = io_.stop.signal()) != 0) {
+		stopAll("interrupted");
+		return report();
+	}
 	if (auto status = startVms(); !status) {
 		stopAll(status.error().message());
 		return status.error();
