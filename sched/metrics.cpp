@@ -102,6 +102,11 @@ void writeJson(JsonWriter &json, const SchedulerMetrics &metrics)
 	json.field("event_loop", metrics.host.eventLoop);
 	json.field("ple_detector", metrics.host.pleDetector);
 	json.field("fifo_fallback", metrics.host.fifoFallback);
+	json.field("thread_states", metrics.host.threadStates);
+	json.field("switch_events", metrics.host.switchEvents);
+	json.field("thread_state_resyncs", metrics.host.threadStateResyncs);
+	json.field("thread_state_fixes", metrics.host.threadStateFixes);
+	json.field("ticks", metrics.host.ticks);
 	json.field("actuation_errors", metrics.host.actuationErrors);
 	writeFields(json, metrics.host.boosts);
 	json.endObject();

@@ -115,6 +115,11 @@ struct HostMetrics {
 	std::string eventLoop; // "io_uring", "epoll", or "none" before start()
 	bool pleDetector = false;
 	bool fifoFallback = false; // a deadline boost fell back to SCHED_FIFO
+	std::string threadStates = "proc"; // "switch" (sched:sched_switch events) or "proc"
+	uint64_t switchEvents = 0;         // sched_switch events read
+	uint64_t threadStateResyncs = 0;   // ticks re-read from /proc after lost switch events
+	uint64_t threadStateFixes = 0;     // threads re-read from /proc after switches that did not add up
+	uint64_t ticks = 0;                // scheduler ticks run (fewer than wall time / tick: starved)
 	uint64_t actuationErrors = 0;
 	HostBoostStats boosts;
 };

@@ -168,6 +168,12 @@ std::vector<Flag<SchedulerOptions>> allFlags()
 		  } },
 		{ "fifo-priority", "N", "SCHED_FIFO priority of a boosted thread; the scheduler thread takes N+1 while boosts run (default 10, 1..98)",
 		  [](O &o, const std::string &v) { return unsignedFlag(o.fifoPriority, "fifo-priority", v, 1, 98); } },
+		{ "thread-states", "SOURCE", "how vCPU thread states are observed each tick: switch (sched:sched_switch events), proc (/proc reads) or auto (switch where allowed) (default auto)",
+		  [](O &o, const std::string &v) {
+			  using S = SchedulerOptions::ThreadStateSource;
+			  return choiceFlag(o.threadStates, "thread-states", "source", v,
+					    { { "auto", S::Auto }, { "switch", S::Switch }, { "proc", S::Proc } });
+		  } },
 		{ "event-loop", "KIND", "uring (epoll if io_uring is unavailable) or epoll (default uring)",
 		  [](O &o, const std::string &v) {
 			  return choiceFlag(o.forceEpoll, "event-loop", "kind", v, { { "uring", false }, { "epoll", true } });

@@ -74,6 +74,11 @@ struct SchedulerOptions {
 	uint32_t sampleLow = 2;
 	uint32_t sampleHigh = 5;
 
+	// How the scheduler learns its vCPU threads' states each tick: from sched:sched_switch
+	// events (auto: when the host allows system-wide per-CPU perf events) or by reading /proc.
+	enum class ThreadStateSource { Auto, Switch, Proc };
+	ThreadStateSource threadStates = ThreadStateSource::Auto;
+
 	// FIFO by default: measured here, a deadline boost reached the CPU ~7.5 ms after the spin
 	// report (the sched_setattr alone ~1.2 ms), far past a 1 ms slice; FIFO took ~60 us.
 	BoostClass boostClass = BoostClass::Fifo;

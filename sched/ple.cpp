@@ -52,15 +52,15 @@ namespace {
 
 constexpr const char *kTracefs = "/sys/kernel/tracing";
 
-std::optional<uint64_t> readTracepointId()
+std::optional<std::string> readEventFile(std::string_view event, std::string_view file)
 {
-	for (const char *path : { "/sys/kernel/tracing/events/kvm/kvm_exit/id",
-				  "/sys/kernel/debug/tracing/events/kvm/kvm_exit/id" }) {
-		std::ifstream in(path);
-		std::string text;
-		if (in && std::getline(in, text))
-			if (auto id = parseUnsigned(text))
-				return *id;
+	for (const char *root : { "/sys/kernel/tracing/events/", "/sys/kernel/debug/tracing/events/" }) {
+		std::ifstream in(std::string(root) + std::string(event) + "/" + std::string(file));
+		if (!in)
+			continue;
+		std::stringstream text;
+		text << in.rdbuf();
+		return text.str();
 	}
 	return std::nullopt;
 }
@@ -72,25 +72,42 @@ bool tracefsMounted()
 
 } // namespace
 
-Result<uint64_t> kvmExitTracepointId()
+Result<std::string> readTraceEventFile(std::string_view event, std::string_view file)
 {
-	if (auto id = readTracepointId())
-		return *id;
+	const std::string name = std::string(event).replace(event.find('/'), 1, ":");
+	auto missing = [&] { return Error(ENOENT, "no " + name + " tracepoint (is its kernel module loaded?)"); };
+	if (auto text = readEventFile(event, file))
+		return *text;
 	if (tracefsMounted())
-		return Error(ENOENT, "no kvm:kvm_exit tracepoint (is the kvm module loaded?)");
+		return missing();
 	if (geteuid() != 0)
-		return Error(ENOENT, std::string("tracefs is not mounted, so the kvm:kvm_exit tracepoint cannot be found "
-						 "(as root: mount -t tracefs nodev ") + kTracefs + ")");
+		return Error(ENOENT, "tracefs is not mounted, so the " + name + " tracepoint cannot be found " +
+					     "(as root: mount -t tracefs nodev " + kTracefs + ")");
 	// As perf does, mount tracefs to find the tracepoint; unlike perf, only for the moment of
-	// reading its id (a perf event needs the id, not the mount), so the host is left as it was.
+	// reading the file (a perf event needs the id, not the mount), so the host is left as it was.
 	if (mount("nodev", kTracefs, "tracefs", 0, nullptr) != 0)
 		return Error::fromErrno(std::string("tracefs is not mounted and mounting it at ") + kTracefs + " failed");
-	auto id = readTracepointId();
+	auto text = readEventFile(event, file);
 	umount2(kTracefs, MNT_DETACH);
-	spdlog::debug("tracefs was not mounted: mounted it at {} to read the kvm:kvm_exit id, then unmounted it", kTracefs);
-	if (!id)
-		return Error(ENOENT, "no kvm:kvm_exit tracepoint (is the kvm module loaded?)");
-	return *id;
+	spdlog::debug("tracefs was not mounted: mounted it at {} to read {}/{}, then unmounted it", kTracefs, name, file);
+	if (!text)
+		return missing();
+	return *text;
+}
+
+Result<uint64_t> tracepointId(std::string_view event)
+{
+	auto text = readTraceEventFile(event, "id");
+	if (!text)
+		return text.error();
+	while (!text->empty() && (text->back() == '\n' || text->back() == ' '))
+		text->pop_back();
+	return parseUnsigned(*text);
+}
+
+Result<uint64_t> kvmExitTracepointId()
+{
+	return tracepointId("kvm/kvm_exit");
 }
 
 Result<PleCounter> PleCounter::open(pid_t tid, uint64_t tracepointId, const std::string &filter)

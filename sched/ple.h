@@ -25,7 +25,11 @@ CpuVendor parseCpuVendor(std::string_view cpuinfo);
 CpuVendor hostCpuVendor();
 // The tracepoint filter selecting PAUSE exits: VMX exit reason 40, SVM exit code 0x77 (119).
 Result<std::string> pauseExitFilter(CpuVendor vendor);
-// The id of kvm:kvm_exit from tracefs (/sys/kernel/tracing, then /sys/kernel/debug/tracing).
+// A file of a tracepoint ("kvm/kvm_exit", "id") from tracefs (/sys/kernel/tracing, then
+// /sys/kernel/debug/tracing); as root, mounts tracefs for the moment of reading it if needed.
+Result<std::string> readTraceEventFile(std::string_view event, std::string_view file);
+Result<uint64_t> tracepointId(std::string_view event);
+// The id of kvm:kvm_exit.
 Result<uint64_t> kvmExitTracepointId();
 
 class PleCounter

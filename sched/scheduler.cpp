@@ -1,5 +1,7 @@
 #include "sched/scheduler.h"
 
+#include <pthread.h>
+
 #include <sched.h>
 #include <sys/syscall.h>
 #include <sys/eventfd.h>
@@ -50,54 +52,6 @@ Status restoreSchedulerThread(pid_t self, const SchedAttr &original, HostBoostSt
 
 } // namespace
 
-// ---- Pool -----------------------------------------------------------------------------------
-
-Result<std::vector<int>> checkPoolCpus(std::vector<int> pool, const std::vector<int> &online,
-				       const std::vector<int> &allowed)
-{
-	auto usable = [&](int cpu) {
-		return std::find(online.begin(), online.end(), cpu) != online.end() &&
-		       std::find(allowed.begin(), allowed.end(), cpu) != allowed.end();
-	};
-	if (pool.empty()) {
-		for (int cpu : online)
-			if (usable(cpu))
-				pool.push_back(cpu);
-		if (pool.empty())
-			return Error::invalid("no CPU is both online and allowed to this process");
-		return pool;
-	}
-	std::sort(pool.begin(), pool.end());
-	pool.erase(std::unique(pool.begin(), pool.end()), pool.end());
-	for (int cpu : pool) {
-		if (std::find(online.begin(), online.end(), cpu) == online.end())
-			return Error::invalid("pool CPU " + std::to_string(cpu) + " does not exist or is offline");
-		if (std::find(allowed.begin(), allowed.end(), cpu) == allowed.end())
-			return Error::invalid("pool CPU " + std::to_string(cpu) +
-					      " is not in this process's affinity (taskset/cpuset)");
-	}
-	return pool;
-}
-
-Result<std::vector<int>> checkPoolCpus(std::vector<int> pool)
-{
-	std::ifstream in("/sys/devices/system/cpu/online");
-	std::string text;
-	if (!in || !std::getline(in, text))
-		return Error(ENOENT, "cannot read /sys/devices/system/cpu/online");
-	auto online = parseCpuList(text);
-	if (!online)
-		return online.error().wrap("/sys/devices/system/cpu/online");
-	cpu_set_t set;
-	if (sched_getaffinity(0, sizeof(set), &set) != 0)
-		return Error::fromErrno("sched_getaffinity");
-	std::vector<int> allowed;
-	for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
-		if (CPU_ISSET(cpu, &set))
-			allowed.push_back(cpu);
-	return checkPoolCpus(std::move(pool), *online, allowed);
-}
-
 // ---- Construction ---------------------------------------------------------------------------
 
 Scheduler::Scheduler(SchedulerOptions options, std::vector<int> pool)
@@ -121,6 +75,10 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(SchedulerOptions options, s
 		return pool.error().wrap("scheduler pool");
 
 	std::unique_ptr<Scheduler> s(new Scheduler(std::move(options), std::move(*pool)));
+	auto states = ThreadStates::create(s->options_.threadStates, s->pool_);
+	if (!states)
+		return states.error();
+	s->threadStates_ = std::move(*states);
 	s->notifyFd_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
 	s->stopFd_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
 	s->tickFd_.reset(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
@@ -206,15 +164,16 @@ Status Scheduler::attachVcpuThread(int vm, unsigned vcpu, pid_t tid)
 	HostVcpu &h = host(vm, vcpu);
 	if (h.tid != 0)
 		return Error(EEXIST, "attachVcpuThread: vCPU " + std::to_string(vcpu) + " already has a thread");
-	auto proc = ThreadProcFiles::open(tid);
-	if (!proc)
-		return proc.error().wrap("attaching vCPU " + std::to_string(vcpu));
 	Status s = actuator_->track(tid, core_->vcpu({ vm, vcpu }).homeCpu);
 	if (!s)
 		return s.error().wrap("attaching vCPU " + std::to_string(vcpu));
+	// After the pinning, so the thread's first observed CPU is its home.
+	if (Status t = threadStates_->track(tid); !t) {
+		(void)actuator_->untrack(tid);
+		return t.error().wrap("attaching vCPU " + std::to_string(vcpu));
+	}
 	h = HostVcpu{};
 	h.tid = tid;
-	h.proc = std::move(*proc);
 	if (samplingOn_ && samplingTargets_[static_cast<size_t>(vm)]) {
 		sampling::SamplingConfig config;
 		config.rateHz = options_.sampleRateHz;
@@ -256,6 +215,7 @@ void Scheduler::detachVcpuThread(int vm, unsigned vcpu)
 		core_->endBoost({ vm, vcpu }, false);
 	core_->vcpuState({ vm, vcpu }, VcpuState::Halted, -1);
 	(void)actuator_->untrack(h.tid);
+	threadStates_->untrack(h.tid);
 	h = HostVcpu{};
 	applyLocked();
 }
@@ -298,6 +258,7 @@ void Scheduler::vmStopped(int vm)
 			Status s = actuator_->untrack(h.tid);
 			if (!s && s.error().code() != ESRCH)
 				spdlog::warn("restoring a stopped VM's thread: {}", s.error().message());
+			threadStates_->untrack(h.tid);
 		}
 		h = HostVcpu{};
 	}
@@ -342,6 +303,7 @@ Status Scheduler::start()
 	running_.store(true);
 	thread_ = std::thread([this, shared] {
 		pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
+		pthread_setname_np(pthread_self(), "spindle-sched"); // what top and perf show
 		auto original = getSchedAttr(self);
 		if (original) {
 			schedulerOriginal_ = *original;
@@ -384,8 +346,11 @@ void Scheduler::stop()
 	core_->takeActions(); // the restore below supersedes them
 	actuator_->restoreAll();
 	for (auto &vm : host_)
-		for (HostVcpu &h : vm)
+		for (HostVcpu &h : vm) {
+			if (h.tid != 0)
+				threadStates_->untrack(h.tid);
 			h.tid = 0;
+		}
 	// Said once per process (stop() may run again, a bench matrix runs many schedulers).
 	const uint64_t mismatches = hostStats_.restoreMismatches + actuator_->restoreMismatches();
 	if (mismatches && firstTimeInProcess("restore-mismatch"))
@@ -509,26 +474,22 @@ void Scheduler::onTick()
 {
 	std::lock_guard lock(mutex_);
 	drainNotificationsLocked(); // what a rate-limited wake left pending
+	ticks_++;
 	// Observe every attached thread together: telling running from runnable is per CPU.
-	std::vector<ClassifyInput> inputs;
+	std::vector<pid_t> tids;
 	std::vector<VcpuId> who;
-	for (size_t vm = 0; vm < host_.size(); ++vm) {
-		for (unsigned i = 0; i < host_[vm].size(); ++i) {
-			HostVcpu &h = host_[vm][i];
-			if (h.tid == 0)
-				continue;
-			auto sample = h.proc.sample();
-			if (!sample)
-				continue; // the thread exited; vmStopped will follow
-			inputs.push_back({ *sample, sample->runtimeNs - std::min(h.lastRuntimeNs, sample->runtimeNs) });
-			h.lastRuntimeNs = sample->runtimeNs;
-			who.push_back({ static_cast<int>(vm), i });
-		}
-	}
-	std::vector<VcpuState> states = classify(inputs);
+	for (size_t vm = 0; vm < host_.size(); ++vm)
+		for (unsigned i = 0; i < host_[vm].size(); ++i)
+			if (host_[vm][i].tid != 0) {
+				tids.push_back(host_[vm][i].tid);
+				who.push_back({ static_cast<int>(vm), i });
+			}
+	const std::vector<ThreadStates::Observation> seen = threadStates_->observe(tids);
 	for (size_t k = 0; k < who.size(); ++k) {
-		core_->vcpuState(who[k], states[k], inputs[k].sample.cpu);
-		core_->cpuTime(who[k], inputs[k].runtimeDeltaNs);
+		if (!seen[k].present)
+			continue; // the thread exited; vmStopped will follow
+		core_->vcpuState(who[k], seen[k].state, seen[k].cpu);
+		core_->cpuTime(who[k], seen[k].runtimeDeltaNs);
 	}
 
 	for (size_t vm = 0; vm < host_.size(); ++vm)
@@ -603,7 +564,9 @@ SchedulerMetrics Scheduler::metrics() const
 	HostBoostStats host = hostStats_; // the scheduler thread's restores; the vCPU threads' follow
 	host.restores += actuator_->restores();
 	host.restoreMismatches += actuator_->restoreMismatches();
-	return { core_->metrics(), { backend_, pleAvailable_, actuator_->fifoFallbackUsed(), actuationErrors_, host } };
+	HostMetrics hostMetrics{ backend_, pleAvailable_, actuator_->fifoFallbackUsed(), threadStates_->sourceName(),
+				 threadStates_->switchEvents(), threadStates_->resyncs(), threadStates_->fixes(), ticks_, actuationErrors_, host };
+	return { core_->metrics(), std::move(hostMetrics) };
 }
 
 void Scheduler::writeMetricsJson(std::string &out) const

@@ -35,8 +35,9 @@
 #include "common/unique_fd.h"
 #include "sched/actuator.h"
 #include "sched/metrics.h"
-#include "sched/observer.h"
+#include "sched/thread_states.h"
 #include "sched/options.h"
+#include "sched/pool.h"
 #include "sched/ple.h"
 #include "sched/sampling/vcpu_sampler.h"
 
@@ -49,11 +50,6 @@ class MonotonicClock;
 class TraceWriter;
 struct Action;
 
-// Checks a pool against the online CPUs and the CPUs this process may use. An empty pool means
-// "every CPU that is both". Pure, for tests; checkPoolCpus() reads the system.
-Result<std::vector<int>> checkPoolCpus(std::vector<int> pool, const std::vector<int> &online,
-				       const std::vector<int> &allowed);
-Result<std::vector<int>> checkPoolCpus(std::vector<int> pool);
 
 class Scheduler
 {
@@ -124,8 +120,6 @@ private:
 	// What the host side keeps per vCPU; the model lives in the core.
 	struct HostVcpu {
 		pid_t tid = 0; // 0: not attached (yet, or any more)
-		ThreadProcFiles proc;
-		uint64_t lastRuntimeNs = 0;
 		std::unique_ptr<PleCounter> ple;
 		std::unique_ptr<sampling::VcpuSampler> sampler;
 		bool boostApplied = false; // a boost system call succeeded and no unboost followed yet
@@ -140,6 +134,7 @@ private:
 	mutable std::mutex mutex_;
 	std::unique_ptr<SchedCore> core_;
 	std::unique_ptr<HostActuator> actuator_;
+	std::unique_ptr<ThreadStates> threadStates_;
 	std::unique_ptr<TraceWriter> trace_;
 	std::vector<std::vector<HostVcpu>> host_;
 	HostBoostStats hostStats_;
@@ -156,6 +151,7 @@ private:
 	std::string pleFilter_;
 	bool pleAvailable_ = false;
 	uint64_t actuationErrors_ = 0;
+	uint64_t ticks_ = 0;
 
 	std::array<std::atomic<PvVm *>, kMaxVms> pv_{};
 	std::vector<std::unique_ptr<PvVm>> pvOwned_; // never freed before the Scheduler: racing notifiers

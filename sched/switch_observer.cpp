@@ -1,0 +1,419 @@
+#include "sched/switch_observer.h"
+
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "common/parse.h"
+#include "sched/ple.h"
+
+namespace spindle::sched {
+
+namespace {
+
+// 32 data pages per CPU: a record is about 88 bytes, so one ring holds about 1,500 events, 30 ms
+// at 50,000 events per second on that CPU (a scheduler thread starved that long still finds the
+// ring whole; past it, see below).
+constexpr size_t kPage = 4096, kDataPages = 32, kDataBytes = kDataPages * kPage, kMapBytes = kPage + kDataBytes;
+// A ring this close to full may have dropped records whose PERF_RECORD_LOST is not written yet
+// (the kernel writes it once there is room again), so such a drain counts as lossy.
+constexpr size_t kFullMargin = 512;
+// The state bits of prev_state (TASK_REPORT); a set bit above them is the kernel's "preempted"
+// marker (TASK_REPORT_MAX), shown as "R+".
+constexpr uint64_t kTaskReportMask = 0xff;
+
+// "offset:24;" -> 24 in the line of field `name` of a format file.
+std::optional<uint32_t> fieldOffset(std::string_view text, std::string_view name, uint32_t *size = nullptr)
+{
+	const std::string needle = " " + std::string(name) + ";";
+	const size_t at = text.find(needle);
+	if (at == std::string_view::npos)
+		return std::nullopt;
+	const size_t end = text.find('\n', at);
+	const std::string_view line = text.substr(at, end == std::string_view::npos ? std::string_view::npos : end - at);
+	auto number = [&](std::string_view key) -> std::optional<uint32_t> {
+		const size_t k = line.find(key);
+		if (k == std::string_view::npos)
+			return std::nullopt;
+		const size_t from = k + key.size(), to = line.find(';', from);
+		auto value = parseUnsigned(std::string(line.substr(from, to - from)), 0, 1u << 16);
+		return value ? std::optional<uint32_t>(static_cast<uint32_t>(*value)) : std::nullopt;
+	};
+	if (size)
+		if (auto s = number("size:"))
+			*size = *s;
+	return number("offset:");
+}
+
+template<typename T>
+T readAt(std::span<const uint8_t> raw, uint32_t offset)
+{
+	T value;
+	std::memcpy(&value, raw.data() + offset, sizeof(T));
+	return value;
+}
+
+} // namespace
+
+Result<SwitchFormat> parseSwitchFormat(std::string_view text)
+{
+	SwitchFormat format;
+	auto prevPid = fieldOffset(text, "prev_pid");
+	auto prevState = fieldOffset(text, "prev_state", &format.prevStateSize);
+	auto nextPid = fieldOffset(text, "next_pid");
+	if (!prevPid || !prevState || !nextPid)
+		return Error::invalid("sched:sched_switch format without prev_pid, prev_state or next_pid");
+	if (format.prevStateSize != 4 && format.prevStateSize != 8)
+		return Error::invalid("sched:sched_switch prev_state of " + std::to_string(format.prevStateSize) + " bytes");
+	format.prevPid = *prevPid;
+	format.prevState = *prevState;
+	format.nextPid = *nextPid;
+	return format;
+}
+
+std::optional<SwitchEvent> decodeSwitch(std::span<const uint8_t> raw, const SwitchFormat &format, uint64_t timeNs,
+					int cpu)
+{
+	const uint32_t end = std::max({format.prevPid + 4, format.prevState + format.prevStateSize, format.nextPid + 4});
+	if (raw.size() < end)
+		return std::nullopt;
+	const uint64_t state = format.prevStateSize == 8 ? readAt<uint64_t>(raw, format.prevState)
+							 : readAt<uint32_t>(raw, format.prevState);
+	SwitchEvent event;
+	event.timeNs = timeNs;
+	event.cpu = cpu;
+	event.prevPid = readAt<int32_t>(raw, format.prevPid);
+	// Runnable when no sleep state is set (R), or when the preempted marker above them is.
+	event.prevRunnable = (state & kTaskReportMask) == 0 || (state & ~kTaskReportMask) != 0;
+	event.nextPid = readAt<int32_t>(raw, format.nextPid);
+	return event;
+}
+
+void SwitchTracker::track(pid_t tid, VcpuState initial, int cpu, uint64_t nowNs)
+{
+	Thread &t = threads_[tid];
+	t = Thread{};
+	t.view = { initial, cpu, 0 };
+	t.runningSinceNs = nowNs;
+	t.syncedAtNs = nowNs;
+	if (initial == VcpuState::Running) {
+		runningOn_[cpu] = tid;
+		cpus_[cpu] = { tid, nowNs }; // it tracks itself, on that CPU
+	}
+}
+
+void SwitchTracker::untrack(pid_t tid)
+{
+	auto it = threads_.find(tid);
+	if (it == threads_.end())
+		return;
+	if (auto r = runningOn_.find(it->second.view.cpu); r != runningOn_.end() && r->second == tid)
+		runningOn_.erase(r);
+	threads_.erase(it);
+}
+
+void SwitchTracker::suspect(pid_t tid, Thread &t)
+{
+	if (!t.suspect)
+		suspects_.push_back(tid);
+	t.suspect = true;
+}
+
+void SwitchTracker::stopRunning(Thread &t, uint64_t atNs)
+{
+	if (t.view.state == VcpuState::Running && atNs > t.runningSinceNs)
+		t.view.runtimeNs += atNs - t.runningSinceNs;
+}
+
+void SwitchTracker::apply(const SwitchEvent &event)
+{
+	CpuSeen &cpu = cpus_[event.cpu];
+	if (cpu.current >= 0 && cpu.current != event.prevPid)
+		missedBefore(event, cpu);
+	if (auto prev = threads_.find(event.prevPid); prev != threads_.end() && event.timeNs >= prev->second.syncedAtNs) {
+		Thread &t = prev->second;
+		if (t.view.state == VcpuState::Running)
+			stopRunning(t, event.timeNs);
+		else if (t.fromEvents)
+			suspect(prev->first, t); // its switch-in was not delivered and could not be inferred
+		t.view.state = event.prevRunnable ? VcpuState::Runnable : VcpuState::Halted;
+		t.view.cpu = event.cpu;
+		t.fromEvents = true;
+		if (auto r = runningOn_.find(event.cpu); r != runningOn_.end() && r->second == prev->first)
+			runningOn_.erase(r);
+	}
+	if (auto next = threads_.find(event.nextPid); next != threads_.end() && event.timeNs >= next->second.syncedAtNs) {
+		Thread &t = next->second;
+		if (t.view.state == VcpuState::Running) { // still running elsewhere: a switch-out was lost
+			stopRunning(t, event.timeNs);
+			if (auto r = runningOn_.find(t.view.cpu); r != runningOn_.end() && r->second == next->first)
+				runningOn_.erase(r);
+			if (t.fromEvents)
+				suspect(next->first, t);
+		}
+		t.view.state = VcpuState::Running;
+		t.view.cpu = event.cpu;
+		t.runningSinceNs = event.timeNs;
+		t.fromEvents = true;
+		runningOn_[event.cpu] = next->first;
+	}
+	cpu.current = event.nextPid;
+	cpu.lastNs = event.timeNs;
+}
+
+void SwitchTracker::missedBefore(const SwitchEvent &event, const CpuSeen &cpu)
+{
+	// At least one switch on this CPU, from cpu.current to (eventually) event.prevPid, was not
+	// delivered. Measured here: most of these are switches out of the idle task.
+	missed_++;
+	if (auto lost = threads_.find(cpu.current); lost != threads_.end() && event.timeNs >= lost->second.syncedAtNs) {
+		Thread &t = lost->second; // believed running here, but its switch-out was lost
+		if (t.view.state == VcpuState::Running && t.view.cpu == event.cpu) {
+			t.view.state = VcpuState::Runnable;
+			if (auto r = runningOn_.find(event.cpu); r != runningOn_.end() && r->second == lost->first)
+				runningOn_.erase(r);
+			suspect(lost->first, t);
+		}
+	}
+	auto prev = threads_.find(event.prevPid);
+	if (prev == threads_.end() || event.timeNs < prev->second.syncedAtNs)
+		return;
+	Thread &t = prev->second;
+	if (t.view.state == VcpuState::Running)
+		return;
+	// Woken since the CPU's last switch: it ran from then (an idle CPU runs a woken thread at
+	// once). Otherwise, or when another thread was running, when it started is a guess.
+	const bool wokenSince = t.wokenAtNs >= t.syncedAtNs && t.wokenAtNs >= cpu.lastNs;
+	t.view.state = VcpuState::Running;
+	t.runningSinceNs = std::min(wokenSince ? t.wokenAtNs : cpu.lastNs, event.timeNs);
+	if (cpu.current != 0 || !wokenSince)
+		suspect(prev->first, t);
+}
+
+std::vector<pid_t> SwitchTracker::takeSuspects()
+{
+	std::vector<pid_t> out;
+	out.swap(suspects_);
+	for (pid_t tid : out)
+		if (auto it = threads_.find(tid); it != threads_.end())
+			it->second.suspect = false;
+	return out;
+}
+
+std::optional<pid_t> SwitchTracker::runningOn(int cpu) const
+{
+	auto it = runningOn_.find(cpu);
+	return it == runningOn_.end() ? std::nullopt : std::optional<pid_t>(it->second);
+}
+
+Result<WakeupFormat> parseWakeupFormat(std::string_view text)
+{
+	auto pid = fieldOffset(text, "pid");
+	auto targetCpu = fieldOffset(text, "target_cpu");
+	if (!pid || !targetCpu)
+		return Error::invalid("sched:sched_wakeup format without pid or target_cpu");
+	return WakeupFormat{ *pid, *targetCpu };
+}
+
+std::optional<WakeupEvent> decodeWakeup(std::span<const uint8_t> raw, const WakeupFormat &format, uint64_t timeNs)
+{
+	if (raw.size() < std::max(format.pid, format.targetCpu) + 4)
+		return std::nullopt;
+	return WakeupEvent{ timeNs, readAt<int32_t>(raw, format.pid), readAt<int32_t>(raw, format.targetCpu) };
+}
+
+void SwitchTracker::apply(const WakeupEvent &event)
+{
+	auto it = threads_.find(event.pid);
+	if (it == threads_.end() || event.timeNs < it->second.syncedAtNs)
+		return;
+	it->second.wokenAtNs = event.timeNs;
+	sawRunnable(event.pid, event.targetCpu);
+}
+
+void SwitchTracker::sawRunnable(pid_t tid, int cpu)
+{
+	if (auto it = threads_.find(tid); it != threads_.end() && it->second.view.state == VcpuState::Halted) {
+		it->second.view.state = VcpuState::Runnable;
+		it->second.view.cpu = cpu;
+	}
+}
+
+void SwitchTracker::resync(pid_t tid, VcpuState state, int cpu, uint64_t nowNs, std::optional<uint64_t> runtimeNs)
+{
+	auto it = threads_.find(tid);
+	if (it == threads_.end())
+		return;
+	Thread &t = it->second;
+	stopRunning(t, nowNs);
+	if (runtimeNs)
+		t.view.runtimeNs = *runtimeNs;
+	if (auto r = runningOn_.find(t.view.cpu); r != runningOn_.end() && r->second == tid)
+		runningOn_.erase(r);
+	t.view.state = state;
+	t.view.cpu = cpu;
+	t.runningSinceNs = nowNs;
+	t.syncedAtNs = nowNs;
+	t.fromEvents = false;
+	if (state == VcpuState::Running)
+		runningOn_[cpu] = tid;
+}
+
+std::optional<SwitchTracker::View> SwitchTracker::view(pid_t tid, uint64_t nowNs) const
+{
+	auto it = threads_.find(tid);
+	if (it == threads_.end())
+		return std::nullopt;
+	View v = it->second.view;
+	if (v.state == VcpuState::Running && nowNs > it->second.runningSinceNs)
+		v.runtimeNs += nowNs - it->second.runningSinceNs;
+	return v;
+}
+
+Result<std::unique_ptr<SwitchObserver>> SwitchObserver::open(const std::vector<int> &pool,
+							     const std::vector<int> &online)
+{
+	auto switchId = tracepointId("sched/sched_switch");
+	if (!switchId)
+		return switchId.error();
+	auto wakeupId = tracepointId("sched/sched_wakeup");
+	if (!wakeupId)
+		return wakeupId.error();
+	auto switchText = readTraceEventFile("sched/sched_switch", "format");
+	if (!switchText)
+		return switchText.error();
+	auto wakeupText = readTraceEventFile("sched/sched_wakeup", "format");
+	if (!wakeupText)
+		return wakeupText.error();
+	auto switchFormat = parseSwitchFormat(*switchText);
+	if (!switchFormat)
+		return switchFormat.error();
+	auto wakeupFormat = parseWakeupFormat(*wakeupText);
+	if (!wakeupFormat)
+		return wakeupFormat.error();
+	if (*switchId > 0xffff || *wakeupId > 0xffff)
+		return Error::invalid("sched tracepoint ids above 16 bits");
+	std::unique_ptr<SwitchObserver> observer(new SwitchObserver());
+	observer->switchFormat_ = *switchFormat;
+	observer->wakeupFormat_ = *wakeupFormat;
+	observer->switchId_ = static_cast<uint16_t>(*switchId);
+	observer->wakeupId_ = static_cast<uint16_t>(*wakeupId);
+	auto openEvent = [](uint64_t id, int cpu) {
+		perf_event_attr attr{};
+		attr.size = sizeof(attr);
+		attr.type = PERF_TYPE_TRACEPOINT;
+		attr.config = id;
+		attr.sample_period = 1;
+		attr.sample_type = PERF_SAMPLE_TIME | PERF_SAMPLE_RAW;
+		attr.use_clockid = 1;
+		attr.clockid = CLOCK_MONOTONIC;
+		return static_cast<int>(syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC));
+	};
+	for (int cpu : online) {
+		Ring ring;
+		ring.cpu = cpu;
+		ring.fd.reset(openEvent(*wakeupId, cpu));
+		if (!ring.fd.isValid())
+			return Error::fromErrno("perf_event_open(sched:sched_wakeup) on CPU " + std::to_string(cpu));
+		ring.map = mmap(nullptr, kMapBytes, PROT_READ | PROT_WRITE, MAP_SHARED, ring.fd.get(), 0);
+		if (ring.map == MAP_FAILED) {
+			ring.map = nullptr;
+			return Error::fromErrno("mmap of the sched event ring of CPU " + std::to_string(cpu));
+		}
+		if (std::find(pool.begin(), pool.end(), cpu) != pool.end()) {
+			ring.switchFd.reset(openEvent(*switchId, cpu));
+			if (!ring.switchFd.isValid())
+				return Error::fromErrno("perf_event_open(sched:sched_switch) on CPU " + std::to_string(cpu));
+			if (ioctl(ring.switchFd.get(), PERF_EVENT_IOC_SET_OUTPUT, ring.fd.get()) != 0)
+				return Error::fromErrno("PERF_EVENT_IOC_SET_OUTPUT (sched_switch into CPU " +
+							std::to_string(cpu) + "'s ring)");
+		}
+		observer->rings_.push_back(std::move(ring));
+	}
+	return observer;
+}
+
+SwitchObserver::~SwitchObserver()
+{
+	for (Ring &ring : rings_)
+		if (ring.map)
+			munmap(ring.map, kMapBytes);
+}
+
+void SwitchObserver::readRing(Ring &ring, Drained &drained)
+{
+	auto *header = static_cast<perf_event_mmap_page *>(ring.map);
+	const auto *data = static_cast<const uint8_t *>(ring.map) + kPage;
+	const uint64_t head = __atomic_load_n(&header->data_head, __ATOMIC_ACQUIRE);
+	uint64_t tail = header->data_tail;
+	if (head - tail + kFullMargin > kDataBytes)
+		drained.lost++;
+	uint8_t record[256];
+	while (tail < head) {
+		perf_event_header h;
+		for (size_t i = 0; i < sizeof(h); i++)
+			reinterpret_cast<uint8_t *>(&h)[i] = data[(tail + i) % kDataBytes];
+		const size_t size = std::max<size_t>(h.size, sizeof(h));
+		// A record may wrap around the ring's end: copy it out byte by byte.
+		const size_t copied = std::min(size, sizeof(record));
+		for (size_t i = 0; i < copied; i++)
+			record[i] = data[(tail + i) % kDataBytes];
+		tail += size;
+		if (h.type == PERF_RECORD_LOST && copied >= sizeof(h) + 16) {
+			uint64_t lost; // after the header: u64 id, u64 lost
+			std::memcpy(&lost, record + sizeof(h) + 8, 8);
+			drained.lost += lost;
+			continue;
+		}
+		// header, u64 time, u32 raw size, raw bytes (common_type first)
+		if (h.type != PERF_RECORD_SAMPLE || copied < sizeof(h) + 12 + 2)
+			continue;
+		uint64_t time;
+		uint32_t rawSize;
+		std::memcpy(&time, record + sizeof(h), 8);
+		std::memcpy(&rawSize, record + sizeof(h) + 8, 4);
+		const size_t rawAt = sizeof(h) + 12;
+		rawSize = static_cast<uint32_t>(std::min<size_t>(rawSize, copied - rawAt));
+		uint16_t type = 0;
+		if (rawSize >= 2)
+			std::memcpy(&type, record + rawAt, 2);
+		if (type != switchId_ && type != wakeupId_)
+			continue;
+		pending_.push_back({ time, ring.cpu, type == wakeupId_, scratch_.size(), rawSize });
+		scratch_.insert(scratch_.end(), record + rawAt, record + rawAt + rawSize);
+	}
+	__atomic_store_n(&header->data_tail, tail, __ATOMIC_RELEASE);
+}
+
+SwitchObserver::Drained SwitchObserver::drain()
+{
+	Drained drained;
+	pending_.clear();
+	scratch_.clear();
+	for (Ring &ring : rings_)
+		readRing(ring, drained);
+	std::stable_sort(pending_.begin(), pending_.end(),
+			 [](const Pending &a, const Pending &b) { return a.timeNs < b.timeNs; });
+	for (const Pending &p : pending_) {
+		const std::span<const uint8_t> raw(scratch_.data() + p.at, p.size);
+		if (p.wakeup) {
+			if (auto event = decodeWakeup(raw, wakeupFormat_, p.timeNs)) {
+				tracker_.apply(*event);
+				drained.events++;
+			}
+		} else if (auto event = decodeSwitch(raw, switchFormat_, p.timeNs, p.cpu)) {
+			tracker_.apply(*event);
+			drained.events++;
+		}
+	}
+	return drained;
+}
+
+} // namespace spindle::sched

@@ -1,0 +1,164 @@
+#pragma once
+
+// Thread states from the kernel's sched:sched_switch and sched:sched_wakeup tracepoints instead
+// of /proc: perf rings drained by the scheduler thread each tick. A switch says which thread
+// leaves a CPU and why (still runnable: preempted; else sleeping) and which one takes it; a
+// wake-up says a sleeping thread is runnable again. With timestamps, the running/runnable/halted
+// state of every tracked thread and the CPU time it used follow without a system call per
+// thread per tick. Polling /proc costs two preads per vCPU per 1 ms tick.
+//
+// Switches are read on the pool's CPUs only (vCPU threads are pinned there); wake-ups on every
+// online CPU, because a wake-up is recorded where the waker runs, which may be outside the
+// pool. Each drain merges the rings by time before applying, so a wake-up seen on one CPU
+// cannot overtake the sleep it ends on another.
+//
+// The record parsing and the state machine are pure (SwitchTracker), so they are unit-tested
+// on hand-made records; SwitchObserver adds the perf rings.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+#include "sched/model.h"
+
+namespace spindle::sched {
+
+// Where sched_switch's fields are in a raw record (from the tracepoint's format file).
+struct SwitchFormat {
+	uint32_t prevPid = 24, prevState = 32, prevStateSize = 8, nextPid = 56;
+};
+// Parses the "format" file of sched:sched_switch; refuses one without the four fields.
+Result<SwitchFormat> parseSwitchFormat(std::string_view text);
+
+struct SwitchEvent {
+	uint64_t timeNs = 0;
+	int cpu = -1;
+	pid_t prevPid = 0;
+	bool prevRunnable = false; // preempted (state R, or the preempt flag), not sleeping
+	pid_t nextPid = 0;
+};
+// One raw sched_switch payload (PERF_SAMPLE_RAW); nullopt when it is too short for the format.
+std::optional<SwitchEvent> decodeSwitch(std::span<const uint8_t> raw, const SwitchFormat &format, uint64_t timeNs,
+					int cpu);
+
+// Where sched_wakeup's fields are.
+struct WakeupFormat {
+	uint32_t pid = 24, targetCpu = 32;
+};
+Result<WakeupFormat> parseWakeupFormat(std::string_view text);
+
+struct WakeupEvent {
+	uint64_t timeNs = 0;
+	pid_t pid = 0;
+	int targetCpu = -1;
+};
+std::optional<WakeupEvent> decodeWakeup(std::span<const uint8_t> raw, const WakeupFormat &format, uint64_t timeNs);
+
+// The states of the tracked threads, from the switches seen.
+class SwitchTracker
+{
+public:
+	struct View {
+		VcpuState state = VcpuState::Halted;
+		int cpu = -1;
+		uint64_t runtimeNs = 0; // CPU time accumulated from switches
+	};
+
+	// From now on tid is followed; its first state comes from elsewhere (one /proc read).
+	void track(pid_t tid, VcpuState initial, int cpu, uint64_t nowNs);
+	void untrack(pid_t tid);
+	void apply(const SwitchEvent &event);
+	void apply(const WakeupEvent &event); // a halted thread becomes runnable
+	// A halted thread that is runnable after all (a wake-up).
+	void sawRunnable(pid_t tid, int cpu);
+	// The state from elsewhere (/proc); runtimeNs, when given, replaces the CPU time counted.
+	void resync(pid_t tid, VcpuState state, int cpu, uint64_t nowNs, std::optional<uint64_t> runtimeNs = std::nullopt);
+	// The view at nowNs: a running thread's CPU time includes its current stint.
+	std::optional<View> view(pid_t tid, uint64_t nowNs) const;
+	// The threads whose switches did not add up since the last call and could not be repaired
+	// (see missedBefore): the caller re-reads them from /proc. Switches do go missing without a
+	// PERF_RECORD_LOST: on this PVM host most switches out of the idle task never arrive.
+	std::vector<pid_t> takeSuspects();
+	uint64_t missedSwitches() const { return missed_; } // switches inferred from the ones around them
+	// The tracked thread believed running on cpu, if any.
+	std::optional<pid_t> runningOn(int cpu) const;
+
+private:
+	struct Thread {
+		View view;
+		uint64_t runningSinceNs = 0;
+		bool suspect = false;
+		// The state came from a /proc read at syncedAtNs, not from switches: events older than
+		// that are already in it (skipped), and the first switch after it is not held against it
+		// (/proc shows a thread about to sleep as sleeping while it still runs).
+		uint64_t syncedAtNs = 0;
+		bool fromEvents = false;
+		uint64_t wokenAtNs = 0; // the last wake-up seen
+	};
+	struct CpuSeen {
+		pid_t current = -1; // who the last switch on this CPU put there (-1: none seen yet)
+		uint64_t lastNs = 0;
+	};
+	void suspect(pid_t tid, Thread &t);
+	void stopRunning(Thread &t, uint64_t atNs);
+	// A switch on event.cpu that leaves another thread than the one the last switch put there.
+	void missedBefore(const SwitchEvent &event, const CpuSeen &cpu);
+	std::unordered_map<pid_t, Thread> threads_;
+	std::unordered_map<int, CpuSeen> cpus_;
+	uint64_t missed_ = 0;
+	std::unordered_map<int, pid_t> runningOn_; // CPU -> tracked thread believed running there
+	std::vector<pid_t> suspects_;
+};
+
+class SwitchObserver
+{
+public:
+	// One ring per online CPU (switches of pool CPUs and wake-ups share it); needs root or
+	// CAP_PERFMON (system-wide per-CPU events) and the tracepoints' ids and formats (tracefs,
+	// mounted for a moment as for kvm:kvm_exit).
+	static Result<std::unique_ptr<SwitchObserver>> open(const std::vector<int> &pool, const std::vector<int> &online);
+	~SwitchObserver();
+
+	SwitchTracker &tracker() { return tracker_; }
+	struct Drained {
+		uint64_t events = 0;
+		uint64_t lost = 0; // switches the kernel dropped on a full ring: states may be stale
+	};
+	// Drains every ring into the tracker.
+	Drained drain();
+
+private:
+	struct Ring {
+		UniqueFd fd;       // sched_wakeup on this CPU; owns the ring
+		UniqueFd switchFd; // sched_switch on this CPU (pool CPUs), output into the same ring
+		void *map = nullptr;
+		int cpu = -1;
+	};
+	struct Pending {
+		uint64_t timeNs;
+		int cpu;
+		bool wakeup;
+		std::vector<uint8_t>::size_type at; // raw bytes in scratch_
+		uint32_t size;
+	};
+	SwitchObserver() = default;
+	void readRing(Ring &ring, Drained &drained);
+
+	SwitchFormat switchFormat_;
+	WakeupFormat wakeupFormat_;
+	uint16_t switchId_ = 0, wakeupId_ = 0; // common_type, the first field of every record
+	std::vector<Ring> rings_;
+	std::vector<Pending> pending_; // one drain's records, merged by time
+	std::vector<uint8_t> scratch_;
+	SwitchTracker tracker_;
+};
+
+} // namespace spindle::sched
