@@ -128,13 +128,52 @@ void SwitchTracker::suspect(pid_t tid, Thread &t)
 
 void SwitchTracker::stopRunning(Thread &t, uint64_t atNs)
 {
-	if (t.view.state == VcpuState::Running && atNs > t.runningSinceNs)
+	if (t.view.state == VcpuState::Running && !t.displaced && atNs > t.runningSinceNs)
 		t.view.runtimeNs += atNs - t.runningSinceNs;
+}
+
+bool SwitchTracker::applyObserverSwitch(const SwitchEvent &event, CpuSeen &cpu)
+{
+	// The observer (the scheduler thread) taking a vCPU's CPU for its tick is no preemption to
+	// report: the vCPU is displaced, still running to the policies, its CPU time paused.
+	if (event.nextPid == observer_ && event.prevRunnable) {
+		auto prev = threads_.find(event.prevPid);
+		if (prev == threads_.end() || event.timeNs < prev->second.syncedAtNs ||
+		    prev->second.view.state != VcpuState::Running || cpu.current != event.prevPid)
+			return false;
+		stopRunning(prev->second, event.timeNs);
+		prev->second.displaced = true;
+		cpu.current = observer_;
+		cpu.lastNs = event.timeNs;
+		return true;
+	}
+	if (event.prevPid != observer_)
+		return false;
+	// The observer leaves: the displaced vCPU resumes, or another thread took the CPU.
+	auto r = runningOn_.find(event.cpu);
+	if (r == runningOn_.end())
+		return false;
+	auto displaced = threads_.find(r->second);
+	if (displaced == threads_.end() || !displaced->second.displaced)
+		return false;
+	Thread &t = displaced->second;
+	t.displaced = false;
+	if (event.nextPid == displaced->first) {
+		t.runningSinceNs = event.timeNs;
+		cpu.current = event.nextPid;
+		cpu.lastNs = event.timeNs;
+		return true;
+	}
+	t.view.state = VcpuState::Runnable;
+	runningOn_.erase(r);
+	return false; // the switch to the other thread follows as usual
 }
 
 void SwitchTracker::apply(const SwitchEvent &event)
 {
 	CpuSeen &cpu = cpus_[event.cpu];
+	if (observer_ > 0 && applyObserverSwitch(event, cpu))
+		return;
 	if (cpu.current >= 0 && cpu.current != event.prevPid)
 		missedBefore(event, cpu);
 	if (auto prev = threads_.find(event.prevPid); prev != threads_.end() && event.timeNs >= prev->second.syncedAtNs) {
@@ -171,7 +210,7 @@ void SwitchTracker::apply(const SwitchEvent &event)
 void SwitchTracker::missedBefore(const SwitchEvent &event, const CpuSeen &cpu)
 {
 	// At least one switch on this CPU, from cpu.current to (eventually) event.prevPid, was not
-	// delivered. Measured here: most of these are switches out of the idle task.
+	// delivered (switch_observer.h says how often).
 	missed_++;
 	if (auto lost = threads_.find(cpu.current); lost != threads_.end() && event.timeNs >= lost->second.syncedAtNs) {
 		Thread &t = lost->second; // believed running here, but its switch-out was lost
@@ -262,6 +301,7 @@ void SwitchTracker::resync(pid_t tid, VcpuState state, int cpu, uint64_t nowNs, 
 	t.runningSinceNs = nowNs;
 	t.syncedAtNs = nowNs;
 	t.fromEvents = false;
+	t.displaced = false;
 	if (state == VcpuState::Running)
 		runningOn_[cpu] = tid;
 }
@@ -272,7 +312,7 @@ std::optional<SwitchTracker::View> SwitchTracker::view(pid_t tid, uint64_t nowNs
 	if (it == threads_.end())
 		return std::nullopt;
 	View v = it->second.view;
-	if (v.state == VcpuState::Running && nowNs > it->second.runningSinceNs)
+	if (v.state == VcpuState::Running && !it->second.displaced && nowNs > it->second.runningSinceNs)
 		v.runtimeNs += nowNs - it->second.runningSinceNs;
 	return v;
 }

@@ -1,6 +1,8 @@
 #include "sched/thread_states.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/say_once.h"
@@ -133,6 +135,10 @@ void ThreadStates::reread(pid_t tid, bool suspect, uint64_t nowNs)
 
 std::vector<ThreadStates::Observation> ThreadStates::observeSwitches(std::span<const pid_t> tids)
 {
+	if (observerTid_ == 0) {
+		observerTid_ = static_cast<pid_t>(syscall(SYS_gettid));
+		switches_->tracker().setObserver(observerTid_);
+	}
 	const SwitchObserver::Drained drained = switches_->drain();
 	switchEvents_ += drained.events;
 	SwitchTracker &tracker = switches_->tracker();

@@ -72,6 +72,7 @@ private:
 	uint64_t resyncs_ = 0;
 	uint64_t fixes_ = 0;
 	size_t nextCheck_ = 0;
+	pid_t observerTid_ = 0; // the thread that calls observe(), learnt at its first call
 };
 
 } // namespace spindle::sched

@@ -269,6 +269,58 @@ TEST(SwitchTracker, SwitchInOfAThreadRunningElsewhereMakesItASuspect)
 	EXPECT_EQ(t.runningOn(1), std::optional<pid_t>(7));
 }
 
+TEST(SwitchTracker, VcpuDisplacedByTheObserverStaysRunningWithoutCpuTime)
+{
+	SwitchTracker t;
+	t.setObserver(50);
+	t.track(7, VcpuState::Running, 0, 0);
+
+	t.apply(sw(1000, 7, true, 50)); // the scheduler thread's tick takes CPU 0
+
+	EXPECT_EQ(t.view(7, 1010)->state, VcpuState::Running);
+	EXPECT_EQ(t.view(7, 1010)->runtimeNs, 1000u);
+	EXPECT_EQ(t.runningOn(0), std::optional<pid_t>(7));
+}
+
+TEST(SwitchTracker, DisplacedVcpuResumesWhenTheObserverGivesItTheCpuBack)
+{
+	SwitchTracker t;
+	t.setObserver(50);
+	t.track(7, VcpuState::Running, 0, 0);
+	t.apply(sw(1000, 7, true, 50));
+
+	t.apply(sw(1020, 50, false, 7));
+
+	EXPECT_EQ(t.view(7, 1100)->runtimeNs, 1080u); // 0-1000 and 1020-1100
+	EXPECT_TRUE(t.takeSuspects().empty());
+	EXPECT_EQ(t.missedSwitches(), 0u);
+}
+
+TEST(SwitchTracker, DisplacedVcpuIsRunnableWhenAnotherThreadGetsTheCpu)
+{
+	SwitchTracker t;
+	t.setObserver(50);
+	t.track(7, VcpuState::Running, 0, 0);
+	t.apply(sw(1000, 7, true, 50));
+
+	t.apply(sw(1020, 50, false, 8));
+
+	EXPECT_EQ(t.view(7, 1100)->state, VcpuState::Runnable);
+	EXPECT_EQ(t.view(7, 1100)->runtimeNs, 1000u);
+	EXPECT_FALSE(t.runningOn(0));
+}
+
+TEST(SwitchTracker, SleepingVcpuIsNotDisplaced)
+{
+	SwitchTracker t;
+	t.setObserver(50);
+	t.track(7, VcpuState::Running, 0, 0);
+
+	t.apply(sw(1000, 7, false, 50)); // it slept, and the observer happened to run next
+
+	EXPECT_EQ(t.view(7, 1100)->state, VcpuState::Halted);
+}
+
 TEST(SwitchTracker, SuspectsAreTakenOnce)
 {
 	SwitchTracker t;
