@@ -174,6 +174,7 @@ Status Scheduler::attachVcpuThread(int vm, unsigned vcpu, pid_t tid)
 	}
 	h = HostVcpu{};
 	h.tid = tid;
+	threadsAttached_++;
 	if (samplingOn_ && samplingTargets_[static_cast<size_t>(vm)]) {
 		sampling::SamplingConfig config;
 		config.rateHz = options_.sampleRateHz;
@@ -565,7 +566,7 @@ SchedulerMetrics Scheduler::metrics() const
 	host.restores += actuator_->restores();
 	host.restoreMismatches += actuator_->restoreMismatches();
 	HostMetrics hostMetrics{ backend_, pleAvailable_, actuator_->fifoFallbackUsed(), threadStates_->sourceName(),
-				 threadStates_->switchEvents(), threadStates_->resyncs(), threadStates_->fixes(), ticks_, actuationErrors_, host };
+				 threadStates_->switchEvents(), threadStates_->resyncs(), threadStates_->fixes(), ticks_, threadsAttached_, actuationErrors_, host };
 	return { core_->metrics(), std::move(hostMetrics) };
 }
 

@@ -152,6 +152,7 @@ private:
 	bool pleAvailable_ = false;
 	uint64_t actuationErrors_ = 0;
 	uint64_t ticks_ = 0;
+	uint64_t threadsAttached_ = 0;
 
 	std::array<std::atomic<PvVm *>, kMaxVms> pv_{};
 	std::vector<std::unique_ptr<PvVm>> pvOwned_; // never freed before the Scheduler: racing notifiers

@@ -10,7 +10,8 @@
 // What is checked, per run:
 //   - exit status 130;
 //   - `run`: --metrics and --results exist, are valid JSON, say status 130 and name the signal;
-//     the scheduler's metrics show every vCPU thread restored and read back ("restores" >= 4)
+//     the scheduler's metrics show every attached vCPU thread restored and read back ("restores"
+//     >= "vcpu_threads_attached", 4 once the guests run)
 //     and "restore_mismatches":0 (the restores are verified inside Spindle, by sched_getattr and
 //     sched_getaffinity, right before each thread exits: nothing outside can read a thread that
 //     is gone);
@@ -224,10 +225,15 @@ void checkOutputs(const RunPlan &plan, const std::string &dir, RunOutcome &outco
 	const std::string named = "interrupted by signal " + std::to_string(plan.signal);
 	if (results.find(named) == std::string::npos)
 		outcome.problems.push_back("results do not say \"" + named + "\"");
+	// A signal during set-up stops the run before every vCPU thread attached (or any did).
 	const int64_t restores = jsonNumber(metrics, "restores");
+	const int64_t attached = jsonNumber(metrics, "vcpu_threads_attached");
 	const int64_t mismatches = jsonNumber(metrics, "restore_mismatches");
-	if (restores < 4)
-		outcome.problems.push_back("restores " + std::to_string(restores) + ": not every vCPU thread was read back");
+	if (attached < 0 || attached > 4)
+		outcome.problems.push_back("vcpu_threads_attached " + std::to_string(attached) + " (0 to 4 expected)");
+	if (restores < attached)
+		outcome.problems.push_back("restores " + std::to_string(restores) + " of " + std::to_string(attached) +
+					   " attached vCPU threads: not every one was read back");
 	if (mismatches != 0)
 		outcome.problems.push_back("restore_mismatches " + std::to_string(mismatches));
 	outcome.boostsApplied = static_cast<uint64_t>(std::max<int64_t>(jsonNumber(metrics, "boosts_applied"), 0));
