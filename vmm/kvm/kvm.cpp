@@ -103,7 +103,7 @@ Result<Vm> KvmSystem::createVm() const
 	}
 	if (fd < 0)
 		return Error::fromErrno("KVM_CREATE_VM");
-	return Vm(UniqueFd(fd), fd_.get());
+	return Vm(UniqueFd(fd));
 }
 
 Status Vm::setMemorySlot(uint32_t slot, uint64_t guestPhysAddr, const GuestMemory &memory)

@@ -15,7 +15,7 @@ class Vcpu;
 class Vm
 {
 public:
-	Vm(UniqueFd fd, int systemFd) : fd_(std::move(fd)), systemFd_(systemFd) {}
+	explicit Vm(UniqueFd fd) : fd_(std::move(fd)) {}
 
 	Status setMemorySlot(uint32_t slot, uint64_t guestPhysAddr, const GuestMemory &memory);
 	// KVM_ENABLE_CAP with one argument (e.g. KVM_CAP_X86_DISABLE_EXITS). Must precede vCPUs.
@@ -30,7 +30,6 @@ public:
 
 private:
 	UniqueFd fd_;
-	int systemFd_;
 };
 
 } // namespace spindle
