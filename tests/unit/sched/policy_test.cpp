@@ -186,7 +186,8 @@ TEST(CoboostPolicy, MovedSiblingIsPinnedHomeAgainWhenItsBoostEnds)
 	int vm = h.core.addVm("a", 2, nullptr);
 	h.setStates(vm, { S::Running, S::Runnable }, { 1, 1 });
 	h.core.spinDetected({ vm, 0 }, SpinSource::Ple);
-	const Action *away = Harness::find(h.take(), ActionKind::Move, { vm, 1 });
+	const std::vector<Action> first = h.take();
+	const Action *away = Harness::find(first, ActionKind::Move, { vm, 1 });
 	ASSERT_NE(away, nullptr);
 	ASSERT_NE(away->cpu, 1);
 
@@ -328,7 +329,8 @@ TEST(ExtendPolicy, RunningHolderIsExtendedForAtMostExtendMax)
 
 	h.core.hintUpdate({ vm, 0 }, 1, 1, kNoVcpu);
 
-	const Action *b = Harness::find(h.take(), ActionKind::Boost, { vm, 0 });
+	const std::vector<Action> actions = h.take();
+	const Action *b = Harness::find(actions, ActionKind::Boost, { vm, 0 });
 	ASSERT_NE(b, nullptr);
 	EXPECT_EQ(b->reason, BoostReason::Extend);
 	EXPECT_EQ(b->untilNs, t0 + h.core.options().extendMaxNs);
@@ -813,7 +815,8 @@ TEST(AdaptivePolicy, NamedHolderIsCoboostedWhenThatIsTheVmsResponse)
 
 	p.h.core.longSpin({ p.vm, 0 }, 2, 9);
 
-	const Action *b = Harness::find(p.h.take(), ActionKind::Boost, { p.vm, 2 });
+	const std::vector<Action> actions = p.h.take();
+	const Action *b = Harness::find(actions, ActionKind::Boost, { p.vm, 2 });
 	ASSERT_NE(b, nullptr);
 	EXPECT_EQ(b->reason, BoostReason::Coboost);
 }
@@ -980,7 +983,8 @@ TEST(AdaptivePolicy, HolderInASpinningVmIsExtended)
 
 	h.core.hintUpdate({ vm, 0 }, 1, 1, kNoVcpu);
 
-	const Action *b = Harness::find(h.take(), ActionKind::Boost, { vm, 0 });
+	const std::vector<Action> actions = h.take();
+	const Action *b = Harness::find(actions, ActionKind::Boost, { vm, 0 });
 	ASSERT_NE(b, nullptr);
 	EXPECT_EQ(b->reason, BoostReason::Extend);
 }
