@@ -58,7 +58,8 @@ struct Fixture {
 		run.io.size = size;
 		run.io.count = count;
 		run.io.data_offset = 4096;
-		std::memcpy(page.storage + 4096, data.data(), data.size());
+		if (!data.empty()) // memcpy from an empty vector's null data() is undefined, even for 0 bytes
+			std::memcpy(page.storage + 4096, data.data(), data.size());
 	}
 };
 
