@@ -1,5 +1,6 @@
 // The portable parts of the guest runtime: formatter, argument tokenizer, TSC conversion.
 
+#include <memory>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -38,6 +39,15 @@ TEST(GuestFormat, FormatsStringsAndCharacters)
 {
 	EXPECT_EQ(formatted("%s|%c|%%", "abc", 'z'), "abc|z|%");
 	EXPECT_EQ(formatted("'%.*s'", 3, "abcdef"), "'abc'");
+}
+
+// A "%.*s" view is not NUL-terminated (lockbench prints argument tokens this way); the formatter
+// must not read the byte after it. Only a sanitized build (scripts/test-sanitizers) sees the read:
+// the view here is a heap block of exactly its length.
+TEST(GuestFormat, PrecisionStringReadsNoFurtherThanThePrecision)
+{
+	std::unique_ptr<char[]> view(new char[3]{ 'a', 'b', 'c' });
+	EXPECT_EQ(formatted("<%.*s>", 3, view.get()), "<abc>");
 }
 
 TEST(GuestFormat, TruncatesAndTerminates)
