@@ -98,6 +98,17 @@ TEST(GuestArgs, ParsesDecimalWithinMax)
 	EXPECT_FALSE(parseDecimal({ "18446744073709551616", 20 }, UINT64_MAX, value));
 }
 
+TEST(GuestArgs, ParsesDecimalWithAMaxBelowNine)
+{
+	uint64_t value = 0;
+
+	EXPECT_FALSE(parseDecimal({ "7", 1 }, 5, value)); // max - digit must not wrap
+	EXPECT_FALSE(parseDecimal({ "1", 1 }, 0, value));
+	EXPECT_TRUE(parseDecimal({ "0", 1 }, 0, value));
+	EXPECT_TRUE(parseDecimal({ "5", 1 }, 5, value));
+	EXPECT_EQ(value, 5u);
+}
+
 TEST(GuestTsc, ConvertsBothWays)
 {
 	TscClock clock{ 2500000 }; // 2.5 GHz
