@@ -21,6 +21,7 @@ constexpr const char *kDuration = "1s";
 constexpr const char *kPcpus = "0-1";
 constexpr const char *kRunTimeout = "120s";
 constexpr uint64_t kMaxDurationNs = 600'000'000'000; // the guest's own limit
+constexpr unsigned kMaxVcpus = 256;                  // SPINDLE_MAX_VCPUS
 
 const char *const kValueFlags[] = { "policies", "overcommit", "locks", "cs", "think", "duration", "repeats",
 				    "fairness", "pcpus", "vcpus", "out", "run-timeout" };
@@ -126,10 +127,15 @@ Result<BenchOptions> parseBenchOptions(const std::vector<std::string> &args, con
 	options.pcpus = *pcpus;
 	options.vcpusPerVm = static_cast<unsigned>(options.pcpus.size());
 	if (given.count("vcpus")) {
-		auto vcpus = parseUnsigned(given["vcpus"], 1, 256);
+		auto vcpus = parseUnsigned(given["vcpus"], 1, kMaxVcpus);
 		if (!vcpus)
 			return vcpus.error().wrap("--vcpus");
 		options.vcpusPerVm = static_cast<unsigned>(*vcpus);
+	} else if (options.vcpusPerVm > kMaxVcpus) {
+		// The default would give every VM more vCPUs than a VM may have: every run would fail.
+		return Error::invalid("--pcpus: a pool of " + std::to_string(options.vcpusPerVm) +
+				      " CPUs is more than the " + std::to_string(kMaxVcpus) +
+				      " vCPUs a VM may have; give --vcpus");
 	}
 	options.outDir = get("out", options.outDir.c_str());
 	if (options.outDir.empty())
