@@ -22,6 +22,9 @@ constexpr const char *kPcpus = "0-1";
 constexpr const char *kRunTimeout = "120s";
 constexpr uint64_t kMaxDurationNs = 600'000'000'000; // the guest's own limit
 constexpr unsigned kMaxVcpus = 256;                  // SPINDLE_MAX_VCPUS
+// As spindle run's --timeout; it also keeps the hang watchdog's limit (this plus a grace, as
+// std::chrono::nanoseconds) far from overflowing.
+constexpr uint64_t kMaxRunTimeoutNs = 7ull * 24 * 3600 * 1'000'000'000;
 
 const char *const kValueFlags[] = { "policies", "overcommit", "locks", "cs", "think", "duration", "repeats",
 				    "fairness", "pcpus", "vcpus", "out", "run-timeout" };
@@ -145,6 +148,8 @@ Result<BenchOptions> parseBenchOptions(const std::vector<std::string> &args, con
 		return timeout.error();
 	if (*timeout < m.durationNs)
 		return Error::invalid("--run-timeout must be at least --duration (a run could never finish)");
+	if (*timeout > kMaxRunTimeoutNs)
+		return Error::invalid("--run-timeout must be at most 7 days");
 	options.runTimeoutNs = *timeout;
 	return options;
 }
@@ -187,8 +192,8 @@ Host:
   --pcpus LIST        the pool of host CPUs (default )") + kPcpus + ")";
 	text += std::string(R"(
   --vcpus N           vCPUs of every VM (default: the pool's size, so k VMs are k x overcommitted)
-  --run-timeout DUR   wall-clock limit of one run; a run that hits it is recorded as failed
-                      (default )") + kRunTimeout + ")";
+  --run-timeout DUR   wall-clock limit of one run, at most 7 days; a run that hits it is
+                      recorded as failed (default )") + kRunTimeout + ")";
 	text += std::string(R"(
   --out DIR           output directory, created if missing (default bench-results)
   -h, --help          this help
