@@ -11,6 +11,7 @@ namespace spindle {
 namespace {
 
 constexpr unsigned kMaxCpusFlag = SPINDLE_MAX_VCPUS;
+constexpr uint64_t kMaxTimeoutSeconds = 7 * 24 * 3600;
 
 Result<unsigned> parseCpus(const std::string &value)
 {
@@ -230,15 +231,16 @@ Result<RunOptions> parseRunOptions(const std::vector<std::string> &args, SchedFl
 			});
 		} else if (name == "--timeout") {
 			status = flag([&](const std::string &v) -> Status {
-				// Seconds, optionally with a unit (e.g. 500ms).
-				auto plain = parseUnsigned(v, 1, 7 * 24 * 3600);
+				// Seconds, optionally with a unit (e.g. 500ms); at most 7 days either way.
+				auto plain = parseUnsigned(v, 1, kMaxTimeoutSeconds);
 				if (plain) {
 					options.timeoutMs = *plain * 1000;
 					return {};
 				}
 				auto ns = parseDurationNs(v);
-				if (!ns || *ns < 1000000)
-					return Error::invalid("--timeout: '" + v + "' is not a positive number of seconds");
+				if (!ns || *ns < 1000000 || *ns > kMaxTimeoutSeconds * 1'000'000'000)
+					return Error::invalid("--timeout: '" + v +
+							      "' is not a positive number of seconds (at most 7 days)");
 				options.timeoutMs = *ns / 1000000;
 				return {};
 			});
@@ -356,7 +358,7 @@ Output:
       --results PATH      write benchmark results (one object per VM) as JSON
       --trace PATH        write a timeline of scheduler events (JSON lines)
       --stats             print start-up time and the VMM's own memory beyond guest RAM
-      --timeout SECONDS   stop every VM after this long (exit status 124)
+      --timeout SECONDS   stop every VM after this long, at most 7 days (exit status 124)
       --log-level LEVEL   trace, debug, info (default), warn, error, off
   -h, --help              show this help
 
