@@ -125,6 +125,7 @@ void textSeeds()
 	seed("parse", "unsigned", Bytes{ 0 } + le<uint64_t>(1) + le<uint64_t>(256) + text("42"));
 	seed("parse", "size", Bytes{ 1 } + text("64MiB"));
 	seed("parse", "duration", Bytes{ 2 } + text("1.5ms"));
+	seed("parse", "duration-max", Bytes{ 2 } + text("18446744073.709551615s")); // exactly 2^64 - 1 ns
 	seed("parse", "cpu-list", Bytes{ 3 } + le<uint16_t>(4095) + text("0-3,6,8-9"));
 	seed("parse", "split", Bytes{ 4 } + text(",a,,b,"));
 
@@ -132,11 +133,13 @@ void textSeeds()
 	seed("run-options", "two-vms", Bytes{ 0 } + argv({ "--vm", "lockbench,cpus=2,mem=64M,args=\"lock=mcs cs=1us\",name=a",
 							    "--vm", "hello,name=b", "--policy", "coboost", "--pcpus",
 							    "0-1", "--timeout", "500ms", "--boost-slice", "1ms" }));
+	seed("run-options", "longest-timeout", Bytes{ 0 } + argv({ "hello", "--timeout=604800s" }));
 	seed("run-options", "kernel", Bytes{ 0 } + argv({ "--kernel", "/tmp/k.elf", "--serial", "file=/tmp/s", "--ple", "off",
 							  "--spin-threshold", "100", "--log-level=warn", "--stats" }));
 	seed("run-options", "vm-spec", Bytes{ 1 } + text("kernel,kernel=/tmp/k.elf,cpus=4,mem=1G,name=k-1"));
 
 	seed("bench-options", "quick", argv({ "--quick" }));
+	seed("bench-options", "limits", argv({ "--pcpus", "0-255", "--run-timeout", "604800s", "--duration", "600s" }));
 	seed("bench-options", "every-flag", argv({ "--policies", "cfs,coboost-nople", "--overcommit=1,2x", "--locks",
 						    "ticket,mcs", "--cs", "0,1us", "--think", "0", "--duration", "250ms",
 						    "--repeats", "2", "--fairness", "off", "--pcpus", "0-1", "--vcpus", "2",
