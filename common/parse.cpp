@@ -95,9 +95,12 @@ Result<uint64_t> parseDurationNs(std::string_view text)
 		return Error::invalid("duration " + quoted(text) + " needs a unit (ns, us, ms or s)");
 	else
 		return Error::invalid("unknown duration unit in " + quoted(text) + " (use ns, us, ms or s)");
-	if (whole > UINT64_MAX / unit)
+	const uint64_t fraction = fracNum * unit / fracDen;
+	// whole * unit fits after the first check; the fraction can still carry the sum past 2^64
+	// ("18446744073.9s" would wrap to 0.29 s).
+	if (whole > UINT64_MAX / unit || whole * unit > UINT64_MAX - fraction)
 		return Error::invalid("duration too large: " + quoted(text));
-	return whole * unit + fracNum * unit / fracDen;
+	return whole * unit + fraction;
 }
 
 Result<std::vector<int>> parseCpuList(std::string_view text, int maxCpu)

@@ -1,6 +1,7 @@
 #include "common/format.h"
 #include "devices/bus.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <iterator>
 
@@ -48,6 +49,9 @@ bool Bus::read(unsigned vcpu, uint64_t address, std::span<uint8_t> data) const
 	const auto *entry = find(address, data.size());
 	if (!entry)
 		return false;
+	// BusDevice::read promises that bytes a device leaves unwritten read as 0 (the 16550 fills
+	// one byte of a wider IN); the buffer may hold the previous exit's data.
+	std::fill(data.begin(), data.end(), uint8_t{0});
 	entry->second.device->read(AccessInfo{vcpu, address - entry->first}, data);
 	return true;
 }

@@ -25,6 +25,10 @@ constexpr const char *kDuration = "1s";
 constexpr const char *kPcpus = "0-1";
 constexpr const char *kRunTimeout = "120s";
 constexpr uint64_t kMaxDurationNs = 600'000'000'000; // the guest's own limit
+constexpr unsigned kMaxVcpus = 256;                  // SPINDLE_MAX_VCPUS
+// As spindle run's --timeout; it also keeps the hang watchdog's limit (this plus a grace, as
+// std::chrono::nanoseconds) far from overflowing.
+constexpr uint64_t kMaxRunTimeoutNs = 7ull * 24 * 3600 * 1'000'000'000;
 
 // The argv walk keeps every value as given; the defaults (which --quick changes) apply after.
 struct BenchParse {
@@ -137,10 +141,15 @@ Result<BenchOptions> parseBenchOptions(const std::vector<std::string> &args, con
 	m.poolCpus = static_cast<unsigned>(options.pcpus.size());
 	m.vcpusPerVm = m.poolCpus;
 	if (given.count("vcpus")) {
-		auto vcpus = parseUnsigned(given["vcpus"], 1, 256);
+		auto vcpus = parseUnsigned(given["vcpus"], 1, kMaxVcpus);
 		if (!vcpus)
 			return vcpus.error().wrap("--vcpus");
 		m.vcpusPerVm = static_cast<unsigned>(*vcpus);
+	} else if (m.vcpusPerVm > kMaxVcpus) {
+		// The default would give every VM more vCPUs than a VM may have: every run would fail.
+		return Error::invalid("--pcpus: a pool of " + std::to_string(m.vcpusPerVm) +
+				      " CPUs is more than the " + std::to_string(kMaxVcpus) +
+				      " vCPUs a VM may have; give --vcpus");
 	}
 	if (auto status = validateMatrix(m); !status)
 		return status.error();
@@ -152,6 +161,8 @@ Result<BenchOptions> parseBenchOptions(const std::vector<std::string> &args, con
 		return timeout.error();
 	if (*timeout < m.durationNs)
 		return Error::invalid("--run-timeout must be at least --duration (a run could never finish)");
+	if (*timeout > kMaxRunTimeoutNs)
+		return Error::invalid("--run-timeout must be at most 7 days");
 	options.runTimeoutNs = *timeout;
 	return options;
 }
@@ -222,8 +233,8 @@ Host:
 	text += std::string(R"(
   --vcpus N           N, the vCPUs of a full VM (default: the pool's size, so k homogeneous
                       VMs are k x overcommitted)
-  --run-timeout DUR   wall-clock limit of one run; a run that hits it is recorded as failed
-                      (default )") + kRunTimeout + ")";
+  --run-timeout DUR   wall-clock limit of one run, at most 7 days; a run that hits it is
+                      recorded as failed (default )") + kRunTimeout + ")";
 	text += std::string(R"(
   --out DIR           output directory, created if missing (default bench-results)
   -h, --help          this help

@@ -79,7 +79,8 @@ inline bool parseDecimal(StrView text, uint64_t max, uint64_t &value)
 		if (c < '0' || c > '9')
 			return false;
 		uint64_t digit = static_cast<uint64_t>(c - '0');
-		if (v > (max - digit) / 10)
+		// digit > max first: max - digit would wrap for a max below 9.
+		if (digit > max || v > (max - digit) / 10)
 			return false;
 		v = v * 10 + digit;
 	}

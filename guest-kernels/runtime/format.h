@@ -109,7 +109,9 @@ inline size_t formatV(char *buf, size_t cap, const char *fmt, va_list ap)
 			const char *s = va_arg(ap, const char *);
 			if (!s)
 				s = "(null)";
-			for (int i = 0; s[i] && (precision < 0 || i < precision); i++)
+			// The precision is checked first: a "%.*s" view need not be NUL-terminated, and
+			// s[precision] may lie past its end.
+			for (int i = 0; (precision < 0 || i < precision) && s[i]; i++)
 				out.put(s[i]);
 			break;
 		}

@@ -14,6 +14,7 @@ namespace spindle {
 namespace {
 
 constexpr unsigned kMaxCpusFlag = SPINDLE_MAX_VCPUS;
+constexpr uint64_t kMaxTimeoutSeconds = 7 * 24 * 3600;
 
 Result<unsigned> parseCpus(const std::string &value)
 {
@@ -295,16 +296,17 @@ std::vector<RunFlag> outputFlags()
 			 p.options.stats = true;
 			 return {};
 		 }},
-		{"timeout", "SECONDS", "stop every VM after this long (exit status 124)",
+		{"timeout", "SECONDS", "stop every VM after this long, at most 7 days (exit status 124)",
 		 [](RunParse &p, const std::string &v) -> Status {
-			 // Seconds, optionally with a unit (e.g. 500ms).
-			 if (auto plain = parseUnsigned(v, 1, 7 * 24 * 3600)) {
+			 // Seconds, optionally with a unit (e.g. 500ms); at most 7 days either way.
+			 if (auto plain = parseUnsigned(v, 1, kMaxTimeoutSeconds)) {
 				 p.options.timeoutMs = *plain * 1000;
 				 return {};
 			 }
 			 auto ns = parseDurationNs(v);
-			 if (!ns || *ns < 1000000)
-				 return Error::invalid("--timeout: '" + v + "' is not a positive number of seconds");
+			 if (!ns || *ns < 1000000 || *ns > kMaxTimeoutSeconds * 1'000'000'000)
+				 return Error::invalid("--timeout: '" + v +
+						       "' is not a positive number of seconds (at most 7 days)");
 			 p.options.timeoutMs = *ns / 1000000;
 			 return {};
 		 }},

@@ -25,7 +25,6 @@ public:
 	int checkExtension(long capability) const;
 	Result<KvmVcpu> createVcpu(unsigned index, int mmapSize);
 
-
 private:
 	UniqueFd fd_;
 };

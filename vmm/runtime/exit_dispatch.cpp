@@ -11,7 +11,9 @@ namespace {
 ExitResult handleIo(kvm_run &run, const ExitContext &context)
 {
 	context.counters.add(ExitKind::Io);
-	const auto &io = run.io;
+	// A copy: the fields checked must be the fields used, even if the data area (bounded only by
+	// the mapping) overlaps them and a device's read writes over them.
+	const auto io = run.io;
 	const uint64_t bytes = uint64_t{io.size} * io.count;
 	if ((io.size != 1 && io.size != 2 && io.size != 4) || io.data_offset > context.runSize ||
 	    bytes > context.runSize - io.data_offset)

@@ -140,6 +140,31 @@ TEST(BenchOptions, RejectsRunTimeoutShorterThanDuration)
 	EXPECT_FALSE(parse({ "--duration", "2s", "--run-timeout", "1s" }).ok());
 }
 
+// The hang watchdog waits the run timeout plus a grace as std::chrono::nanoseconds: 10^10 s wrapped
+// negative and declared the first run hung at once.
+TEST(BenchOptions, RejectsRunTimeoutLongerThanAWeek)
+{
+	EXPECT_FALSE(parse({ "--run-timeout", "10000000000s" }).ok());
+	EXPECT_FALSE(parse({ "--run-timeout", "604801s" }).ok());
+	auto week = parse({ "--run-timeout", "604800s" });
+	ASSERT_TRUE(week.ok()) << week.error().message();
+	EXPECT_EQ(week->runTimeoutNs, 604'800'000'000'000u);
+}
+
+// The default --vcpus is the pool's size; a pool larger than a VM may be would make every run
+// fail (found by fuzz-bench-options).
+TEST(BenchOptions, RejectsAPoolLargerThanAVmUnlessVcpusIsGiven)
+{
+	auto options = parse({ "--pcpus", "0-256" });
+	ASSERT_FALSE(options.ok());
+	EXPECT_NE(options.error().message().find("--vcpus"), std::string::npos);
+
+	EXPECT_TRUE(parse({ "--pcpus", "0-255" }).ok());
+	auto given = parse({ "--pcpus", "0-256", "--vcpus", "4" });
+	ASSERT_TRUE(given.ok()) << given.error().message();
+	EXPECT_EQ(given->vcpusPerVm, 4u);
+}
+
 TEST(BenchOptions, UsageListsEveryFlagWithItsDefault)
 {
 	const std::string usage = benchUsage();

@@ -34,6 +34,17 @@ TEST(ParseDuration, ConvertsUnitsAndFractionsToNanoseconds)
 	EXPECT_EQ(*parseDurationNs("3s"), 3000000000u);
 }
 
+// The whole part fits after scaling, but the fraction carries it past 2^64: it must not wrap
+// ("18446744073.9s" was 290 ms). Found writing fuzz-parse's contract, confirmed by it.
+TEST(ParseDuration, RejectsAFractionThatCarriesPast64Bits)
+{
+	EXPECT_FALSE(parseDurationNs("18446744073.9s"));
+	EXPECT_FALSE(parseDurationNs("18446744073709.552ms"));
+	EXPECT_FALSE(parseDurationNs("18446744073709551.7us"));
+	EXPECT_EQ(*parseDurationNs("18446744073.709551615s"), UINT64_MAX);
+	EXPECT_EQ(*parseDurationNs("18446744073709551.615us"), UINT64_MAX);
+}
+
 TEST(ParseDuration, RejectsMissingOrUnknownUnitAndNegative)
 {
 	EXPECT_FALSE(parseDurationNs("500"));

@@ -1,5 +1,6 @@
 // The portable parts of the guest runtime: formatter, argument tokenizer, TSC conversion.
 
+#include <memory>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -38,6 +39,15 @@ TEST(GuestFormat, FormatsStringsAndCharacters)
 {
 	EXPECT_EQ(formatted("%s|%c|%%", "abc", 'z'), "abc|z|%");
 	EXPECT_EQ(formatted("'%.*s'", 3, "abcdef"), "'abc'");
+}
+
+// A "%.*s" view is not NUL-terminated (lockbench prints argument tokens this way); the formatter
+// must not read the byte after it. Only a sanitized build (scripts/test-sanitizers) sees the read:
+// the view here is a heap block of exactly its length.
+TEST(GuestFormat, PrecisionStringReadsNoFurtherThanThePrecision)
+{
+	std::unique_ptr<char[]> view(new char[3]{ 'a', 'b', 'c' });
+	EXPECT_EQ(formatted("<%.*s>", 3, view.get()), "<abc>");
 }
 
 TEST(GuestFormat, TruncatesAndTerminates)
@@ -86,6 +96,17 @@ TEST(GuestArgs, ParsesDecimalWithinMax)
 	EXPECT_FALSE(parseDecimal({ "1x", 2 }, 255, value));
 	EXPECT_FALSE(parseDecimal({ "-1", 2 }, 255, value));
 	EXPECT_FALSE(parseDecimal({ "18446744073709551616", 20 }, UINT64_MAX, value));
+}
+
+TEST(GuestArgs, ParsesDecimalWithAMaxBelowNine)
+{
+	uint64_t value = 0;
+
+	EXPECT_FALSE(parseDecimal({ "7", 1 }, 5, value)); // max - digit must not wrap
+	EXPECT_FALSE(parseDecimal({ "1", 1 }, 0, value));
+	EXPECT_TRUE(parseDecimal({ "0", 1 }, 0, value));
+	EXPECT_TRUE(parseDecimal({ "5", 1 }, 5, value));
+	EXPECT_EQ(value, 5u);
 }
 
 TEST(GuestTsc, ConvertsBothWays)

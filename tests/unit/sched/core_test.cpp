@@ -267,7 +267,8 @@ TEST(Ledger, DebtIsRepaidAtRepayPercentOfWallTime)
 	h.clock.advance(2 * kMs);
 	h.core.tick();
 	EXPECT_EQ(h.core.vcpu({ vm, 0 }).debtNs, 0);
-	const Action *nice = Harness::find(h.take(), ActionKind::SetNice, { vm, 0 });
+	const std::vector<Action> actions = h.take();
+	const Action *nice = Harness::find(actions, ActionKind::SetNice, { vm, 0 });
 	ASSERT_NE(nice, nullptr);
 	EXPECT_EQ(nice->nice, 0);
 }

@@ -63,6 +63,8 @@ struct Harness {
 				return &a;
 		return nullptr;
 	}
+	// The result points into `actions`: a temporary (find(h.take(), ...)) would leave it dangling.
+	static const Action *find(std::vector<Action> &&actions, ActionKind kind, VcpuId who) = delete;
 
 	FakeClock clock;
 	SchedCore core;

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <vector>
 
@@ -58,7 +61,8 @@ struct Fixture {
 		run.io.size = size;
 		run.io.count = count;
 		run.io.data_offset = 4096;
-		std::memcpy(page.storage + 4096, data.data(), data.size());
+		if (!data.empty()) // memcpy from an empty vector's null data() is undefined, even for 0 bytes
+			std::memcpy(page.storage + 4096, data.data(), data.size());
 	}
 };
 
@@ -108,6 +112,24 @@ TEST(ExitDispatch, PortIoWithDataOutsideTheRunPageIsFatal)
 	f.page.run().io.data_offset = 8190;
 
 	EXPECT_EQ(dispatchExit(f.page.run(), f.context()).outcome, ExitOutcome::Fatal);
+}
+
+// The data offset is bounded by the mapping only, so a bad one can put the data over the kvm_run
+// header; an unclaimed IN then writes 0xff over io.size and io.count, and the loop must still use
+// the values it checked: 16 bytes, not 16 items of 255 bytes (found by fuzz-bus-dispatch as a
+// heap-buffer-overflow past a small mapping).
+TEST(ExitDispatch, PortReadOverTheHeaderKeepsTheCheckedSizeAndCount)
+{
+	Fixture f;
+	f.portIo(KVM_EXIT_IO_IN, 0x60, 1, 16, {});
+	kvm_run &run = f.page.run();
+	const size_t start = offsetof(kvm_run, io);
+	run.io.data_offset = start;
+
+	EXPECT_EQ(dispatchExit(run, f.context()).outcome, ExitOutcome::Continue);
+	EXPECT_EQ(f.counters.get(ExitKind::Unclaimed), 16u);
+	EXPECT_TRUE(std::all_of(f.page.storage + start, f.page.storage + start + 16, [](uint8_t b) { return b == 0xff; }));
+	EXPECT_TRUE(std::all_of(f.page.storage + start + 16, std::end(f.page.storage), [](uint8_t b) { return b == 0; }));
 }
 
 TEST(ExitDispatch, MmioReadIsServedByTheDevice)

@@ -76,6 +76,16 @@ TEST(RunOptions, TimeoutInSecondsOrWithAUnit)
 	EXPECT_EQ(parse({"hello", "--timeout", "250ms"})->timeoutMs, 250u);
 }
 
+// The 7-day limit of plain seconds holds with a unit too (found by fuzz-run-options).
+TEST(RunOptions, TimeoutIsAtMostAWeekInEitherSpelling)
+{
+	EXPECT_EQ(parse({"hello", "--timeout", "604800"})->timeoutMs, 604'800'000u);
+	EXPECT_EQ(parse({"hello", "--timeout", "604800s"})->timeoutMs, 604'800'000u);
+	EXPECT_FALSE(parse({"hello", "--timeout", "604801"}));
+	EXPECT_FALSE(parse({"hello", "--timeout", "604801s"}));
+	EXPECT_FALSE(parse({"hello", "--timeout", "18446744073s"}));
+}
+
 TEST(RunOptions, SerialToFileAndOff)
 {
 	auto file = parse({"hello", "--serial", "file=/tmp/out.txt"});
