@@ -59,7 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_REQUIRE(!options->pcpus.empty() && unique(options->pcpus));
 	FUZZ_REQUIRE(std::is_sorted(options->pcpus.begin(), options->pcpus.end()));
 	FUZZ_REQUIRE(options->pcpus.front() >= 0 && options->pcpus.back() <= 4095);
-	FUZZ_REQUIRE(options->vcpusPerVm >= 1 && options->vcpusPerVm <= SPINDLE_MAX_VCPUS);
+	FUZZ_REQUIRE(options->matrix.vcpusPerVm >= 1 && options->matrix.vcpusPerVm <= SPINDLE_MAX_VCPUS);
 	FUZZ_REQUIRE(!options->outDir.empty());
 	FUZZ_REQUIRE(options->runTimeoutNs >= m.durationNs);
 	FUZZ_REQUIRE(options->runTimeoutNs <= 7ull * 24 * 3600 * 1'000'000'000);

@@ -42,7 +42,7 @@ bool plainName(const std::string &name)
 
 void requireValidVm(const VmSpec &vm)
 {
-	FUZZ_REQUIRE(!vm.guest.empty());
+	FUZZ_REQUIRE(vm.guest.empty() != vm.kernelPath.empty()); // a bundled guest or an outside kernel
 	FUZZ_REQUIRE(vm.cpus >= 1 && vm.cpus <= SPINDLE_MAX_VCPUS);
 	FUZZ_REQUIRE(vm.memBytes % 4096 == 0);
 	FUZZ_REQUIRE(vm.memBytes >= SPINDLE_MIN_MEM_BYTES && vm.memBytes <= SPINDLE_MAX_MEM_BYTES);
@@ -60,8 +60,7 @@ void checkVmSpec(const std::string &text)
 	FUZZ_REQUIRE(spec->guest.find('=') == std::string::npos);
 	for (const std::string &arg : spec->args) // args="..." is split into words
 		FUZZ_REQUIRE(!arg.empty() && arg.find_first_of(" \t") == std::string::npos);
-	if (spec->guest == "kernel")
-		FUZZ_REQUIRE(!spec->kernelPath.empty());
+	FUZZ_REQUIRE(spec->guest != "kernel"); // the older spelling of kernel=PATH
 }
 
 void checkRunOptions(const std::vector<std::string> &args)

@@ -64,11 +64,11 @@ Bytes argv(std::initializer_list<std::string_view> args)
 }
 
 template<typename T>
-Bytes record(uint16_t type, T body)
+Bytes record(uint16_t type, T body, uint8_t framing = 0)
 {
 	body.header = { SPINDLE_PV_MAGIC, type, sizeof(T) };
-	// announced length, vCPU count 4, no framing help, then the mailbox
-	return le<uint32_t>(sizeof(T)) + le<uint16_t>(4) + Bytes{ 0 } + le(body);
+	// announced length, vCPU count 4, the framing byte (0: no help, RAM size unknown), the mailbox
+	return le<uint32_t>(sizeof(T)) + le<uint16_t>(4) + Bytes{ framing } + le(body);
 }
 
 void elfSeeds()
@@ -107,6 +107,12 @@ void pvSeeds()
 	vm.lock = SPINDLE_LOCK_MCS;
 	vm.duration_ns = 1'000'000'000;
 	seed("pv-record", "result-vm", record(SPINDLE_PV_RESULT_VM, vm));
+	spindle_pv_header halt{ SPINDLE_PV_MAGIC, SPINDLE_PV_HALT, sizeof(spindle_pv_header) };
+	seed("pv-record", "halt", le<uint32_t>(8) + le<uint16_t>(4) + Bytes{ 0 } + le(halt));
+	constexpr uint8_t kRam64M = 2 << 2; // framing bits 2-3: the decoder is told of 64 MiB of RAM
+	seed("pv-record", "wait-on-word", record(SPINDLE_PV_WAIT, spindle_pv_wait{ {}, 0x200000, 1, 0, 50'000 }, kRam64M));
+	seed("pv-record", "wait-no-word", record(SPINDLE_PV_WAIT, spindle_pv_wait{ {}, 0, 0, 0, 0 }));
+	seed("pv-record", "kick", record(SPINDLE_PV_KICK, spindle_pv_kick{ {}, 2, 0 }));
 }
 
 void textSeeds()

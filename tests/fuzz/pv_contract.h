@@ -30,10 +30,15 @@ inline void requireRecordLimits(const PvRecord &record, unsigned vcpuCount)
 		FUZZ_REQUIRE(vcpu->raw.mode >= SPINDLE_MODE_LOCK && vcpu->raw.mode <= SPINDLE_MODE_CPU);
 	} else if (const auto *vm = std::get_if<PvResultVm>(&record)) {
 		FUZZ_REQUIRE(vm->raw.mode >= SPINDLE_MODE_LOCK && vm->raw.mode <= SPINDLE_MODE_CPU);
-		FUZZ_REQUIRE(vm->raw.lock <= SPINDLE_LOCK_PVTICKET);
+		FUZZ_REQUIRE(vm->raw.lock <= SPINDLE_LOCK_KIND_MAX);
 		FUZZ_REQUIRE(vm->raw.duration_ns > 0);
+	} else if (const auto *wait = std::get_if<PvWait>(&record)) {
+		FUZZ_REQUIRE(wait->timeoutNs >= 1 && wait->timeoutNs <= SPINDLE_PV_WAIT_MAX_NS);
+		FUZZ_REQUIRE(wait->wordGpa % 4 == 0);
+	} else if (const auto *kick = std::get_if<PvKick>(&record)) {
+		FUZZ_REQUIRE(kick->vcpu < vcpuCount);
 	} else {
-		FUZZ_REQUIRE(std::holds_alternative<PvReady>(record));
+		FUZZ_REQUIRE(std::holds_alternative<PvReady>(record) || std::holds_alternative<PvHalt>(record));
 	}
 }
 

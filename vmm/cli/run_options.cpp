@@ -392,6 +392,8 @@ Result<RunOptions> parseRunOptions(const std::vector<std::string> &args, SchedFl
 	FlagTable<RunParse>::Hooks hooks;
 	hooks.seeHelp = "spindle run --help";
 	hooks.positional = [&p](const std::string &arg) -> Status {
+		if (arg.empty())
+			return Error::invalid("an empty guest name (see spindle guests)");
 		if (p.singleGiven)
 			return Error::invalid("more than one guest given ('" + p.single.guest + "' and '" + arg +
 					      "'); use --vm for several VMs, and -- before guest arguments");

@@ -139,7 +139,9 @@ Status allow(scmp_filter_ctx ctx, const char *const (&names)[N])
 
 Status allowIoctl(scmp_filter_ctx ctx, unsigned long request)
 {
-	if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, request)); rc < 0)
+	// Spelled out, not SCMP_A1(): that macro is a C compound literal, which clang rejects in C++.
+	const scmp_arg_cmp requestIs{.arg = 1, .op = SCMP_CMP_EQ, .datum_a = request, .datum_b = 0};
+	if (int rc = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, &requestIs); rc < 0)
 		return Error(-rc, "seccomp: allowing ioctl " + std::to_string(request));
 	return {};
 }

@@ -31,6 +31,16 @@ TEST(RunOptions, KernelPathWithoutGuestName)
 	EXPECT_EQ(options->vms[0].kernelPath, "/tmp/k.elf");
 }
 
+// Found by fuzz-run-options: an empty GUEST was taken as a guest name, and the run failed later
+// with "unknown guest ''".
+TEST(RunOptions, RejectsAnEmptyGuestNameWhileParsing)
+{
+	auto options = parse({""});
+
+	ASSERT_FALSE(options);
+	EXPECT_NE(options.error().message().find("empty guest name"), std::string::npos) << options.error().message();
+}
+
 TEST(RunOptions, RejectsZeroNegativeAndAbsurdCpuCounts)
 {
 	EXPECT_FALSE(parse({"hello", "-c", "0"}));
