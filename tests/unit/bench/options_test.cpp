@@ -162,7 +162,7 @@ TEST(BenchOptions, RejectsAPoolLargerThanAVmUnlessVcpusIsGiven)
 	EXPECT_TRUE(parse({ "--pcpus", "0-255" }).ok());
 	auto given = parse({ "--pcpus", "0-256", "--vcpus", "4" });
 	ASSERT_TRUE(given.ok()) << given.error().message();
-	EXPECT_EQ(given->vcpusPerVm, 4u);
+	EXPECT_EQ(given->matrix.vcpusPerVm, 4u);
 }
 
 TEST(BenchOptions, UsageListsEveryFlagWithItsDefault)

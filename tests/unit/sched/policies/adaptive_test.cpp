@@ -122,7 +122,8 @@ TEST(AdaptivePolicy, NamedHolderIsCoboostedWhenThatIsTheVmsResponse)
 
 	p.h.core.longSpin({ p.vm, 0 }, 2, 9);
 
-	const Action *b = Harness::find(p.h.take(), ActionKind::Boost, { p.vm, 2 });
+	const std::vector<Action> actions = p.h.take();
+	const Action *b = Harness::find(actions, ActionKind::Boost, { p.vm, 2 });
 	ASSERT_NE(b, nullptr);
 	EXPECT_EQ(b->reason, BoostReason::Coboost);
 }
@@ -272,7 +273,8 @@ TEST(AdaptivePolicy, HolderInASpinningVmIsExtended)
 
 	h.core.hintUpdate({ vm, 0 }, 1, 1, kNoVcpu);
 
-	const Action *b = Harness::find(h.take(), ActionKind::Boost, { vm, 0 });
+	const std::vector<Action> actions = h.take();
+	const Action *b = Harness::find(actions, ActionKind::Boost, { vm, 0 });
 	ASSERT_NE(b, nullptr);
 	EXPECT_EQ(b->reason, BoostReason::Extend);
 }
@@ -338,7 +340,8 @@ TEST(AdaptivePolicy, HoldReleasedDuringTurnsLetsItsHolderBeExtendedForTheNextHol
 
 	p.h.core.hintUpdate({ p.a, 0 }, 3, 1, kNoVcpu);
 
-	const Action *b = Harness::find(p.h.take(), ActionKind::Boost, { p.a, 0 });
+	const std::vector<Action> actions = p.h.take();
+	const Action *b = Harness::find(actions, ActionKind::Boost, { p.a, 0 });
 	ASSERT_NE(b, nullptr);
 	EXPECT_EQ(b->reason, BoostReason::Extend);
 }

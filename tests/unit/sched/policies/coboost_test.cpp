@@ -90,7 +90,8 @@ TEST(CoboostPolicy, MovedSiblingIsPinnedHomeAgainWhenItsBoostEnds)
 	int vm = h.core.addVm("a", 2, nullptr);
 	h.setStates(vm, { S::Running, S::Runnable }, { 1, 1 });
 	h.core.spinDetected({ vm, 0 }, SpinSource::Ple);
-	const Action *away = Harness::find(h.take(), ActionKind::Move, { vm, 1 });
+	const std::vector<Action> first = h.take();
+	const Action *away = Harness::find(first, ActionKind::Move, { vm, 1 });
 	ASSERT_NE(away, nullptr);
 	ASSERT_NE(away->cpu, 1);
 

@@ -19,7 +19,8 @@ TEST(ExtendPolicy, RunningHolderIsExtendedForAtMostExtendMax)
 
 	h.core.hintUpdate({ vm, 0 }, 1, 1, kNoVcpu);
 
-	const Action *b = Harness::find(h.take(), ActionKind::Boost, { vm, 0 });
+	const std::vector<Action> actions = h.take();
+	const Action *b = Harness::find(actions, ActionKind::Boost, { vm, 0 });
 	ASSERT_NE(b, nullptr);
 	EXPECT_EQ(b->reason, BoostReason::Extend);
 	EXPECT_EQ(b->untilNs, t0 + h.core.options().extendMaxNs);
@@ -64,7 +65,8 @@ TEST(ExtendPolicy, SampledRaisedTprOfAVmWithoutAHintPageGetsHalfAnExtension)
 	h.core.sampled({ vm, 0 }, 8, 0, true);
 	h.core.tick();
 
-	const Action *b = Harness::find(h.take(), ActionKind::Boost, { vm, 0 });
+	const std::vector<Action> actions = h.take();
+	const Action *b = Harness::find(actions, ActionKind::Boost, { vm, 0 });
 	ASSERT_NE(b, nullptr);
 	EXPECT_EQ(b->reason, BoostReason::Extend);
 	EXPECT_EQ(b->untilNs, t0 + h.core.options().extendMaxNs / 2);
