@@ -70,9 +70,11 @@ struct SchedulerOptions {
 	// invisible. An explicit --detect list turns this off.
 	bool sampleWherePauseNeverExits = true;
 	uint32_t sampleRateHz = 1000; // per second of a running vCPU's time, before back-off
-	uint32_t sampleWindow = 8;
-	uint32_t sampleLow = 2;
-	uint32_t sampleHigh = 5;
+	// 2 of the last 3 samples spin-like: a preempted holder's waiter spins for about one host
+	// slice (a few ms), and 6 of 8 at 1 kHz reported almost none of those (sched/sampling/README).
+	uint32_t sampleWindow = 3;
+	uint32_t sampleLow = 1;
+	uint32_t sampleHigh = 1;
 
 	// How the scheduler learns its vCPU threads' states each tick: from sched:sched_switch
 	// events (auto: when the host allows system-wide per-CPU perf events) or by reading /proc.

@@ -20,6 +20,7 @@ namespace spindle::bench {
 // mixed up.
 struct HostInfo {
 	std::string kind;     // "kvm", "emulated" (tests/kvm-host), "kvm-in-qemu" (a QEMU guest with KVM)
+	std::string backend;  // which KVM serves /dev/kvm: "VMX", "SVM", "PVM" or "unknown"
 	std::string cpuModel; // /proc/cpuinfo "model name"
 	std::string kernel;   // uname release
 	unsigned cores = 0;   // online CPUs

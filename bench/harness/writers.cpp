@@ -110,7 +110,7 @@ std::string vmJson(const VmTemplate &vm)
 
 std::string hostJson(const HostInfo &host)
 {
-	return "{\"kind\": " + jsonString(host.kind) + ", \"cpu_model\": " + jsonString(host.cpuModel) +
+	return "{\"kind\": " + jsonString(host.kind) + ", \"backend\": " + jsonString(host.backend) + ", \"cpu_model\": " + jsonString(host.cpuModel) +
 	       ", \"kernel\": " + jsonString(host.kernel) + ", \"cores\": " + std::to_string(host.cores) +
 	       ", \"spindle_version\": " + jsonString(host.version) + ", \"date\": " + jsonString(host.date) +
 	       ", \"command\": " + jsonString(host.command) + "}";
@@ -118,7 +118,8 @@ std::string hostJson(const HostInfo &host)
 
 std::string hostLine(const HostInfo &host)
 {
-	return "host: " + host.kind + ", " + host.cpuModel + ", " + std::to_string(host.cores) + " CPUs, kernel " +
+	const std::string backend = host.backend.empty() ? "" : " (" + host.backend + ")";
+	return "host: " + host.kind + backend + ", " + host.cpuModel + ", " + std::to_string(host.cores) + " CPUs, kernel " +
 	       host.kernel + "; spindle " + host.version + "; " + host.date;
 }
 

@@ -25,7 +25,8 @@ uint64_t AdaptivePolicy::sliceNs(int vm) const
 bool AdaptivePolicy::vmSpinsRecently(const SchedCore &core, int vm) const
 {
 	const VmModel &m = core.vm(vm);
-	return m.spunEver && core.now() - m.lastSpinNs <= kSpinMemoryTicks * options_.tickNs;
+	const uint64_t memory = (turnsActive_ ? kTurnSpinMemoryTicks : kSpinMemoryTicks) * options_.tickNs;
+	return m.spunEver && core.now() - m.lastSpinNs <= memory;
 }
 
 AdaptivePolicy::Response AdaptivePolicy::response(int vm) const
@@ -157,7 +158,7 @@ void AdaptivePolicy::endTurns(SchedCore &core)
 				core.restorePriority(who);
 		}
 	}
-	gang_ = GangPolicy(GangPolicy::Rotation::VmsWithAReadyVcpu);
+	gang_.pause();
 }
 
 void AdaptivePolicy::updateTurns(SchedCore &core)

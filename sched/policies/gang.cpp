@@ -12,6 +12,12 @@ bool GangPolicy::takesTurns(const SchedCore &core, int vm) const
 	return rotation_ == Rotation::EveryActiveVm || m.readyVcpus() > 0;
 }
 
+void GangPolicy::pause()
+{
+	turnEndsNs_ = 0;
+	lastTickNs_ = 0; // no holes are counted while there are no turns
+}
+
 void GangPolicy::onTick(SchedCore &core)
 {
 	uint64_t t = core.now();

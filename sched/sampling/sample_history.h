@@ -18,9 +18,10 @@
 namespace spindle::sched::sampling {
 
 struct SampleHistoryConfig {
-	unsigned window = 8;   // samples looked back on, 1..64
-	unsigned spinLow = 2;  // fewer spin-like samples than this in the window: not spinning
-	unsigned spinHigh = 5; // more than this: spinning (so 6 of the last 8 by default)
+	// The defaults are the scheduler's (sched/options.h; sched/sampling/README.md says why).
+	unsigned window = 3;   // samples looked back on, 1..64
+	unsigned spinLow = 1;  // fewer spin-like samples than this in the window: not spinning
+	unsigned spinHigh = 1; // more than this: spinning (so 2 of the last 3 by default)
 	uint64_t nearBytes = 64;
 	uint64_t reportIntervalNs = 1'000'000; // while it stays spinning, one report per interval
 	uint64_t staleNs = 50'000'000;         // a longer gap between two samples forgets the history

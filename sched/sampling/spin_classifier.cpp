@@ -228,6 +228,10 @@ Result<CodeWindow> readCodeWindow(const GuestPageWalker &walker, uint64_t rip,
 				  std::span<uint8_t, kCodeWindowBytes> buffer)
 {
 	constexpr uint64_t kPage = paging::k4K;
+	// The window is [lo, hi) in 64 bits, so the last byte of the address space cannot be in it
+	// (and nothing that starts there is a loop a compiler makes).
+	if (rip == UINT64_MAX)
+		return Error::invalid("RIP at the last byte of the address space");
 	uint64_t lo = rip >= kCodeBytesBefore ? rip - kCodeBytesBefore : 0;
 	uint64_t hi = rip <= UINT64_MAX - kCodeBytesAfter ? rip + kCodeBytesAfter : UINT64_MAX;
 	auto into = [&](uint64_t from, uint64_t to) { return buffer.subspan(from - lo, to - from); };
@@ -235,7 +239,10 @@ Result<CodeWindow> readCodeWindow(const GuestPageWalker &walker, uint64_t rip,
 	// Forward from RIP, one 4 KiB piece at a time, until the end or the first unmapped piece.
 	uint64_t end = rip;
 	while (end < hi) {
-		uint64_t next = std::min(hi, (end | (kPage - 1)) + 1);
+		// The end of this page, without wrapping past the top of the address space (a hostile
+		// guest may map its last page: found by fuzz-sampling).
+		const uint64_t pageLast = end | (kPage - 1);
+		uint64_t next = pageLast >= hi ? hi : pageLast + 1;
 		auto s = walker.read(end, into(end, next));
 		if (!s) {
 			if (end == rip)

@@ -115,6 +115,43 @@ void pvSeeds()
 	seed("pv-record", "kick", record(SPINDLE_PV_KICK, spindle_pv_kick{ {}, 2, 0 }));
 }
 
+// The sampling target's four modes (fuzz_sampling.cpp has the layouts): a PAUSE loop, a poll
+// loop and a compute loop as guest code, seen by the decoder, the classifier and, through 4-level
+// page tables with a 2 MiB and with a 4 KiB leaf, the page walker; and a vCPU caught spinning.
+void samplingSeeds()
+{
+	const Bytes pauseLoop{ 0xf3, 0x90, 0x8b, 0x07, 0x85, 0xc0, 0x75, 0xf8 }; // pause; mov eax,[rdi]; test; jne top
+	const Bytes pollLoop{ 0x8b, 0x07, 0x85, 0xc0, 0x75, 0xfa };             // mov eax,[rdi]; test; jne top
+	const Bytes computeLoop{ 0xff, 0xc0, 0xeb, 0xfc };                       // inc eax; jmp top
+	const Bytes lockCmpxchg{ 0xf0, 0x0f, 0xb1, 0x17 };                       // lock cmpxchg [rdi],edx
+	const uint64_t code = 0x200000;
+	seed("sampling", "decode-pause", Bytes{ 0 } + le(code) + pauseLoop);
+	seed("sampling", "decode-lock-cmpxchg", Bytes{ 0 } + le(code) + lockCmpxchg);
+	seed("sampling", "classify-pause-loop", Bytes{ 1 } + le(code) + le<uint16_t>(2) + pauseLoop);
+	seed("sampling", "classify-poll-loop", Bytes{ 1 } + le(code) + le<uint16_t>(0) + pollLoop);
+	seed("sampling", "classify-compute-loop", Bytes{ 1 } + le(code) + le<uint16_t>(0) + computeLoop);
+
+	// RAM of 5 pages: code at 0x100, PML4 at 0x1000, PDPT at 0x2000, PD at 0x3000, PT at 0x4000.
+	auto tables = [&](bool largePage) {
+		Bytes ram(5 * 4096, 0);
+		auto entry = [&](uint64_t at, uint64_t value) { std::memcpy(ram.data() + at, &value, 8); };
+		entry(0x1000, 0x2000 | 3);
+		entry(0x2000, 0x3000 | 3);
+		entry(0x3000, largePage ? (0x0 | 3 | 0x80) : (0x4000 | 3));
+		entry(0x4000, 0x0 | 3);
+		std::memcpy(ram.data() + 0x100, pauseLoop.data(), pauseLoop.size());
+		// CR0 PG|PE, CR3 0x1000, CR4 PAE, EFER LMA (the selectors' first choices), RIP on the PAUSE
+		return Bytes{ 2, 0, 1, 0, 0 } + le<uint64_t>(0x100) + ram;
+	};
+	seed("sampling", "walk-2m-page", tables(true));
+	seed("sampling", "walk-4k-page", tables(false));
+
+	Bytes spinning = Bytes{ 3, 8, 2, 5 };
+	for (int i = 0; i < 12; ++i)
+		spinning = spinning + le<uint16_t>(1000) + Bytes{ 0x10, 3, 0, 0x03 }; // 1 ms apart, in the loop
+	seed("sampling", "history-spinning", spinning);
+}
+
 void textSeeds()
 {
 	const Bytes max255 = le<uint64_t>(255);
@@ -168,5 +205,6 @@ int main(int argc, char **argv)
 	elfSeeds();
 	pvSeeds();
 	textSeeds();
+	samplingSeeds();
 	return 0;
 }

@@ -31,6 +31,7 @@
 #include "sched/options.h"
 #include "vmm/cli/exit_status.h"
 #include "vmm/cli/signals.h"
+#include "vmm/kvm/backend.h"
 #include "vmm/runtime/guest_results.h"
 #include "vmm/runtime/session.h"
 
@@ -68,6 +69,8 @@ bench::HostInfo gatherHostInfo(const std::vector<std::string> &args)
 	host.cpuModel = bench::cpuModelFromCpuinfo(readFile("/proc/cpuinfo"));
 	const char *env = std::getenv("SPINDLE_EMULATED_HOST");
 	host.kind = bench::hostKind(env ? env : "", readFile("/proc/cmdline"), host.cpuModel);
+	// PVM or hardware: ring-0 guests are emulated on the first, so a reader must see which.
+	host.backend = std::string(kvmBackendName(hostKvmBackend()));
 	struct utsname name {};
 	if (uname(&name) == 0)
 		host.kernel = std::string(name.release) + " " + name.machine;

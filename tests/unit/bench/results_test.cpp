@@ -11,7 +11,7 @@ namespace {
 
 HostInfo testHost()
 {
-	return { "emulated", "QEMU Virtual CPU version 2.5+", "6.1.0 x86_64", 2, "v1-dirty", "2025-01-01T00:00:00Z",
+	return { "emulated", "SVM", "QEMU Virtual CPU version 2.5+", "6.1.0 x86_64", 2, "v1-dirty", "2025-01-01T00:00:00Z",
 		 "spindle bench --quick" };
 }
 
@@ -403,7 +403,7 @@ TEST(RunsJson, CarriesHostRunsCellsAndNullForMissingNumbers)
 
 	const std::string json = runsJson(records, cells, testHost(), false);
 
-	EXPECT_NE(json.find("\"host\": {\"kind\": \"emulated\""), std::string::npos);
+	EXPECT_NE(json.find("\"host\": {\"kind\": \"emulated\", \"backend\": \"SVM\""), std::string::npos);
 	EXPECT_NE(json.find("\"complete\": false"), std::string::npos);
 	EXPECT_NE(json.find("\"efficiency\": null"), std::string::npos);
 	EXPECT_NE(json.find("\"vm_ops_per_s\": [50.0, 50.0]"), std::string::npos);
@@ -496,6 +496,14 @@ TEST(SummaryMarkdown, OneSectionPerScenarioInMatrixOrderWithPerVmEfficiency)
 	EXPECT_NE(md.find("| sleepy | ticket | 500ns | 2 | cfs | 2 x lock/2 | 1/1 | 75 | 0.750 (0.75–0.75) | 1.00 0.50 |"),
 		  std::string::npos)
 		<< md;
+}
+
+// A reader must see which KVM a table came from: ring-0 guests are emulated on PVM.
+TEST(SummaryMarkdown, NamesTheKvmBackendInTheHostLine)
+{
+	const std::string md = summaryMarkdown({}, testHost(), true);
+
+	EXPECT_NE(md.find("host: emulated (SVM), QEMU"), std::string::npos) << md.substr(0, 300);
 }
 
 TEST(SummaryMarkdown, MarksAnInterruptedMatrix)

@@ -1,5 +1,7 @@
 // adaptive: named responses, adapted slices, extensions where VMs spin, and turns.
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include "harness.h"
@@ -219,6 +221,58 @@ TEST(AdaptivePolicy, TurnsSkipAVmWithNothingReady)
 	EXPECT_EQ(p.h.core.vm(idle).counters.gangTurns, 0u);
 	EXPECT_GE(p.h.core.vm(p.a).counters.gangTurns, 2u);
 	EXPECT_GE(p.h.core.vm(p.b).counters.gangTurns, 2u);
+}
+
+// Phases of turns can be short (a VM stops filling the pool for a moment): each new phase must
+// go on round the VMs, or the first VMs get every phase's first turn and the last ones starve.
+TEST(AdaptivePolicy, TurnsResumeWithTheVmAfterTheLastOneServed)
+{
+	SaturatedPool p;
+	p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
+	ASSERT_TRUE(p.adaptive().turnsActive());
+	ASSERT_EQ(p.h.core.vm(p.a).counters.gangTurns, 1u);
+	p.h.setStates(p.b, { S::Halted, S::Running }, { 0, 1 });
+	p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
+	ASSERT_FALSE(p.adaptive().turnsActive());
+	p.h.setStates(p.b, { S::Runnable, S::Running }, { 0, 1 });
+
+	const std::vector<Action> actions = p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
+
+	ASSERT_TRUE(p.adaptive().turnsActive());
+	const auto firstTurn = std::find_if(actions.begin(), actions.end(), [](const Action &a) {
+		return a.kind == ActionKind::Boost && a.reason == BoostReason::Gang;
+	});
+	ASSERT_NE(firstTurn, actions.end());
+	EXPECT_EQ(firstTurn->who.vm, p.b);
+	EXPECT_EQ(p.h.core.vm(p.b).counters.gangTurns, 1u);
+}
+
+TEST(AdaptivePolicy, TurnsOutlastTheSpinsTheyCure)
+{
+	SaturatedPool p;
+	p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
+	ASSERT_TRUE(p.adaptive().turnsActive());
+
+	for (unsigned t = 0; t < AdaptivePolicy::kTurnSpinMemoryTicks - AdaptivePolicy::kTurnHysteresisTicks - 1; ++t) {
+		p.h.clock.advance(kMs);
+		p.h.core.tick();
+	}
+
+	EXPECT_TRUE(p.adaptive().turnsActive());
+}
+
+TEST(AdaptivePolicy, TurnsEndOnceNoVmHasSpunForTheTurnMemory)
+{
+	SaturatedPool p;
+	p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
+	ASSERT_TRUE(p.adaptive().turnsActive());
+
+	for (unsigned t = 0; t < AdaptivePolicy::kTurnSpinMemoryTicks + 2 * AdaptivePolicy::kTurnHysteresisTicks; ++t) {
+		p.h.clock.advance(kMs);
+		p.h.core.tick();
+	}
+
+	EXPECT_FALSE(p.adaptive().turnsActive());
 }
 
 TEST(AdaptivePolicy, NoTurnsWithoutSpinWaits)

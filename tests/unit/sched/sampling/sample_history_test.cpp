@@ -30,13 +30,24 @@ SpinVerdict notSpin()
 	return v;
 }
 
+// The rules' tests use a window of 8, low 2, high 5 (6 of the last 8): room to see the gap
+// between the thresholds. The default (2 of 3) is a config like any other.
+SampleHistoryConfig eightSampleWindow()
+{
+	SampleHistoryConfig c;
+	c.window = 8;
+	c.spinLow = 2;
+	c.spinHigh = 5;
+	return c;
+}
+
 // One sample per millisecond, from t = 1 ms.
 struct Feeder {
 	SampleHistory history;
 	uint64_t now = 0;
 	std::vector<SampleOutcome> outcomes;
 
-	explicit Feeder(SampleHistoryConfig config = {}) : history(config) {}
+	explicit Feeder(SampleHistoryConfig config = eightSampleWindow()) : history(config) {}
 
 	SampleOutcome feed(uint64_t rip, const SpinVerdict &verdict, uint8_t cr8 = 0, uint8_t cpl = 3)
 	{
@@ -72,7 +83,7 @@ TEST(SampleHistory, HighThresholdAtOrAboveTheWindowIsRefused)
 
 TEST(SampleHistory, LowAboveHighIsRefused)
 {
-	SampleHistoryConfig c;
+	SampleHistoryConfig c = eightSampleWindow();
 	c.spinLow = 6;
 	c.spinHigh = 5;
 
@@ -183,7 +194,7 @@ TEST(SampleHistory, HysteresisSamplesAfterTheLoopAreNotReported)
 
 TEST(SampleHistory, StayingSpinningReportsAtMostOncePerInterval)
 {
-	SampleHistoryConfig c;
+	SampleHistoryConfig c = eightSampleWindow();
 	c.reportIntervalNs = 5 * kMs;
 	Feeder f(c);
 

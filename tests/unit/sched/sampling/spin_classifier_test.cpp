@@ -215,6 +215,40 @@ TEST(SpinClassifierPaging, UnmappedPageBeforeRipShrinksTheWindowButKeepsTheLoop)
 	EXPECT_EQ(v.kind, SpinKind::PauseLoop) << toString(v.reason);
 }
 
+// Found by fuzz-sampling: the end of the last page of the address space wrapped to 0, and the
+// copy into the window's buffer was given a length of nearly 2^64.
+TEST(SpinClassifierHostile, LoopInTheLastPageOfTheAddressSpaceStaysInsideTheBuffer)
+{
+	TestGuest guest(kRam);
+	constexpr uint64_t kLastPage = 0xffff'ffff'ffff'f000;
+	const uint64_t loopOffset = 0x201cd0 - fixtures::kLockbenchMainBase;
+	std::span<const uint8_t> code(fixtures::kLockbenchMain);
+	guest.map4K(kLastPage, 0x20'0000);
+	guest.put(0x20'0000 + 0x100, code.subspan(loopOffset, 0x40));
+	std::array<uint8_t, kCodeWindowBytes> buffer;
+
+	auto window = readCodeWindow(guest.walker(), kLastPage + 0x105, buffer);
+	SpinVerdict v = classifyAt(guest.walker(), kLastPage + 0x105);
+
+	ASSERT_TRUE(window) << window.error().message();
+	EXPECT_EQ(window->base, kLastPage + 0x105 - kCodeBytesBefore);
+	EXPECT_EQ(window->bytes.size(), kCodeWindowBytes);
+	EXPECT_EQ(v.kind, SpinKind::PauseLoop) << toString(v.reason);
+}
+
+TEST(SpinClassifierHostile, RipAtTheLastByteOfTheAddressSpaceIsUnmappedNotAWindow)
+{
+	TestGuest guest(kRam);
+	guest.map4K(0xffff'ffff'ffff'f000, 0x20'0000);
+	std::array<uint8_t, kCodeWindowBytes> buffer;
+
+	auto window = readCodeWindow(guest.walker(), UINT64_MAX, buffer);
+	SpinVerdict v = classifyAt(guest.walker(), UINT64_MAX);
+
+	EXPECT_FALSE(window);
+	EXPECT_EQ(v.reason, NoSpinReason::Unmapped);
+}
+
 // Hand-assembled loops (GNU as, bytes from objdump -d), placed at `base` in a window of their own.
 SpinVerdict classify(std::vector<uint8_t> code, uint64_t ripOffset = 0)
 {
