@@ -208,6 +208,8 @@ void VirtualMachine::vcpuLoop(unsigned index)
 		requestStop(StopReason::Fatal, "vCPU " + std::to_string(index) + ": " + status.error().message());
 	else if (index == 0)
 		seccompSelfTest(ThreadRole::Vcpu, config_.seccomp);
+	if (startGate_)
+		startGate_->wait();
 
 	const ExitContext context{pio_, mmio_, index, runSize_, counters, [this, index](const std::string &what) {
 					  // Said once per process; every one is counted (exits.unclaimed).

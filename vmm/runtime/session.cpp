@@ -208,6 +208,7 @@ private:
 	SessionIo io_;
 	uint64_t startNs_;
 
+	StartGate startGate_; // before vms_: their threads wait on it
 	std::vector<VmConfig> configs_;
 	std::optional<KvmSystem> kvm_;
 	std::unique_ptr<SessionScheduler> scheduler_;
@@ -303,6 +304,7 @@ Status SessionRun::createVms()
 		if (!vm)
 			return vm.error().wrap(name);
 		(*vm)->setObserver(scheduler_.get());
+		(*vm)->setStartGate(&startGate_);
 		if (auto status = scheduler_->addVm(**vm); !status)
 			return status.error().wrap(name);
 		vms_.push_back(std::move(*vm));
@@ -317,6 +319,12 @@ Status SessionRun::startVms()
 	// Said when the run starts, so a long run shows at once what it runs under.
 	if (!io_.quiet)
 		spdlog::info("{}", scheduler_->summary());
+	// Opened once every VM's threads exist, or when starting one failed (its siblings must be
+	// able to see the stop and end).
+	struct OpenOnExit {
+		StartGate &gate;
+		~OpenOnExit() { gate.open(); }
+	} openOnExit{startGate_};
 	for (auto &vm : vms_)
 		if (auto status = vm->start(); !status)
 			return status.error().wrap(vm->config().name);

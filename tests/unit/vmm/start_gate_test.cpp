@@ -1,0 +1,38 @@
+// StartGate: every vCPU thread of a session waits on it before its first KVM_RUN.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "vmm/runtime/machine.h"
+
+using namespace spindle;
+
+TEST(StartGate, WaitersStayUntilTheGateOpens)
+{
+	StartGate gate;
+	std::atomic<int> passed{0};
+	std::thread a([&] { gate.wait(); passed++; });
+	std::thread b([&] { gate.wait(); passed++; });
+
+	std::this_thread::sleep_for(std::chrono::milliseconds(20));
+	const int beforeOpen = passed.load();
+	gate.open();
+	a.join();
+	b.join();
+
+	EXPECT_EQ(beforeOpen, 0);
+	EXPECT_EQ(passed.load(), 2);
+}
+
+TEST(StartGate, WaitAfterOpenReturnsAtOnce)
+{
+	StartGate gate;
+	gate.open();
+
+	gate.wait();
+
+	EXPECT_TRUE(gate.isOpen());
+}
