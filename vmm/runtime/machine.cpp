@@ -209,7 +209,7 @@ void VirtualMachine::vcpuLoop(unsigned index)
 	else if (index == 0)
 		seccompSelfTest(ThreadRole::Vcpu, config_.seccomp);
 	if (startGate_)
-		startGate_->wait();
+		startGate_->arriveAndWait();
 
 	const ExitContext context{pio_, mmio_, index, runSize_, counters, [this, index](const std::string &what) {
 					  // Said once per process; every one is counted (exits.unclaimed).

@@ -85,14 +85,25 @@ private:
 	uint64_t generation_ = 0;
 };
 
-// Holds every vCPU thread of a session before its first KVM_RUN until the session has started
-// all its VMs, so the guests start together. Without it the first VMs ran while the main thread
-// was still starting the rest, and once their boosts took the CPUs the last VMs started up to a
-// second late: on PVM at 4x, 12 of 303 matrix runs took 2 s instead of 1, with some VMs running
-// nearly alone (efficiency above 4) and others starved (below 0.1).
+// Holds every vCPU thread of a session before its first KVM_RUN until all of them are set up
+// (attached to the scheduler), so the guests start together. Without it the first VMs ran while
+// the rest were still starting, and once their boosts or gang turns held the CPUs, a thread not
+// yet attached (so never deprioritized nor boosted, just starved) could not even attach: on PVM
+// at 4x, 12 of 303 matrix runs took 2 s instead of 1, some VMs running nearly alone (efficiency
+// above 4) and others starved (below 0.1). Opening once the threads merely existed halved that.
 class StartGate
 {
 public:
+	// How many threads will arrive; set before any of them starts.
+	void expect(unsigned threads) { remaining_.store(threads, std::memory_order_relaxed); }
+	// A thread that is set up counts itself and waits for the others; the last one opens.
+	void arriveAndWait()
+	{
+		if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+			open();
+		wait();
+	}
+	// Opens at once (a VM failed to start: the others must see the stop and end).
 	void open()
 	{
 		open_.store(true, std::memory_order_release);
@@ -102,6 +113,7 @@ public:
 	bool isOpen() const { return open_.load(std::memory_order_acquire); }
 
 private:
+	std::atomic<unsigned> remaining_{0};
 	std::atomic<bool> open_{false};
 };
 
@@ -130,7 +142,7 @@ public:
 
 	void setObserver(VmObserver *observer) { observer_ = observer; }
 	// The session's gate; without one the vCPUs enter the guest as soon as they are set up.
-	void setStartGate(const StartGate *gate) { startGate_ = gate; }
+	void setStartGate(StartGate *gate) { startGate_ = gate; }
 	Status start();
 	// Asks every vCPU to leave KVM_RUN and stop; returns at once (join() waits).
 	void requestStop(StopReason reason, const std::string &message = {});
@@ -188,7 +200,7 @@ private:
 	std::shared_ptr<Serial> serial_;
 	std::shared_ptr<PvDevice> pvDevice_;
 	VmObserver *observer_ = nullptr;
-	const StartGate *startGate_ = nullptr;
+	StartGate *startGate_ = nullptr;
 	FinishSignal &finishedSignal_;
 
 	std::atomic<bool> stop_{false};

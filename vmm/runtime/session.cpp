@@ -319,15 +319,17 @@ Status SessionRun::startVms()
 	// Said when the run starts, so a long run shows at once what it runs under.
 	if (!io_.quiet)
 		spdlog::info("{}", scheduler_->summary());
-	// Opened once every VM's threads exist, or when starting one failed (its siblings must be
-	// able to see the stop and end).
-	struct OpenOnExit {
-		StartGate &gate;
-		~OpenOnExit() { gate.open(); }
-	} openOnExit{startGate_};
+	// The last vCPU thread to be set up opens the gate; if a VM fails to start, it is opened
+	// here, so the threads that did start see the stop and end.
+	unsigned vcpus = 0;
 	for (auto &vm : vms_)
-		if (auto status = vm->start(); !status)
+		vcpus += vm->config().cpus;
+	startGate_.expect(vcpus);
+	for (auto &vm : vms_)
+		if (auto status = vm->start(); !status) {
+			startGate_.open();
 			return status.error().wrap(vm->config().name);
+		}
 	// Every thread of the run exists now; the main thread's own calls are few from here on.
 	if (io_.filterMainThread) {
 		if (auto status = installSeccompFilter(ThreadRole::Main, config_.seccomp); !status)

@@ -27,6 +27,26 @@ TEST(StartGate, WaitersStayUntilTheGateOpens)
 	EXPECT_EQ(passed.load(), 2);
 }
 
+TEST(StartGate, OpensWhenTheLastExpectedThreadArrives)
+{
+	StartGate gate;
+	gate.expect(2);
+	std::atomic<int> passed{0};
+	std::thread first([&] { gate.arriveAndWait(); passed++; });
+
+	std::this_thread::sleep_for(std::chrono::milliseconds(20));
+	const bool openWithOne = gate.isOpen();
+	const int passedWithOne = passed.load();
+	std::thread last([&] { gate.arriveAndWait(); passed++; });
+	first.join();
+	last.join();
+
+	EXPECT_FALSE(openWithOne);
+	EXPECT_EQ(passedWithOne, 0);
+	EXPECT_EQ(passed.load(), 2);
+	EXPECT_TRUE(gate.isOpen());
+}
+
 TEST(StartGate, WaitAfterOpenReturnsAtOnce)
 {
 	StartGate gate;
