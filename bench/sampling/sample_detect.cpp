@@ -7,8 +7,8 @@
 // A one-vCPU ring-3 guest computes (a register loop of multiplies and adds: not a spin) for
 // --compute-ms, writes once to an unmapped address (a KVM_EXIT_MMIO: the host takes the time
 // the spin starts), then spins in a PAUSE loop. A sampler thread drains a VcpuSampler on the
-// vCPU thread every 1 ms, as the scheduler's tick does, with the default history (window 8,
-// low 2, high 5) and --rate (default 1000 Hz, backing off while nothing spins, as in a run).
+// vCPU thread every 1 ms, as the scheduler's tick does, with the default history (printed; the
+// scheduler's defaults) and --rate (default 1000 Hz, backing off while nothing spins, as in a run).
 // Per round: detection latency = first report after the spin starts - the start (the round
 // ends there, or after 2 s without one); false reports = reports during the compute phase.
 // Prints the median and 90th percentile latency, the false reports per second of compute, and
@@ -273,9 +273,10 @@ int main(int argc, char **argv)
 		samples += round.samples;
 		sampledNs += round.sampledNs;
 	}
-	std::printf("sampling detector, --rate %u Hz (backing off while nothing spins), window 8, low 2, high 5; "
+	const sched::sampling::SampleHistoryConfig history;
+	std::printf("sampling detector, --rate %u Hz (backing off while nothing spins), window %u, low %u, high %u; "
 		    "vCPU on CPU %d, sampler on CPU %d\n",
-		    o.rateHz, o.vcpuCpu, o.samplerCpu);
+		    o.rateHz, history.window, history.spinLow, history.spinHigh, o.vcpuCpu, o.samplerCpu);
 	std::printf("detection latency (spin start -> first report), after %u ms of compute: median %.1f ms, p90 %.1f ms, "
 		    "max %.1f ms (%zu of %u rounds detected, %u not within 2 s)\n",
 		    o.computeMs, quantileMs(latencies, 0.5), quantileMs(latencies, 0.9), quantileMs(latencies, 1.0),

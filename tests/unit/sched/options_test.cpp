@@ -1,3 +1,6 @@
+#include <algorithm>
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include "sched/options.h"
@@ -253,6 +256,27 @@ TEST(SchedOptions, EveryListedFlagIsKnownToTheParser)
 		// An empty value is never valid, but the error must be about the value, not the name.
 		ASSERT_FALSE(s.ok()) << f.name;
 		EXPECT_EQ(s.error().message().find("unknown scheduler flag"), std::string::npos) << f.name;
+	}
+}
+
+
+// The help must say the defaults the scheduler really uses (a default once changed in the struct
+// and in the wrong help line: --spin-low said 1, --sample-low 2).
+TEST(SchedOptions, DetectorFlagsHelpStatesTheDefaults)
+{
+	const SchedulerOptions defaults;
+	const std::pair<std::string_view, uint32_t> expected[] = {
+		{ "spin-low", defaults.spinLow },           { "spin-high", defaults.spinHigh },
+		{ "sample-window", defaults.sampleWindow }, { "sample-low", defaults.sampleLow },
+		{ "sample-high", defaults.sampleHigh },
+	};
+
+	for (const auto &[name, value] : expected) {
+		const auto &flags = schedFlags();
+		const auto flag = std::find_if(flags.begin(), flags.end(), [&](const FlagDescription &f) { return f.name == name; });
+		ASSERT_NE(flag, flags.end()) << name;
+		const std::string said = "(default " + std::to_string(value);
+		EXPECT_NE(flag->help.find(said), std::string_view::npos) << name << ": " << flag->help;
 	}
 }
 
