@@ -155,6 +155,14 @@ struct SaturatedPool {
 		h.setStates(b, { S::Runnable, S::Running }, { 0, 1 });
 	}
 	AdaptivePolicy &adaptive() { return static_cast<AdaptivePolicy &>(h.core.policy()); }
+	// Ticks with no spin reported.
+	void quietTicks(unsigned n)
+	{
+		for (unsigned t = 0; t < n; ++t) {
+			h.clock.advance(kMs);
+			h.core.tick();
+		}
+	}
 	std::vector<Action> ticks(unsigned n)
 	{
 		std::vector<Action> all;
@@ -253,10 +261,7 @@ TEST(AdaptivePolicy, TurnsOutlastTheSpinsTheyCure)
 	p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
 	ASSERT_TRUE(p.adaptive().turnsActive());
 
-	for (unsigned t = 0; t < AdaptivePolicy::kTurnSpinMemoryTicks - AdaptivePolicy::kTurnHysteresisTicks - 1; ++t) {
-		p.h.clock.advance(kMs);
-		p.h.core.tick();
-	}
+	p.quietTicks(AdaptivePolicy::kTurnSpinMemoryTicks - AdaptivePolicy::kTurnHysteresisTicks - 1);
 
 	EXPECT_TRUE(p.adaptive().turnsActive());
 }
@@ -267,10 +272,7 @@ TEST(AdaptivePolicy, TurnsEndOnceNoVmHasSpunForTheTurnMemory)
 	p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
 	ASSERT_TRUE(p.adaptive().turnsActive());
 
-	for (unsigned t = 0; t < AdaptivePolicy::kTurnSpinMemoryTicks + 2 * AdaptivePolicy::kTurnHysteresisTicks; ++t) {
-		p.h.clock.advance(kMs);
-		p.h.core.tick();
-	}
+	p.quietTicks(AdaptivePolicy::kTurnSpinMemoryTicks + 2 * AdaptivePolicy::kTurnHysteresisTicks);
 
 	EXPECT_FALSE(p.adaptive().turnsActive());
 }
@@ -279,10 +281,7 @@ TEST(AdaptivePolicy, NoTurnsWithoutSpinWaits)
 {
 	SaturatedPool p;
 
-	for (unsigned t = 0; t < 4 * AdaptivePolicy::kTurnHysteresisTicks; ++t) {
-		p.h.clock.advance(kMs);
-		p.h.core.tick();
-	}
+	p.quietTicks(4 * AdaptivePolicy::kTurnHysteresisTicks);
 
 	EXPECT_FALSE(p.adaptive().turnsActive());
 }
