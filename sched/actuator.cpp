@@ -227,7 +227,7 @@ Status HostActuator::boost(pid_t tid, uint64_t budgetNs)
 	attr.policy = SCHED_DEADLINE;
 	attr.flags = SCHED_FLAG_RESET_ON_FORK; // a deadline task cannot fork otherwise
 	attr.runtime = std::max<uint64_t>(budgetNs, 10'000);
-	attr.deadline = attr.period = 2 * attr.runtime;
+	attr.deadline = attr.period = deadlineBoostPeriodNs(attr.runtime);
 	if (setSchedAttr(tid, attr).ok()) {
 		e->mode = Mode::Deadline;
 		return {};

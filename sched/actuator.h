@@ -7,8 +7,9 @@
 // fifoPriority and keeps its pin; the scheduler's expiry timer ends it (the scheduler thread runs
 // at fifoPriority + 1 meanwhile, so a boosted thread cannot keep it away). With
 // BoostClass::Deadline the thread becomes a
-// SCHED_DEADLINE task with runtime = budget and deadline = period = 2 x budget (half a CPU of
-// bandwidth, so admission control admits several boosted vCPUs per CPU). A deadline task may not
+// SCHED_DEADLINE task with runtime = budget and deadline = period = deadlineBoostPeriodNs(budget)
+// (see there); the scheduler thread meanwhile is a deadline task with a 1 ms deadline, which EDF
+// puts ahead of every boost (Scheduler::keepAheadOfBoostsLocked). A deadline task may not
 // be pinned (its affinity must span its root domain), so for the boost the thread gets back the
 // affinity it had before Spindle pinned it — the whole machine — and global EDF places the
 // boosted siblings on distinct CPUs by itself; its pin is re-applied when the boost ends. If the
@@ -62,6 +63,20 @@ struct SchedAttr {
 #ifndef SCHED_DEADLINE
 #define SCHED_DEADLINE 6
 #endif
+
+// The period (= relative deadline) of a deadline boost of this runtime: twice the runtime, and
+// never under kDeadlineBoostMinPeriodNs. Why the floor: without HRTICK_DL (off by default) the
+// kernel notices an exhausted runtime only at a scheduler tick (4 ms at HZ=250, 10 ms at HZ=100).
+// With a period shorter than the tick, the deadline of an overrun boost has already passed
+// when the tick notices, so the kernel replenishes at once and the boost runs on to the next
+// tick: a 1 ms boost with a 2 ms period ran up to 7.9 ms in one go here, with a 10 ms period
+// at most 3.9 ms (BENCHMARKS.md, "Deadline boosts on the PVM host"). The kernel then debits the
+// overrun: the thread gets no deadline runtime until its bandwidth has paid for it.
+constexpr uint64_t kDeadlineBoostMinPeriodNs = 10'000'000;
+constexpr uint64_t deadlineBoostPeriodNs(uint64_t runtimeNs)
+{
+	return runtimeNs * 2 > kDeadlineBoostMinPeriodNs ? runtimeNs * 2 : kDeadlineBoostMinPeriodNs;
+}
 
 Result<SchedAttr> getSchedAttr(pid_t tid);
 Status setSchedAttr(pid_t tid, const SchedAttr &attr);

@@ -12,7 +12,7 @@
 // decision-to-system-call latency, plus each group's CPU time. Not a test: the numbers are the
 // host's. Run it as root (SCHED_FIFO needs CAP_SYS_NICE).
 //
-//   sched-boost-overrun [SECONDS] [express|extend]
+//   sched-boost-overrun [SECONDS] [express|extend] [fifo|deadline]
 
 #include <sys/syscall.h>
 #include <time.h>
@@ -98,8 +98,10 @@ int main(int argc, char **argv)
 {
 	double seconds = argc > 1 ? std::atof(argv[1]) : 2.0;
 	const bool extend = argc > 2 && std::string(argv[2]) == "extend";
-	if (argc > 2 && !extend && std::string(argv[2]) != "express") {
-		std::printf("usage: sched-boost-overrun [SECONDS] [express|extend]\n");
+	const bool deadline = argc > 3 && std::string(argv[3]) == "deadline";
+	if ((argc > 2 && !extend && std::string(argv[2]) != "express") ||
+	    (argc > 3 && !deadline && std::string(argv[3]) != "fifo")) {
+		std::printf("usage: sched-boost-overrun [SECONDS] [express|extend] [fifo|deadline]\n");
 		return 2;
 	}
 	if (std::thread::hardware_concurrency() < 2) {
@@ -109,6 +111,7 @@ int main(int argc, char **argv)
 	SchedulerOptions options;
 	options.policy = extend ? PolicyKind::Extend : PolicyKind::Express;
 	options.detectPle = false; // no kvm:kvm_exit here; the notifications are the only source
+	options.boostClass = deadline ? BoostClass::Deadline : BoostClass::Fifo;
 	if (const char *trace = std::getenv("SPINDLE_TRACE"))
 		options.tracePath = trace;
 	auto created = Scheduler::create(options, { 0, 1 });

@@ -44,6 +44,22 @@ TEST(Policies, CoboostDetectsSpinsThroughPvAndBoosts)
 		<< "the scheduler thread must run above its boosts while they last: " << run.metrics;
 }
 
+TEST(Policies, CoboostWithDeadlineBoostsRestoresEveryThread)
+{
+	PolicyRun run = runPolicy("coboost", { "--boost-class", "deadline" });
+	expectCompletedWithMutualExclusion(run);
+	if (run.metrics.find("\"fifo_fallback\":true") != std::string::npos)
+		GTEST_SKIP() << "SCHED_DEADLINE boosts refused on this host (admission control or permission)";
+	EXPECT_GT(totalOf(run.metrics, "boosts"), 0u) << run.metrics;
+	const uint64_t attached = sumAfter(run.metrics, "\"vcpu_threads_attached\":");
+	const uint64_t switches = sumAfter(run.metrics, "\"scheduler_realtime_switches\":");
+	EXPECT_EQ(attached, 4u) << run.metrics;
+	EXPECT_GT(switches, 0u) << "the scheduler thread rises above deadline boosts too: " << run.metrics;
+	// Every vCPU thread, and every return of the scheduler thread from the deadline class.
+	EXPECT_EQ(sumAfter(run.metrics, "\"restores\":"), attached + switches / 2) << run.metrics;
+	EXPECT_EQ(sumAfter(run.metrics, "\"restore_mismatches\":"), 0u) << run.metrics;
+}
+
 TEST(Policies, ExtendGrantsExtensionsToHolders)
 {
 	PolicyRun run = runPolicy("extend");

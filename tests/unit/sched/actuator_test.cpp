@@ -202,7 +202,15 @@ TEST(Actuator, DeadlineBoostHasTheBudgetAsRuntime)
 	auto attr = getSchedAttr(t.tid());
 	ASSERT_TRUE(attr.ok());
 	EXPECT_EQ(attr->runtime, 500'000u);
-	EXPECT_EQ(attr->period, 1'000'000u);
+	EXPECT_EQ(attr->period, deadlineBoostPeriodNs(500'000));
+}
+
+TEST(Actuator, DeadlineBoostPeriodIsTwiceTheRuntimeAndNeverShorterThanATick)
+{
+	EXPECT_EQ(deadlineBoostPeriodNs(50'000), kDeadlineBoostMinPeriodNs);
+	EXPECT_EQ(deadlineBoostPeriodNs(1'000'000), kDeadlineBoostMinPeriodNs);
+	EXPECT_EQ(deadlineBoostPeriodNs(8'000'000), 16'000'000u);
+	EXPECT_GE(kDeadlineBoostMinPeriodNs, 10'000'000u) << "the tick at HZ=100";
 }
 
 TEST(Actuator, FifoBoostIsPinnedAtTheConfiguredPriority)
