@@ -9,6 +9,7 @@ namespace spindle::bench {
 namespace {
 
 constexpr std::string_view kNoPleSuffix = "-nople";
+constexpr std::string_view kDeadlineSuffix = "-dl";
 constexpr unsigned kMaxOvercommit = 64;
 constexpr uint64_t kMaxCsNs = 10'000'000; // the guest's own limit (guest-kernels/README.md)
 
@@ -44,7 +45,7 @@ bool contains(const std::vector<T> &items, const T &item)
 
 std::string PolicyVariant::label() const
 {
-	return pauseExits ? policy : policy + std::string(kNoPleSuffix);
+	return policy + std::string(deadlineBoosts ? kDeadlineSuffix : "") + std::string(pauseExits ? "" : kNoPleSuffix);
 }
 
 std::string_view runKindName(RunKind kind)
@@ -71,14 +72,18 @@ Result<std::vector<PolicyVariant>> parsePolicyList(std::string_view text, const 
 		return items.error();
 	std::vector<PolicyVariant> variants;
 	for (const std::string &item : *items) {
-		PolicyVariant variant{ item, true };
-		if (item.size() > kNoPleSuffix.size() && item.ends_with(kNoPleSuffix)) {
-			variant.policy = item.substr(0, item.size() - kNoPleSuffix.size());
+		PolicyVariant variant{ item, true, false };
+		if (variant.policy.size() > kNoPleSuffix.size() && variant.policy.ends_with(kNoPleSuffix)) {
+			variant.policy.resize(variant.policy.size() - kNoPleSuffix.size());
 			variant.pauseExits = false;
+		}
+		if (variant.policy.size() > kDeadlineSuffix.size() && variant.policy.ends_with(kDeadlineSuffix)) {
+			variant.policy.resize(variant.policy.size() - kDeadlineSuffix.size());
+			variant.deadlineBoosts = true;
 		}
 		if (!contains(knownPolicies, variant.policy))
 			return Error::invalid("unknown policy '" + item + "' (expected one of " + joinedNames(knownPolicies) +
-					      ", each optionally with -nople)");
+					      ", each optionally with -dl, -nople or -dl-nople)");
 		if (contains(variants, variant))
 			return Error::invalid("policy '" + item + "' listed twice");
 		variants.push_back(variant);

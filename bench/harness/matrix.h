@@ -15,13 +15,16 @@
 
 namespace spindle::bench {
 
-// A scheduling policy as the benchmark runs it: a Spindle policy name plus whether KVM's
-// in-kernel PAUSE-loop exiting stays on. "cfs" is stock KVM; "cfs-nople" shows the raw problem.
+// A scheduling policy as the benchmark runs it: a Spindle policy name, whether KVM's in-kernel
+// PAUSE-loop exiting stays on, and whether boosts are SCHED_DEADLINE budgets (--boost-class
+// deadline) instead of SCHED_FIFO. "cfs" is stock KVM; "cfs-nople" shows the raw problem;
+// "coboost-dl" is coboost with deadline boosts.
 struct PolicyVariant {
 	std::string policy;
 	bool pauseExits = true;
+	bool deadlineBoosts = false;
 
-	std::string label() const; // "cfs", "cfs-nople"
+	std::string label() const; // "cfs", "cfs-nople", "coboost-dl", "coboost-dl-nople"
 	bool operator==(const PolicyVariant &other) const = default;
 };
 

@@ -208,8 +208,9 @@ Matrix (comma-separated lists; [quick] is the --quick default where it differs):
   --scenarios LIST    scenarios above, or all (default )";
 	text += std::string(kScenarios) + ")";
 	text += R"(
-  --policies LIST     policies; NAME-nople runs NAME with KVM's PAUSE-loop exiting off
-                      (default )";
+  --policies LIST     policies; NAME-nople runs NAME with KVM's PAUSE-loop exiting off,
+                      NAME-dl with SCHED_DEADLINE boosts (--boost-class deadline; both:
+                      NAME-dl-nople) (default )";
 	text += std::string(kFull.policies) + ")\n                      [quick: " + kQuick.policies + "]";
 	text += std::string(R"(
   --overcommit LIST   overcommit factors k (default )") + kFull.overcommit + ") [quick: " + kQuick.overcommit + "]";

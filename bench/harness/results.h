@@ -48,6 +48,7 @@ struct RunRecord {
 	uint64_t spinWaits = 0;       // spin waits the scheduler detected (all detectors)
 	uint64_t boosts = 0;
 	uint64_t boostedUs = 0;
+	bool boostFellBackToFifo = false; // deadline boosts asked for, the kernel refused them
 	double schedulerCpuMs = 0;    // CPU time of the non-vCPU threads (see BENCHMARKS.md)
 	// Filled by deriveRatios() from the Alone / CpuAlone runs of the same scenario.
 	std::vector<std::optional<double>> vmEfficiency; // per VM of plan.vms

@@ -235,17 +235,27 @@ std::string scenarioSection(const std::string &scenario, const std::vector<CellS
 	return out;
 }
 
+// What the run's boosts were ("fifo" also for policies that never boost: it is the default;
+// "deadline-fell-back-to-fifo" when the kernel refused a deadline boost during the run).
+std::string boostClassName(const RunRecord &r)
+{
+	if (!r.plan.policy.deadlineBoosts)
+		return "fifo";
+	return r.boostFellBackToFifo ? "deadline-fell-back-to-fifo" : "deadline";
+}
+
 } // namespace
 
 std::string runsCsv(const std::vector<RunRecord> &records, const HostInfo &host)
 {
-	std::string out = "run,scenario,kind,policy,pause_exits,overcommit,lock,cs_ns,repeat,status,failure,wall_s,"
+	std::string out = "run,scenario,kind,policy,pause_exits,boost_class,overcommit,lock,cs_ns,repeat,status,failure,wall_s,"
 			  "vms,vm_ops_per_s,vm_efficiency,cpu_ops_per_s,efficiency,fairness,spin_waits,boosts,boosted_us,"
 			  "scheduler_cpu_ms,host_kind,host_cpu,host_kernel,host_cores,spindle_version,date,command\n";
 	for (const RunRecord &r : records) {
 		const std::string fields[] = {
 			std::to_string(r.index), r.plan.scenario, std::string(runKindName(r.plan.kind)), r.plan.policy.policy,
-			r.plan.policy.pauseExits ? "on" : "off", std::to_string(r.plan.overcommit), r.plan.lock,
+			r.plan.policy.pauseExits ? "on" : "off", boostClassName(r),
+			std::to_string(r.plan.overcommit), r.plan.lock,
 			std::to_string(r.plan.csNs), std::to_string(r.plan.repeat + 1),
 			std::string(runStatusName(r.status)), r.failure, fixed(r.wallSeconds, 3),
 			joinedText(labels(r.plan.vms), ";"), joined(r.vmOps, ";", 1, ""), joined(r.vmEfficiency, ";", 4, ""),
@@ -279,6 +289,7 @@ std::string runsJson(const std::vector<RunRecord> &records, const std::vector<Ce
 		       ", \"kind\": " + jsonString(runKindName(r.plan.kind)) +
 		       ", \"policy\": " + jsonString(r.plan.policy.policy) +
 		       ", \"pause_exits\": " + (r.plan.policy.pauseExits ? "true" : "false") +
+		       ", \"boost_class\": " + jsonString(boostClassName(r)) +
 		       ", \"overcommit\": " + std::to_string(r.plan.overcommit) +
 		       ", \"lock\": " + jsonString(r.plan.lock) + ", \"cs_ns\": " + std::to_string(r.plan.csNs) +
 		       ", \"repeat\": " + std::to_string(r.plan.repeat + 1) +

@@ -187,6 +187,8 @@ SessionConfig sessionFor(const BenchOptions &options, const RunPlan &plan)
 	SessionConfig run;
 	run.policy = plan.policy.policy;
 	run.pauseExits = plan.policy.pauseExits;
+	if (plan.policy.deadlineBoosts)
+		run.schedFlags.emplace_back("boost-class", "deadline");
 	run.pcpus = options.pcpus;
 	run.serial = SerialMode::Off;
 	run.timeoutMs = options.runTimeoutNs / 1'000'000;
@@ -290,6 +292,7 @@ RunRecord measure(const BenchOptions &options, const RunPlan &plan, unsigned ind
 	record.spinWaits = sched::spinWaits(totals);
 	record.boosts = totals.boosts;
 	record.boostedUs = totals.boostedNs / 1000;
+	record.boostFellBackToFifo = report->scheduler.host.fifoFallback;
 	return record;
 }
 

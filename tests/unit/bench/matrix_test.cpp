@@ -56,10 +56,33 @@ TEST(PolicyList, NopleSuffixTurnsPauseExitsOff)
 	EXPECT_EQ((*list)[1], (PolicyVariant{ "cfs", true }));
 }
 
+TEST(PolicyList, DlSuffixAsksForDeadlineBoostsAndCombinesWithNople)
+{
+	auto list = parsePolicyList("coboost-dl,coboost,coboost-dl-nople", kPolicies);
+
+	ASSERT_TRUE(list.ok()) << list.error().message();
+	ASSERT_EQ(list->size(), 3u);
+	EXPECT_EQ((*list)[0], (PolicyVariant{ "coboost", true, true }));
+	EXPECT_EQ((*list)[1], (PolicyVariant{ "coboost", true, false }));
+	EXPECT_EQ((*list)[2], (PolicyVariant{ "coboost", false, true }));
+}
+
+TEST(PolicyList, RejectsSuffixesInTheWrongOrderOrTwice)
+{
+	EXPECT_FALSE(parsePolicyList("coboost-nople-dl", kPolicies).ok());
+	EXPECT_FALSE(parsePolicyList("coboost-dl-dl", kPolicies).ok());
+	EXPECT_FALSE(parsePolicyList("-dl", kPolicies).ok());
+}
+
 TEST(PolicyList, LabelRoundTrips)
 {
 	EXPECT_EQ((PolicyVariant{ "coboost", false }).label(), "coboost-nople");
 	EXPECT_EQ((PolicyVariant{ "coboost", true }).label(), "coboost");
+	EXPECT_EQ((PolicyVariant{ "coboost", true, true }).label(), "coboost-dl");
+	EXPECT_EQ((PolicyVariant{ "coboost", false, true }).label(), "coboost-dl-nople");
+	auto parsed = parsePolicyList("coboost-dl-nople", kPolicies);
+	ASSERT_TRUE(parsed.ok());
+	EXPECT_EQ((*parsed)[0].label(), "coboost-dl-nople");
 }
 
 TEST(PolicyList, RejectsUnknownPolicyNamingIt)

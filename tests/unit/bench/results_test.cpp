@@ -396,6 +396,20 @@ TEST(RunsCsv, QuotesFieldsHoldingCommasAndQuotes)
 	EXPECT_NE(csv.find(",failed,\"lock0: guest said \"\"no\"\", twice\","), std::string::npos);
 }
 
+TEST(RunsCsv, BoostClassSaysWhatTheKernelGranted)
+{
+	RunRecord fifo = record(RunKind::Cell, "coboost", 2, { 50, 40 });
+	RunRecord deadline = fifo, refused = fifo;
+	deadline.plan.policy.deadlineBoosts = refused.plan.policy.deadlineBoosts = true;
+	refused.boostFellBackToFifo = true;
+
+	const std::string csv = runsCsv({ fifo, deadline, refused }, testHost());
+
+	EXPECT_NE(csv.find(",coboost,on,fifo,2,"), std::string::npos) << csv;
+	EXPECT_NE(csv.find(",coboost,on,deadline,2,"), std::string::npos) << csv;
+	EXPECT_NE(csv.find(",coboost,on,deadline-fell-back-to-fifo,2,"), std::string::npos) << csv;
+}
+
 TEST(RunsJson, CarriesHostRunsCellsAndNullForMissingNumbers)
 {
 	std::vector<RunRecord> records = { record(RunKind::Cell, "cfs", 2, { 50, 50 }) };
