@@ -43,8 +43,9 @@ public:
 	// ... and while turns run, within this many: turns hide the spinning they cure, so a VM in
 	// turns reports few spins, and with the short memory turns ended within a few quanta and the
 	// preempted holders were back (measured: ticket at 2x on PVM, turns took 0.85 to 0.91 of
-	// gang's throughput only when they lasted).
-	static constexpr unsigned kTurnSpinMemoryTicks = 200;
+	// gang's throughput only when they lasted; 200 ticks gave 0.93 of gang, 1000 ticks 0.99-1.0:
+	// sched/README.md, rule 4).
+	static constexpr unsigned kTurnSpinMemoryTicks = 1000;
 	// Rounds looked at before the slice is adapted.
 	static constexpr unsigned kAdaptRounds = 8;
 	// An epoch of the response choice, in ticks, and how often the other response is tried.
