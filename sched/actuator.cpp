@@ -37,6 +37,25 @@ Status setSchedAttr(pid_t tid, const SchedAttr &attr)
 	return {};
 }
 
+void emptyDeadlineReservation(pid_t tid)
+{
+	// Never one's own: a thread running this is not blocked, so it cannot leak, and an empty
+	// reservation with the runtime already spent would throttle it for seconds before its next
+	// system call, the one that leaves the class (a vCPU thread restoring itself at exit did,
+	// holding the scheduler's lock).
+	if (tid == static_cast<pid_t>(syscall(SYS_gettid)))
+		return;
+	SchedAttr now;
+	if (syscall(SYS_sched_getattr, tid, &now, sizeof(now), 0) != 0 || now.policy != SCHED_DEADLINE)
+		return;
+	SchedAttr empty;
+	empty.policy = SCHED_DEADLINE;
+	empty.flags = now.flags;
+	empty.runtime = kEmptyReservationRuntimeNs;
+	empty.deadline = empty.period = kEmptyReservationPeriodNs;
+	(void)syscall(SYS_sched_setattr, tid, &empty, 0); // a refusal leaves the leak possible, no worse
+}
+
 ReadBack readBack(pid_t tid, const SchedAttr &attr, const cpu_set_t *affinity)
 {
 	SchedAttr now;
@@ -117,6 +136,7 @@ HostActuator::Restored HostActuator::restoreEntry(Entry &e, pid_t tid)
 	Restored restored;
 	SchedAttr attr = e.original;
 	attr.size = sizeof(attr);
+	emptyDeadlineReservation(tid);
 	if (syscall(SYS_sched_setattr, tid, &attr, 0) != 0)
 		restored.callError = errno;
 	if (sched_setaffinity(tid, sizeof(cpu_set_t), &e.originalAffinity) != 0 && restored.callError == 0)
@@ -171,6 +191,8 @@ Status HostActuator::applyNormal(Entry &e, SchedAttr attr)
 {
 	attr.flags = e.original.flags;
 	attr.runtime = attr.deadline = attr.period = 0;
+	if (e.mode == Mode::Deadline)
+		emptyDeadlineReservation(e.tid.load());
 	Status s = setSchedAttr(e.tid.load(), attr);
 	if (!s)
 		return s;

@@ -81,6 +81,19 @@ constexpr uint64_t deadlineBoostPeriodNs(uint64_t runtimeNs)
 Result<SchedAttr> getSchedAttr(pid_t tid);
 Status setSchedAttr(pid_t tid, const SchedAttr &attr);
 
+// Before a thread leaves SCHED_DEADLINE, its reservation is made empty (a 1,024 ns runtime per
+// 4 s period, which is 0 in the kernel's 20-bit bandwidth fixed point). Why: a deadline task that
+// leaves the class while it is blocked keeps its bandwidth in the root domain's admission total
+// for good (kernel 6.18.44, measured: sched/README.md, "Deadline bandwidth leak"), and after a
+// few leaks no one on the host can get a deadline reservation until the root domain is rebuilt.
+// A change of deadline parameters is accounted at once, blocked or not, and what leaks is the
+// reservation at the moment of the switch: nothing. Only system calls: safe on the signal path.
+// Does nothing to a thread that is not SCHED_DEADLINE, nor to the calling thread (which is
+// running, so it cannot leak, and whose spent runtime would have it throttled for seconds).
+constexpr uint64_t kEmptyReservationRuntimeNs = 1024;           // the kernel's smallest
+constexpr uint64_t kEmptyReservationPeriodNs = 4'000'000'000;   // under the default 4.19 s maximum
+void emptyDeadlineReservation(pid_t tid);
+
 // What reading a thread's scheduling state back says about a restore.
 enum class ReadBack : uint8_t {
 	Equal,     // it is what was recorded

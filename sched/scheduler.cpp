@@ -40,6 +40,7 @@ namespace {
 // thread's restore (its affinity is never changed, so only its attributes are compared).
 Status restoreSchedulerThread(pid_t self, const SchedAttr &original, HostBoostStats &stats)
 {
+	emptyDeadlineReservation(self); // the main thread restores it, blocked or not, on the way out
 	Status s = setSchedAttr(self, original);
 	const ReadBack readBackNow = readBack(self, original);
 	if (readBackNow != ReadBack::Gone) {

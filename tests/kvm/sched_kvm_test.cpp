@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/kvm/policy_run.h"
+#include "tests/support/deadline_bandwidth.h"
 #include "tests/support/elf_builder.h"
 #include "tests/support/kvm_main.h"
 #include "tests/support/run_command.h"
@@ -58,6 +59,23 @@ TEST(Policies, CoboostWithDeadlineBoostsRestoresEveryThread)
 	// Every vCPU thread, and every return of the scheduler thread from the deadline class.
 	EXPECT_EQ(sumAfter(run.metrics, "\"restores\":"), attached + switches / 2) << run.metrics;
 	EXPECT_EQ(sumAfter(run.metrics, "\"restore_mismatches\":"), 0u) << run.metrics;
+}
+
+// Gang turns are long deadline boosts that end as vCPU threads block and exit: the runs that
+// hung (a vCPU thread that emptied its own reservation was throttled for good while it held the
+// scheduler's lock) and leaked bandwidth (threads leaving the class while blocked) were these.
+TEST(Policies, GangWithDeadlineBoostsCompletesAndGivesTheKernelItsBandwidthBack)
+{
+	const std::optional<long> before = deadlineBandwidthInUse();
+	PolicyRun first = runPolicy("gang", { "--boost-class", "deadline" });
+	PolicyRun second = runPolicy("gang", { "--boost-class", "deadline" });
+
+	expectCompletedWithMutualExclusion(first);
+	expectCompletedWithMutualExclusion(second);
+	if (!before)
+		GTEST_SKIP() << "the runs completed; the bandwidth check needs /sys/kernel/debug/sched/debug (root)";
+	EXPECT_EQ(deadlineBandwidthSettlingTo(*before), *before)
+		<< "deadline bandwidth the runs reserved is still counted after they ended";
 }
 
 TEST(Policies, ExtendGrantsExtensionsToHolders)

@@ -1,7 +1,8 @@
 // A deadline boost is ended by the kernel, not by Spindle: on real threads, a boost that nobody
 // ever ends (the scheduler thread starved, stopped or gone) runs no longer than its budget plus
 // one scheduler tick, and then no more than its reserved bandwidth. And the Scheduler with
-// deadline boosts keeps its own thread ahead of them, and restores every thread.
+// deadline boosts keeps its own thread ahead of them, and restores every thread. And leaving a
+// deadline boost gives the kernel back its bandwidth, even from a blocked thread.
 //
 // The one timing test in the scheduler's unit suite, with a bound loose enough for a noisy
 // machine: the kernel notices an exhausted runtime at a tick (HZ=100 at worst: 10 ms), and the
@@ -18,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +29,7 @@
 #include "common/clock.h"
 #include "sched/actuator.h"
 #include "sched/scheduler.h"
+#include "tests/support/deadline_bandwidth.h"
 
 namespace spindle::sched {
 namespace {
@@ -203,6 +206,41 @@ TEST(DeadlineBoost, SchedulerThreadRunsAsADeadlineTaskWhileBoostsLastAndEveryThr
 	// Every vCPU thread once, and every return of the scheduler thread from its deadline class.
 	EXPECT_EQ(metrics.host.boosts.restores, 4 + metrics.host.boosts.realtimeSwitches / 2);
 	EXPECT_EQ(metrics.host.boosts.restoreMismatches, 0u);
+}
+
+TEST(DeadlineBoost, EndingTheBoostOfABlockedThreadGivesBackItsBandwidth)
+{
+	const std::optional<long> before = test::deadlineBandwidthInUse();
+	if (!before)
+		GTEST_SKIP() << "/sys/kernel/debug/sched/debug is not readable here (debugfs, root)";
+	std::atomic<bool> stop{ false };
+	std::atomic<pid_t> tid{ 0 };
+	std::thread sleeper([&] {
+		tid.store(gettid());
+		while (!stop.load())
+			std::this_thread::sleep_for(20ms); // blocked nearly all the time
+	});
+	while (tid.load() == 0)
+		std::this_thread::yield();
+	HostActuator actuator(BoostClass::Deadline, 10);
+	ASSERT_TRUE(actuator.track(tid.load(), -1).ok());
+	const std::string refused = boostWithDeadline(actuator, tid.load(), 1'000'000);
+	if (!refused.empty()) {
+		stop = true;
+		sleeper.join();
+		GTEST_SKIP() << refused;
+	}
+	std::this_thread::sleep_for(5ms); // asleep in its 20 ms
+
+	const Status unboosted = actuator.unboost(tid.load());
+	const long after = test::deadlineBandwidthSettlingTo(*before);
+	stop = true;
+	sleeper.join();
+
+	ASSERT_TRUE(unboosted.ok()) << unboosted.error().message();
+	EXPECT_EQ(after, *before) << "the kernel kept the bandwidth of a deadline task that left the class while "
+				     "blocked: every such unboost shrinks what the host can admit until its root "
+				     "domain is rebuilt";
 }
 
 } // namespace
