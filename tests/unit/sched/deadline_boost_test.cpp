@@ -107,6 +107,51 @@ struct Competitors {
 	}
 };
 
+TEST(DeadlineBoost, StopReturnsWhenTheSchedulerThreadCannotRun)
+{
+	SchedulerOptions o;
+	o.policy = PolicyKind::Coboost;
+	o.detectPle = false;
+	o.boostClass = BoostClass::Deadline;
+	auto s = Scheduler::create(o, {});
+	ASSERT_TRUE(s.ok()) << s.error().message();
+	std::atomic<pid_t> schedulerTid{ 0 };
+	std::atomic<bool> starved{ false };
+	// As a deadline task the kernel never replenishes: 1 us of runtime per 4 s.
+	(*s)->setThreadStartHook([&] {
+		SchedAttr stuck;
+		stuck.policy = SCHED_DEADLINE;
+		stuck.flags = SCHED_FLAG_RESET_ON_FORK;
+		stuck.runtime = kEmptyReservationRuntimeNs;
+		stuck.deadline = stuck.period = kEmptyReservationPeriodNs;
+		starved.store(setSchedAttr(static_cast<pid_t>(syscall(SYS_gettid)), stuck).ok());
+		schedulerTid.store(static_cast<pid_t>(syscall(SYS_gettid)));
+	});
+	ASSERT_TRUE((*s)->start().ok());
+	while (schedulerTid.load() == 0)
+		std::this_thread::yield();
+	if (!starved.load()) {
+		(*s)->stop();
+		GTEST_SKIP() << "SCHED_DEADLINE refused here";
+	}
+	std::this_thread::sleep_for(20ms); // its microsecond is spent
+
+	std::atomic<bool> stopped{ false };
+	std::thread stopper([&] {
+		(*s)->stop();
+		stopped.store(true);
+	});
+	const uint64_t start = monotonicNs();
+	while (!stopped.load() && monotonicNs() - start < 2'000'000'000)
+		std::this_thread::sleep_for(1ms);
+	const bool stoppedInTime = stopped.load();
+	if (!stoppedInTime)
+		(void)setSchedAttr(schedulerTid.load(), SchedAttr{}); // free it, or the join takes minutes
+	stopper.join();
+
+	EXPECT_TRUE(stoppedInTime) << "stop() waited on a scheduler thread that cannot run";
+}
+
 // Boosts the thread; "" if it is now a deadline task, else why not (and it is restored).
 std::string boostWithDeadline(HostActuator &actuator, pid_t tid, uint64_t budget)
 {
