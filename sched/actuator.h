@@ -8,8 +8,8 @@
 // at fifoPriority + 1 meanwhile, so a boosted thread cannot keep it away). With
 // BoostClass::Deadline the thread becomes a
 // SCHED_DEADLINE task with runtime = budget and deadline = period = deadlineBoostPeriodNs(budget)
-// (see there); the scheduler thread meanwhile is a deadline task with a 1 ms deadline, which EDF
-// puts ahead of every boost (Scheduler::keepAheadOfBoostsLocked). A deadline task may not
+// (see there); the scheduler thread stays at SCHED_FIFO fifoPriority + 1, below deadline boosts
+// (Scheduler::keepAheadOfBoostsLocked says why). A deadline task may not
 // be pinned (its affinity must span its root domain), so for the boost the thread gets back the
 // affinity it had before Spindle pinned it — the whole machine — and global EDF places the
 // boosted siblings on distinct CPUs by itself; its pin is re-applied when the boost ends. If the

@@ -442,32 +442,18 @@ void Scheduler::keepAheadOfBoostsLocked(KeepAhead mode)
 	if (!want && mode != KeepAhead::Follow)
 		return; // lower only once the batch is applied
 	SchedAttr attr = schedulerOriginal_;
-	Status s;
-	if (want && options_.boostClass == BoostClass::Deadline && !schedulerDeadlineRefused_) {
-		// No SCHED_FIFO priority is above a deadline boost: a boost landing on this thread's
-		// CPU kept it away for a whole scheduler tick (3.9 ms, sched-boost-overrun). A shorter
-		// relative deadline than any boost's puts it first under EDF.
-		attr = SchedAttr{};
-		attr.policy = SCHED_DEADLINE;
-		attr.flags = SCHED_FLAG_RESET_ON_FORK;
-		attr.runtime = kSchedulerDeadlineRuntimeNs;
-		attr.deadline = attr.period = kSchedulerDeadlinePeriodNs;
-		s = setSchedAttr(self, attr);
-		if (!s) {
-			schedulerDeadlineRefused_ = true;
-			spdlog::warn("scheduler thread cannot become SCHED_DEADLINE ({}); it runs at SCHED_FIFO {} "
-				     "instead, below deadline boosts", s.error().message(), options_.fifoPriority + 1);
-		}
-	}
-	if (want && (options_.boostClass != BoostClass::Deadline || schedulerDeadlineRefused_)) {
+	// SCHED_FIFO even with deadline boosts, which are above it: a boost landing on this thread's
+	// CPU keeps it off for up to a tick (3.9 ms, sched-boost-overrun). A deadline scheduler
+	// thread (250 us per 1 ms) kept it ahead, but twice in about 300 matrix runs it and a boosted
+	// vCPU thread were both throttled and never replenished (kernel 6.18.44), and the run hung;
+	// a FIFO scheduler thread ends a stuck boost at its expiry (sched/README.md).
+	if (want) {
 		attr = SchedAttr{};
 		attr.policy = SCHED_FIFO;
 		attr.priority = options_.fifoPriority + 1;
 		attr.flags = SCHED_FLAG_RESET_ON_FORK;
-		s = setSchedAttr(self, attr);
 	}
-	if (!want)
-		s = restoreSchedulerThread(self, attr, hostStats_);
+	Status s = want ? setSchedAttr(self, attr) : restoreSchedulerThread(self, attr, hostStats_);
 	if (!s) {
 		// Boosts need the same privilege, so this is rare; they still end, only later.
 		schedulerRealtimeFailed_ = true;

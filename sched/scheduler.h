@@ -143,13 +143,8 @@ private:
 	// from ending that very boost until RT throttling steps in (950 ms of every second).
 	std::atomic<pid_t> schedulerTid_{ 0 };
 	SchedAttr schedulerOriginal_{};
-	// With deadline boosts it is a deadline task instead, with a shorter deadline than theirs
-	// (deadlineBoostPeriodNs() is at least 10 ms); FIFO if the kernel refuses.
-	static constexpr uint64_t kSchedulerDeadlineRuntimeNs = 250'000;
-	static constexpr uint64_t kSchedulerDeadlinePeriodNs = 1'000'000;
 	bool schedulerRealtime_ = false;
 	bool schedulerRealtimeFailed_ = false;
-	bool schedulerDeadlineRefused_ = false;
 	bool samplingOn_ = false; // the sampling detector runs (decided in create())
 	std::vector<const sampling::SamplingTarget *> samplingTargets_; // per VM, may be null
 	uint64_t pleTracepoint_ = 0;

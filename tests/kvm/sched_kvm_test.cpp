@@ -55,8 +55,8 @@ TEST(Policies, CoboostWithDeadlineBoostsRestoresEveryThread)
 	const uint64_t attached = sumAfter(run.metrics, "\"vcpu_threads_attached\":");
 	const uint64_t switches = sumAfter(run.metrics, "\"scheduler_realtime_switches\":");
 	EXPECT_EQ(attached, 4u) << run.metrics;
-	EXPECT_GT(switches, 0u) << "the scheduler thread rises above deadline boosts too: " << run.metrics;
-	// Every vCPU thread, and every return of the scheduler thread from the deadline class.
+	EXPECT_GT(switches, 0u) << "the scheduler thread rises to SCHED_FIFO with deadline boosts too: " << run.metrics;
+	// Every vCPU thread, and every return of the scheduler thread from SCHED_FIFO.
 	EXPECT_EQ(sumAfter(run.metrics, "\"restores\":"), attached + switches / 2) << run.metrics;
 	EXPECT_EQ(sumAfter(run.metrics, "\"restore_mismatches\":"), 0u) << run.metrics;
 }
