@@ -205,14 +205,6 @@ TEST(Actuator, DeadlineBoostHasTheBudgetAsRuntime)
 	EXPECT_EQ(attr->period, deadlineBoostPeriodNs(500'000));
 }
 
-TEST(Actuator, DeadlineBoostPeriodIsTwiceTheRuntimeAndNeverShorterThanATick)
-{
-	EXPECT_EQ(deadlineBoostPeriodNs(50'000), kDeadlineBoostMinPeriodNs);
-	EXPECT_EQ(deadlineBoostPeriodNs(1'000'000), kDeadlineBoostMinPeriodNs);
-	EXPECT_EQ(deadlineBoostPeriodNs(8'000'000), 16'000'000u);
-	EXPECT_GE(kDeadlineBoostMinPeriodNs, 10'000'000u) << "the tick at HZ=100";
-}
-
 TEST(Actuator, FifoBoostIsPinnedAtTheConfiguredPriority)
 {
 	SpinThread t;

@@ -163,6 +163,14 @@ std::string boostWithDeadline(HostActuator &actuator, pid_t tid, uint64_t budget
 	return "SCHED_DEADLINE refused here: " + (s ? std::string("admission control full") : s.error().message());
 }
 
+TEST(DeadlineBoost, PeriodIsTwiceTheRuntimeAndNeverShorterThanATick)
+{
+	EXPECT_EQ(deadlineBoostPeriodNs(50'000), kDeadlineBoostMinPeriodNs);
+	EXPECT_EQ(deadlineBoostPeriodNs(1'000'000), kDeadlineBoostMinPeriodNs);
+	EXPECT_EQ(deadlineBoostPeriodNs(8'000'000), 16'000'000u);
+	EXPECT_GE(kDeadlineBoostMinPeriodNs, 10'000'000u) << "the tick at HZ=100";
+}
+
 // A thread to boost among competitors on every CPU, and nobody to end its boost.
 class UnendedDeadlineBoost : public ::testing::Test
 {
