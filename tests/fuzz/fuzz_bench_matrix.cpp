@@ -5,8 +5,9 @@
 // to four NUL-separated lists: policies, overcommit factors, locks, critical-section lengths.
 // Contract:
 //   every list parser rejects empty lists and items, duplicates and unknown names; it accepts
-//     exactly the lists of known policies (each optionally NAME-nople), factors 1..64 (optionally
-//     with an 'x'), known locks, and durations (or 0) up to 10ms, returned in order;
+//     exactly the lists of known policies (each optionally NAME-dl, NAME-nople or NAME-dl-nople),
+//     factors 1..64 (optionally with an 'x'), known locks, and durations (or 0) up to 10ms,
+//     returned in order;
 //   a matrix of accepted lists validates, and expands to repeats x (fairness + locks x cs x
 //     (alone baselines + overcommit x policies x (1 + fairness))) runs, ordered by repetition,
 //     each made of the matrix's own values, every cell preceded in its repetition by the alone
@@ -51,8 +52,10 @@ std::optional<std::vector<PolicyVariant>> checkPolicies(std::string_view text)
 	if (valid) {
 		for (const std::string &item : *list) {
 			std::string name = item;
-			if (item.size() > 6 && item.ends_with("-nople"))
-				name.resize(item.size() - 6);
+			if (name.size() > 6 && name.ends_with("-nople"))
+				name.resize(name.size() - 6);
+			if (name.size() > 3 && name.ends_with("-dl"))
+				name.resize(name.size() - 3);
 			valid = valid && std::find(kPolicies.begin(), kPolicies.end(), name) != kPolicies.end();
 		}
 	}

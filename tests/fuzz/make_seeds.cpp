@@ -190,6 +190,8 @@ void textSeeds()
 
 	seed("bench-matrix", "small", Bytes{ 5 } + le<uint64_t>(1500) +
 					      argv({ "cfs,coboost-nople", "1,2x", "ticket,mcs", "0,500ns" }));
+	seed("bench-matrix", "deadline-variants", Bytes{ 1 } + le<uint64_t>(50'000) +
+						  argv({ "gang-dl,adaptive-dl-nople,adaptive", "2", "pvticket", "500ns" }));
 	seed("bench-matrix", "one-cell", Bytes{ 0 } + le<uint64_t>(2'000'000'000) + argv({ "adaptive", "4", "pvticket", "10ms" }));
 }
 
