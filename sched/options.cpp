@@ -161,7 +161,7 @@ std::vector<Flag<SchedulerOptions>> allFlags()
 		  [](O &o, const std::string &v) { return unsignedFlag(o.sampleHigh, "sample-high", v, 0, 63); } },
 		{ "detect", "LIST", "spin detectors: ple,pattern,pv,hints,sample, all or none (default: all but sample, plus sample where PAUSE never exits)",
 		  [](O &o, const std::string &v) { return detectFlag(o, v); } },
-		{ "boost-class", "CLASS", "fifo (pinned SCHED_FIFO, ended by the scheduler) or deadline (SCHED_DEADLINE budget, FIFO fallback) (default fifo)",
+		{ "boost-class", "CLASS", "fifo (pinned SCHED_FIFO, ended by the scheduler) or deadline (SCHED_DEADLINE budget, ended by the scheduler or else by the kernel at its next tick; FIFO fallback) (default fifo)",
 		  [](O &o, const std::string &v) {
 			  return choiceFlag(o.boostClass, "boost-class", "class", v,
 					    { { "deadline", BoostClass::Deadline }, { "fifo", BoostClass::Fifo } });
