@@ -84,7 +84,7 @@ Status setSchedAttr(pid_t tid, const SchedAttr &attr);
 // Before a thread leaves SCHED_DEADLINE, its reservation is made empty (a 1,024 ns runtime per
 // 4 s period, which is 0 in the kernel's 20-bit bandwidth fixed point). Why: a deadline task that
 // leaves the class while it is blocked keeps its bandwidth in the root domain's admission total
-// for good (kernel 6.18.44, measured: sched/README.md, "Deadline bandwidth leak"), and after a
+// for good (kernel 6.18.44, measured: BENCHMARKS.md, "Deadline boosts on the PVM host"), and after a
 // few leaks no one on the host can get a deadline reservation until the root domain is rebuilt.
 // A change of deadline parameters is accounted at once, blocked or not, and what leaks is the
 // reservation at the moment of the switch: nothing. Only system calls: safe on the signal path.

@@ -40,7 +40,6 @@ namespace {
 // thread's restore (its affinity is never changed, so only its attributes are compared).
 Status restoreSchedulerThread(pid_t self, const SchedAttr &original, HostBoostStats &stats)
 {
-	emptyDeadlineReservation(self); // the main thread restores it, blocked or not, on the way out
 	Status s = setSchedAttr(self, original);
 	const ReadBack readBackNow = readBack(self, original);
 	if (readBackNow != ReadBack::Gone) {
@@ -339,19 +338,6 @@ void Scheduler::stop()
 		uint64_t one = 1;
 		ssize_t n = ::write(stopFd_.get(), &one, sizeof(one));
 		(void)n;
-	}
-	// A scheduler thread that cannot run would keep join() waiting for ever, and with it every
-	// boosted vCPU thread: seen once in about 100 runs with deadline boosts on kernel 6.18.44, the
-	// scheduler thread and a boosted vCPU thread both throttled deadline tasks 168 s past their
-	// deadlines, never replenished. Put it back to its own class from here first (its lock may
-	// be held by it: only the atomic tid and the originals it published before it). Uncounted:
-	// the thread counts its own restore on the way out.
-	if (pid_t self = schedulerTid_.load(std::memory_order_acquire); self != 0) {
-		auto now = getSchedAttr(self);
-		if (now && now->policy != schedulerOriginal_.policy) {
-			emptyDeadlineReservation(self);
-			(void)setSchedAttr(self, schedulerOriginal_);
-		}
 	}
 	if (thread_.joinable())
 		thread_.join();

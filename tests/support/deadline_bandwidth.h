@@ -3,7 +3,7 @@
 // The deadline bandwidth the kernel's admission control counts as reserved in the root domain,
 // as /sys/kernel/debug/sched/debug shows it (the first CPU's dl_bw->total_bw, 2^20 = one CPU).
 // Tests compare it before and after a deadline boost ends: what Spindle reserves, it must give
-// back (sched/README.md, "Deadline bandwidth leak").
+// back (BENCHMARKS.md, "Deadline boosts on the PVM host").
 
 #include <chrono>
 #include <cstdlib>

@@ -1,8 +1,7 @@
 // A deadline boost is ended by the kernel, not by Spindle: on real threads, a boost that nobody
 // ever ends (the scheduler thread starved, stopped or gone) runs no longer than its budget plus
 // one scheduler tick, and then no more than its reserved bandwidth. And the Scheduler with
-// deadline boosts raises its own thread and restores every thread, and stops even when its
-// thread cannot run. And leaving a
+// deadline boosts raises its own thread and restores every thread. And leaving a
 // deadline boost gives the kernel back its bandwidth, even from a blocked thread.
 //
 // The one timing test in the scheduler's unit suite, with a bound loose enough for a noisy
@@ -107,51 +106,6 @@ struct Competitors {
 			t.join();
 	}
 };
-
-TEST(DeadlineBoost, StopReturnsWhenTheSchedulerThreadCannotRun)
-{
-	SchedulerOptions o;
-	o.policy = PolicyKind::Coboost;
-	o.detectPle = false;
-	o.boostClass = BoostClass::Deadline;
-	auto s = Scheduler::create(o, {});
-	ASSERT_TRUE(s.ok()) << s.error().message();
-	std::atomic<pid_t> schedulerTid{ 0 };
-	std::atomic<bool> starved{ false };
-	// As a deadline task the kernel never replenishes: 1 us of runtime per 4 s.
-	(*s)->setThreadStartHook([&] {
-		SchedAttr stuck;
-		stuck.policy = SCHED_DEADLINE;
-		stuck.flags = SCHED_FLAG_RESET_ON_FORK;
-		stuck.runtime = kEmptyReservationRuntimeNs;
-		stuck.deadline = stuck.period = kEmptyReservationPeriodNs;
-		starved.store(setSchedAttr(static_cast<pid_t>(syscall(SYS_gettid)), stuck).ok());
-		schedulerTid.store(static_cast<pid_t>(syscall(SYS_gettid)));
-	});
-	ASSERT_TRUE((*s)->start().ok());
-	while (schedulerTid.load() == 0)
-		std::this_thread::yield();
-	if (!starved.load()) {
-		(*s)->stop();
-		GTEST_SKIP() << "SCHED_DEADLINE refused here";
-	}
-	std::this_thread::sleep_for(20ms); // its microsecond is spent
-
-	std::atomic<bool> stopped{ false };
-	std::thread stopper([&] {
-		(*s)->stop();
-		stopped.store(true);
-	});
-	const uint64_t start = monotonicNs();
-	while (!stopped.load() && monotonicNs() - start < 2'000'000'000)
-		std::this_thread::sleep_for(1ms);
-	const bool stoppedInTime = stopped.load();
-	if (!stoppedInTime)
-		(void)setSchedAttr(schedulerTid.load(), SchedAttr{}); // free it, or the join takes minutes
-	stopper.join();
-
-	EXPECT_TRUE(stoppedInTime) << "stop() waited on a scheduler thread that cannot run";
-}
 
 // Boosts the thread; "" if it is now a deadline task, else why not (and it is restored).
 std::string boostWithDeadline(HostActuator &actuator, pid_t tid, uint64_t budget)
