@@ -48,6 +48,7 @@ SchedCore::SchedCore(SchedulerOptions options, std::vector<int> poolCpus, const 
 	  shareGuard_(options_, poolCpus_.size())
 {
 	policy_ = makePolicy(options_);
+	lastSpinAnyNs_ = clock_.nowNs();
 }
 
 SchedCore::~SchedCore() = default;
@@ -128,6 +129,7 @@ void SchedCore::spinDetected(VcpuId spinner, SpinSource source, uint32_t waitsOn
 	uint64_t t = now();
 	m.lastSpinNs = t;
 	m.spunEver = true;
+	lastSpinAnyNs_ = t;
 	m.spinsTotal++;
 	traceEvent("spin", spinner, toString(source), waitsOn);
 	policy_->onSpin(*this, spinner, source, waitsOn);
@@ -416,6 +418,22 @@ bool SchedCore::grantBoost(VcpuId who, uint64_t budgetNs, BoostReason reason, bo
 		ledger::debit(vm(who.vm), v, budgetNs, t);
 	emit({ .kind = ActionKind::Boost, .who = who, .budgetNs = budgetNs, .untilNs = t + budgetNs,
 	       .reason = reason });
+	return true;
+}
+
+bool SchedCore::quietTickAllowed() const
+{
+	if (now() - lastSpinAnyNs_ < kQuietAfterTicks * options_.tickNs || !policy_->allowsQuietTicks(*this))
+		return false;
+	for (const VmModel &m : vms_) {
+		if (!m.active)
+			continue;
+		if (m.overShare)
+			return false;
+		for (const VcpuModel &v : m.vcpus)
+			if (v.boosted || v.deprioritized || v.penalized || ledger::inDebt(v))
+				return false;
+	}
 	return true;
 }
 

@@ -102,6 +102,12 @@ public:
 	VcpuModel &vcpu(VcpuId id) { return vm(id.vm).vcpus[id.vcpu]; }
 	bool valid(VcpuId id) const;
 	unsigned boostedCount() const; // vCPUs boosted now, every VM
+	// Whether the scheduler may tick at quietTickNs instead of tickNs: no spin wait in any VM
+	// for kQuietAfterTicks ticks (and the core at least that old), no vCPU boosted,
+	// deprioritized, in debt or penalized, no VM over its share, and a policy that acts only on
+	// spin waits (Policy::allowsQuietTicks). Then a tick has nothing to end, repay or answer.
+	bool quietTickAllowed() const;
+	static constexpr unsigned kQuietAfterTicks = 100;
 	// Extensions ended because a re-read hint said released: how long after the previous read
 	// of that slot (the release happened in between), i.e. how late the end can have come.
 	uint64_t extensionEndLateMaxNs() const { return extendEndLateMaxNs_; }
@@ -134,6 +140,7 @@ private:
 	unsigned nextPlacement_ = 0;
 	uint64_t lastTickNs_ = 0;
 	bool ticked_ = false;
+	uint64_t lastSpinAnyNs_ = 0; // the last spin wait in any VM, or the core's creation
 	uint64_t lastHintPollNs_ = 0;
 	uint64_t extendEndLateMaxNs_ = 0;
 	uint64_t extendEndLateSumNs_ = 0;

@@ -27,6 +27,9 @@ public:
 	virtual void onHint(SchedCore &, VcpuId /*who*/) {}
 	virtual void onTick(SchedCore &) {}
 	virtual void onBoostEnded(SchedCore &, VcpuId /*who*/, BoostReason, bool /*early*/) {}
+	// Whether ticks may slow down while no VM spins (SchedCore::quietTickAllowed): true for a
+	// policy that only answers spin waits; one that acts on its own (turns, lock holds) says no.
+	virtual bool allowsQuietTicks(const SchedCore &) const { return true; }
 };
 
 // A policy's own state per vCPU. The core adds VMs after it made the policy, so entries appear

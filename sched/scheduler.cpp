@@ -81,10 +81,12 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(SchedulerOptions options, s
 	s->threadStates_ = std::move(*states);
 	s->notifyFd_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
 	s->stopFd_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-	s->tickFd_.reset(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-	s->expiryFd_.reset(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-	if (!s->notifyFd_.isValid() || !s->stopFd_.isValid() || !s->tickFd_.isValid() || !s->expiryFd_.isValid())
-		return Error::fromErrno("creating the scheduler's eventfds/timerfds");
+	if (!s->notifyFd_.isValid() || !s->stopFd_.isValid())
+		return Error::fromErrno("creating the scheduler's eventfds");
+	auto timers = TickTimers::create();
+	if (!timers)
+		return timers.error();
+	s->timers_.emplace(std::move(*timers));
 
 	if (!s->options_.tracePath.empty()) {
 		auto trace = TraceWriter::open(s->options_.tracePath, s->options_.traceFormat);
@@ -271,12 +273,8 @@ Status Scheduler::start()
 {
 	if (running_.load())
 		return Error(EALREADY, "scheduler already started");
-	itimerspec period{};
-	period.it_interval.tv_sec = static_cast<time_t>(options_.tickNs / 1'000'000'000);
-	period.it_interval.tv_nsec = static_cast<long>(options_.tickNs % 1'000'000'000);
-	period.it_value = period.it_interval;
-	if (timerfd_settime(tickFd_.get(), 0, &period, nullptr) != 0)
-		return Error::fromErrno("arming the scheduler tick");
+	if (Status s = timers_->setTickPeriod(options_.tickNs); !s)
+		return s;
 
 	auto loop = EventLoop::create(options_.forceEpoll);
 	if (!loop)
@@ -288,8 +286,8 @@ Status Scheduler::start()
 		ssize_t n = ::read(fd, &value, sizeof(value));
 		(void)n;
 	};
-	for (auto [fd, handler] : { std::pair<int, std::function<void()>>{ tickFd_.get(), [this] { onTick(); } },
-				   { expiryFd_.get(), [this] { onExpiry(); } },
+	for (auto [fd, handler] : { std::pair<int, std::function<void()>>{ timers_->tickFd(), [this] { onTick(); } },
+				   { timers_->expiryFd(), [this] { onExpiry(); } },
 				   { notifyFd_.get(), [this] { onNotify(); } },
 				   { stopFd_.get(), [] {} } }) {
 		int f = fd;
@@ -451,16 +449,26 @@ void Scheduler::keepAheadOfBoostsLocked(KeepAhead mode)
 	hostStats_.realtimeSwitches++;
 }
 
+void Scheduler::finishLocked()
+{
+	applyLocked();
+	armExpiryLocked();
+	paceTickLocked();
+}
+
 void Scheduler::armExpiryLocked()
 {
-	uint64_t next = core_->nextExpiryNs();
-	itimerspec when{};
-	if (next != UINT64_MAX) {
-		next = std::max<uint64_t>(next, 1);
-		when.it_value.tv_sec = static_cast<time_t>(next / 1'000'000'000);
-		when.it_value.tv_nsec = static_cast<long>(next % 1'000'000'000);
-	}
-	timerfd_settime(expiryFd_.get(), TFD_TIMER_ABSTIME, &when, nullptr);
+	timers_->armExpiry(core_->nextExpiryNs());
+}
+
+void Scheduler::paceTickLocked()
+{
+	const bool quiet = options_.quietTickNs > options_.tickNs && core_->quietTickAllowed();
+	if (quiet == quiet_)
+		return;
+	// A failed re-arm keeps the period the timer has, and is tried again at the next event.
+	if (timers_->setTickPeriod(quiet ? options_.quietTickNs : options_.tickNs))
+		quiet_ = quiet;
 }
 
 void Scheduler::tickNow()
@@ -471,9 +479,10 @@ void Scheduler::tickNow()
 void Scheduler::reportSpin(int vm, unsigned vcpu)
 {
 	std::lock_guard lock(mutex_);
+	if (quiet_)
+		observeLocked(); // the states are up to a quiet tick old
 	core_->spinDetected({ vm, vcpu }, SpinSource::Ple);
-	applyLocked();
-	armExpiryLocked();
+	finishLocked();
 }
 
 void Scheduler::onTick()
@@ -481,6 +490,17 @@ void Scheduler::onTick()
 	std::lock_guard lock(mutex_);
 	drainNotificationsLocked(); // what a rate-limited wake left pending
 	ticks_++;
+	quietTicks_ += quiet_ ? 1 : 0;
+	observeLocked();
+	core_->tick();
+	finishLocked();
+}
+
+void Scheduler::observeLocked()
+{
+	const uint64_t now = clock_->nowNs();
+	const uint64_t sinceLast = lastObservedNs_ ? now - lastObservedNs_ : options_.tickNs;
+	lastObservedNs_ = now;
 	// Observe every attached thread together: telling running from runnable is per CPU.
 	std::vector<pid_t> tids;
 	std::vector<VcpuId> who;
@@ -502,14 +522,15 @@ void Scheduler::onTick()
 		for (unsigned i = 0; i < host_[vm].size(); ++i)
 			if (host_[vm][i].ple) {
 				auto delta = host_[vm][i].ple->readDelta();
+				// The pattern detector's thresholds are exits per fast tick: a quiet tick's count
+				// is scaled down to that rate, rounded up so that one exit still counts.
 				if (delta)
-					core_->pauseExits({ static_cast<int>(vm), i }, *delta);
+					core_->pauseExits({ static_cast<int>(vm), i },
+							  sinceLast <= options_.tickNs ? *delta
+								: (*delta * options_.tickNs + sinceLast - 1) / sinceLast);
 			}
 
 	drainSamplesLocked();
-	core_->tick();
-	applyLocked();
-	armExpiryLocked();
 }
 
 void Scheduler::drainSamplesLocked()
@@ -534,17 +555,18 @@ void Scheduler::drainSamplesLocked()
 void Scheduler::onExpiry()
 {
 	std::lock_guard lock(mutex_);
+	timers_->expiryFired();
 	core_->expire();
-	applyLocked();
-	armExpiryLocked();
+	finishLocked();
 }
 
 void Scheduler::onNotify()
 {
 	std::lock_guard lock(mutex_);
+	if (quiet_)
+		observeLocked(); // answer the first spin after a quiet spell with fresh states
 	drainNotificationsLocked();
-	applyLocked();
-	armExpiryLocked();
+	finishLocked();
 }
 
 void Scheduler::drainNotificationsLocked()
@@ -571,7 +593,7 @@ SchedulerMetrics Scheduler::metrics() const
 	host.restores += actuator_->restores();
 	host.restoreMismatches += actuator_->restoreMismatches();
 	HostMetrics hostMetrics{ backend_, pleAvailable_, actuator_->fifoFallbackUsed(), threadStates_->sourceName(),
-				 threadStates_->switchEvents(), threadStates_->resyncs(), threadStates_->fixes(), ticks_, threadsAttached_, actuationErrors_, host };
+				 threadStates_->switchEvents(), threadStates_->resyncs(), threadStates_->fixes(), ticks_, quietTicks_, threadsAttached_, actuationErrors_, host };
 	return { core_->metrics(), std::move(hostMetrics) };
 }
 

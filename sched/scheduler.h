@@ -27,6 +27,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,6 +41,7 @@
 #include "sched/pool.h"
 #include "sched/ple.h"
 #include "sched/sampling/vcpu_sampler.h"
+#include "sched/tick_timers.h"
 
 struct spindle_hint_slot;
 
@@ -108,9 +110,15 @@ private:
 	void onTick();
 	void onExpiry();
 	void onNotify();
+	// Thread states, PAUSE-exit counts and RIP samples since the last observation, into the core.
+	void observeLocked();
 	void drainNotificationsLocked();
 	void applyLocked();
+	// After an event: the actions applied, the expiry timer armed, the tick paced.
+	void finishLocked();
 	void armExpiryLocked();
+	// The quiet tick while the core allows it, else the fast one.
+	void paceTickLocked();
 	void recordActuation(const Action &action, uint64_t doneNs);
 	// Rise: a boost is about to be applied. RiseIfBoosted: the model has boosts. Follow: after a
 	// batch, match the model (rise or lower).
@@ -152,6 +160,9 @@ private:
 	bool pleAvailable_ = false;
 	uint64_t actuationErrors_ = 0;
 	uint64_t ticks_ = 0;
+	uint64_t quietTicks_ = 0;
+	bool quiet_ = false;         // the tick runs at options_.quietTickNs
+	uint64_t lastObservedNs_ = 0; // when observeLocked() last ran (PAUSE-exit rate per tick)
 	uint64_t threadsAttached_ = 0;
 
 	std::array<std::atomic<PvVm *>, kMaxVms> pv_{};
@@ -160,7 +171,8 @@ private:
 	// At most one eventfd wake per this long from long-spin notifications (a flood's cost).
 	static constexpr uint64_t kMinNotifyWakeNs = 200'000;
 	std::atomic<uint64_t> lastNotifyWakeNs_{ 0 };
-	UniqueFd notifyFd_, stopFd_, tickFd_, expiryFd_;
+	UniqueFd notifyFd_, stopFd_;
+	std::optional<TickTimers> timers_;
 	std::function<void()> threadStartHook_;
 	std::thread thread_;
 	std::atomic<bool> running_{ false };

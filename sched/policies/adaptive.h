@@ -35,6 +35,8 @@ public:
 	void onHint(SchedCore &core, VcpuId who) override;
 	void onTick(SchedCore &core) override;
 	void onBoostEnded(SchedCore &core, VcpuId who, BoostReason reason, bool early) override;
+	// Not while turns run: they go on for kTurnSpinMemoryTicks after the last spin they hide.
+	bool allowsQuietTicks(const SchedCore &) const override { return !turnsActive_; }
 	uint64_t sliceNs(int vm) const;
 	Response response(int vm) const;
 

@@ -14,6 +14,8 @@ class ExtendPolicy : public Policy
 public:
 	void onHint(SchedCore &core, VcpuId who) override;
 	void onTick(SchedCore &core) override;
+	// Holds are extended whether or not anyone spins, so every tick looks for them.
+	bool allowsQuietTicks(const SchedCore &) const override { return false; }
 	bool tryExtend(SchedCore &core, VcpuId who);
 
 	// Every hint has to pass through here, whatever else the caller does with it: a release ends

@@ -15,6 +15,7 @@ public:
 
 	explicit GangPolicy(Rotation rotation = Rotation::EveryActiveVm) : rotation_(rotation) {}
 	void onTick(SchedCore &core) override;
+	bool allowsQuietTicks(const SchedCore &) const override { return false; } // turns every quantum
 
 	// Turns stop for a while (adaptive between phases): the turn in progress is over, but whose
 	// it was is kept, so the next phase starts with the VM after it. Starting again from the

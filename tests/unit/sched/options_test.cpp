@@ -47,6 +47,27 @@ TEST(SchedOptions, FlagOutOfRangeIsRejectedNamingTheFlag)
 	EXPECT_EQ(o.boostSliceNs, 1'000'000u);
 }
 
+TEST(SchedOptions, QuietTickFlagTakesADuration)
+{
+	SchedulerOptions o;
+
+	Status s = applySchedFlag(o, "quiet-tick", "25ms");
+
+	ASSERT_TRUE(s.ok()) << s.error().message();
+	EXPECT_EQ(o.quietTickNs, 25'000'000u);
+}
+
+TEST(SchedOptions, QuietTickOverASecondIsRejectedNamingTheFlag)
+{
+	SchedulerOptions o;
+
+	Status s = applySchedFlag(o, "quiet-tick", "2s");
+
+	ASSERT_FALSE(s.ok());
+	EXPECT_NE(s.error().message().find("--quiet-tick"), std::string::npos);
+	EXPECT_EQ(o.quietTickNs, 10'000'000u);
+}
+
 TEST(SchedOptions, FifoPriority99IsRejectedBecauseTheSchedulerThreadNeedsOneAbove)
 {
 	SchedulerOptions o;

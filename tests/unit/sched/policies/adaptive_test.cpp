@@ -231,6 +231,18 @@ TEST(AdaptivePolicy, TurnsSkipAVmWithNothingReady)
 	EXPECT_GE(p.h.core.vm(p.b).counters.gangTurns, 2u);
 }
 
+TEST(AdaptivePolicy, RunningTurnsKeepTheFastTick)
+{
+	SaturatedPool p;
+	const bool beforeTurns = p.adaptive().allowsQuietTicks(p.h.core);
+
+	p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
+
+	ASSERT_TRUE(p.adaptive().turnsActive());
+	EXPECT_TRUE(beforeTurns);
+	EXPECT_FALSE(p.adaptive().allowsQuietTicks(p.h.core));
+}
+
 // Phases of turns can be short (a VM stops filling the pool for a moment): each new phase must
 // go on round the VMs, or the first VMs get every phase's first turn and the last ones starve.
 TEST(AdaptivePolicy, TurnsResumeWithTheVmAfterTheLastOneServed)
