@@ -6,7 +6,7 @@
 //    costs one drain of a ring per online CPU, whatever the number of vCPUs; after lost
 //    events (a full ring) one tick reads /proc instead and the tracker starts again from it.
 //    A switch can also go missing without a trace (switch_observer.h): the threads whose
-//    switches stop adding up are re-read from /proc, and so is one thread per tick in turn.
+//    switches stop adding up are re-read from /proc, and so is one thread every 4 ms in turn.
 //  - proc: two pread()s per thread per tick (/proc/self/task/TID/{stat,schedstat}) and the
 //    per-CPU classification of observer.h. Needs nothing but /proc; costs more as vCPUs grow.
 // auto takes switch where the host allows system-wide per-CPU perf events (root or
@@ -72,6 +72,8 @@ private:
 	uint64_t resyncs_ = 0;
 	uint64_t fixes_ = 0;
 	size_t nextCheck_ = 0;
+	uint64_t lastCheckNs_ = 0;
+	static constexpr uint64_t kCheckEveryNs = 4'000'000;
 	pid_t observerTid_ = 0; // the thread that calls observe(), learnt at its first call
 };
 
