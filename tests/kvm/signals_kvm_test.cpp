@@ -183,20 +183,7 @@ std::string childrenOf(pid_t pid)
 // has to read them in time); -1 with errno set when it cannot be started.
 pid_t spawn(const std::vector<std::string> &argv, const std::string &dir)
 {
-	const std::string out = dir + "/stdout", err = dir + "/stderr";
-	posix_spawn_file_actions_t actions;
-	posix_spawn_file_actions_init(&actions);
-	posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	std::vector<char *> args;
-	for (const std::string &arg : argv)
-		args.push_back(const_cast<char *>(arg.c_str()));
-	args.push_back(nullptr);
-	pid_t pid = -1;
-	const int error = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-	posix_spawn_file_actions_destroy(&actions);
-	errno = error;
-	return error == 0 ? pid : -1;
+	return spawnProgram(argv, dir + "/stdout", dir + "/stderr");
 }
 
 void checkOutputs(const RunPlan &plan, const std::string &dir, RunOutcome &outcome)

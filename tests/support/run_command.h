@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <spawn.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -110,6 +111,28 @@ inline CommandResult runCommand(const std::vector<std::string> &argv, double dea
 }
 
 // The spindle binary under test: $SPINDLE_BIN (set by meson test and the emulated host).
+// Starts a program in the background with its stdout and stderr written to files (an empty
+// path leaves that stream as it is); returns its pid, or -1 with errno set.
+inline pid_t spawnProgram(const std::vector<std::string> &argv, const std::string &stdoutPath,
+			  const std::string &stderrPath = "")
+{
+	posix_spawn_file_actions_t actions;
+	posix_spawn_file_actions_init(&actions);
+	if (!stdoutPath.empty())
+		posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdoutPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (!stderrPath.empty())
+		posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderrPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	std::vector<char *> args;
+	for (const std::string &arg : argv)
+		args.push_back(const_cast<char *>(arg.c_str()));
+	args.push_back(nullptr);
+	pid_t pid = -1;
+	const int error = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+	posix_spawn_file_actions_destroy(&actions);
+	errno = error;
+	return error == 0 ? pid : -1;
+}
+
 inline std::string spindleBinary()
 {
 	const char *path = std::getenv("SPINDLE_BIN");
