@@ -227,9 +227,11 @@ TEST(DeadlineBoosts, AStoppedSchedulerThreadCannotKeepAVcpuBoostedPastItsBudget)
 	}
 	std::optional<StoppedBoost> caught;
 	bool seized = false;
+	int seizeErrno = 0;
 	if (schedulerTid != 0 && vcpus.size() == 4) {
 		ThreadStop scheduler(schedulerTid);
 		seized = scheduler.seized();
+		seizeErrno = errno;
 		if (seized)
 			caught = catchABoostWithTheSchedulerStopped(pid, scheduler, vcpus);
 	}
@@ -239,8 +241,10 @@ TEST(DeadlineBoosts, AStoppedSchedulerThreadCannotKeepAVcpuBoostedPastItsBudget)
 	unlink(metricsPath.c_str());
 
 	ASSERT_NE(schedulerTid, 0) << "no spindle-sched thread appeared";
-	ASSERT_TRUE(seized) << "cannot ptrace the scheduler thread here: " << std::strerror(errno);
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status << "; " << metrics;
+	if (!seized)
+		GTEST_SKIP() << "cannot ptrace the scheduler thread here (" << std::strerror(seizeErrno)
+			     << "): stopping it needs CAP_SYS_PTRACE or a permissive ptrace_scope";
 	if (metrics.find("\"fifo_fallback\":true") != std::string::npos && !caught)
 		GTEST_SKIP() << "SCHED_DEADLINE boosts refused on this host (admission control or permission)";
 	if (!caught)
