@@ -22,6 +22,15 @@ enum class CpuVendor { Intel, Amd, Unknown };
 
 // From /proc/cpuinfo text: the first vendor_id line.
 CpuVendor parseCpuVendor(std::string_view cpuinfo);
+
+// PAUSE exits counted over sinceLastNs, as a count per tickNs: the pattern detector's thresholds
+// are exits per fast tick, and a quiet tick is longer. Rounded up, so one exit still counts.
+inline uint64_t pauseExitsPerTick(uint64_t count, uint64_t sinceLastNs, uint64_t tickNs)
+{
+	if (sinceLastNs <= tickNs)
+		return count;
+	return (count * tickNs + sinceLastNs - 1) / sinceLastNs;
+}
 CpuVendor hostCpuVendor();
 // The tracepoint filter selecting PAUSE exits: VMX exit reason 40, SVM exit code 0x77 (119).
 Result<std::string> pauseExitFilter(CpuVendor vendor);

@@ -456,10 +456,7 @@ void Scheduler::finishLocked()
 	paceTickLocked();
 }
 
-void Scheduler::armExpiryLocked()
-{
-	timers_->armExpiry(core_->nextExpiryNs());
-}
+void Scheduler::armExpiryLocked() { timers_->armExpiry(core_->nextExpiryNs()); }
 
 void Scheduler::paceTickLocked()
 {
@@ -467,8 +464,12 @@ void Scheduler::paceTickLocked()
 	if (quiet == quiet_)
 		return;
 	// A failed re-arm keeps the period the timer has, and is tried again at the next event.
-	if (timers_->setTickPeriod(quiet ? options_.quietTickNs : options_.tickNs))
-		quiet_ = quiet;
+	const uint64_t period = quiet ? options_.quietTickNs : options_.tickNs;
+	if (!timers_->setTickPeriod(period))
+		return;
+	quiet_ = quiet;
+	if (trace_)
+		trace_->record({ clock_->nowNs(), quiet ? "quiet_tick" : "fast_tick", { 0, 0 }, "scheduler", period });
 }
 
 void Scheduler::tickNow()
@@ -522,12 +523,8 @@ void Scheduler::observeLocked()
 		for (unsigned i = 0; i < host_[vm].size(); ++i)
 			if (host_[vm][i].ple) {
 				auto delta = host_[vm][i].ple->readDelta();
-				// The pattern detector's thresholds are exits per fast tick: a quiet tick's count
-				// is scaled down to that rate, rounded up so that one exit still counts.
 				if (delta)
-					core_->pauseExits({ static_cast<int>(vm), i },
-							  sinceLast <= options_.tickNs ? *delta
-								: (*delta * options_.tickNs + sinceLast - 1) / sinceLast);
+					core_->pauseExits({ static_cast<int>(vm), i }, pauseExitsPerTick(*delta, sinceLast, options_.tickNs));
 			}
 
 	drainSamplesLocked();

@@ -7,6 +7,8 @@
 //   {"t_ns":…,"ev":"deny","vm":0,"vcpu":2,"detail":"debt","value":…}        decision refused
 //   {"t_ns":…,"ev":"boost","vm":0,"vcpu":2,"detail":"coboost","value":1000000,
 //    "latency_ns":…,"ok":true}                                              actuation
+//   {"t_ns":…,"ev":"quiet_tick","vm":0,"vcpu":0,"detail":"scheduler","value":10000000}
+//                                                                           tick period changed
 // t_ns is CLOCK_MONOTONIC; latency_ns is from the decision to the end of the system call.
 //
 // perfetto: the same records, kept in memory and written at flush() as Chrome trace-event JSON

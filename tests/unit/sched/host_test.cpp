@@ -162,6 +162,19 @@ TEST(Ple, FilterSelectsThePauseExitReasonOfTheVendor)
 	EXPECT_FALSE(pauseExitFilter(CpuVendor::Unknown).ok());
 }
 
+TEST(Ple, ExitsOfAQuietTickAreScaledToTheFastTicksRate)
+{
+	EXPECT_EQ(pauseExitsPerTick(80, 10'000'000, 1'000'000), 8u);
+	EXPECT_EQ(pauseExitsPerTick(1, 10'000'000, 1'000'000), 1u) << "one exit still counts";
+	EXPECT_EQ(pauseExitsPerTick(0, 10'000'000, 1'000'000), 0u);
+}
+
+TEST(Ple, ExitsOfAFastTickAreLeftAsCounted)
+{
+	EXPECT_EQ(pauseExitsPerTick(80, 1'000'000, 1'000'000), 80u);
+	EXPECT_EQ(pauseExitsPerTick(80, 400'000, 1'000'000), 80u) << "an early tick is not scaled up";
+}
+
 TEST(Ple, MissingTracepointIsAClearError)
 {
 	auto id = kvmExitTracepointId();

@@ -199,6 +199,19 @@ TEST(PerfettoTrace, LockHoldsSpinsAndOtherEventsHaveTheirPlaces)
 	EXPECT_EQ(withName(json, "something_new").size(), 1u) << "unknown records are kept as instants";
 }
 
+TEST(PerfettoTrace, TickPeriodChangesAreGlobalInstants)
+{
+	const std::vector<TraceEntry> entries = { entry(kT0, "quiet_tick", { 0, 0 }, "scheduler", 10'000'000),
+						  entry(kT0 + 5 * kUs, "fast_tick", { 0, 0 }, "scheduler", 1'000'000) };
+
+	std::string json = toPerfettoJson(entries, kVms);
+
+	ASSERT_EQ(withName(json, "quiet_tick").size(), 1u);
+	EXPECT_NE(withName(json, "quiet_tick")[0].find("\"s\":\"g\""), std::string::npos);
+	ASSERT_EQ(withName(json, "fast_tick").size(), 1u);
+	EXPECT_NE(withName(json, "fast_tick")[0].find("\"s\":\"g\""), std::string::npos);
+}
+
 TEST(PerfettoTrace, SlicesStillOpenAtTheEndCloseThereMarkedUnfinished)
 {
 	std::string json = toPerfettoJson(scenario(), kVms);
