@@ -9,7 +9,6 @@
 // of the stop, the reservation itself, or in about a quarter of the stops nothing at all: the
 // kernel throttled the thread and never replenished it (BENCHMARKS.md, "Known problems").
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/ptrace.h>
@@ -20,7 +19,6 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -31,7 +29,9 @@
 
 #include "tests/kvm/policy_run.h"
 #include "tests/support/deadline_bandwidth.h"
+#include "tests/support/files.h"
 #include "tests/support/kvm_main.h"
+#include "tests/support/proc_threads.h"
 #include "tests/support/run_command.h"
 
 using namespace spindle::test;
@@ -43,34 +43,6 @@ constexpr uint64_t kBudgetNs = 2'000'000;  // --boost-slice
 constexpr uint64_t kPeriodNs = 10'000'000; // Spindle's period for it: max(2 x budget, 10 ms)
 constexpr auto kStopFor = 300ms;
 constexpr uint32_t kSchedDeadline = 6; // linux/sched.h; glibc's <sched.h> does not name it
-
-std::string readText(const std::string &path)
-{
-	std::ifstream in(path);
-	std::string text;
-	std::getline(in, text, '\0');
-	return text;
-}
-
-// The threads of pid by name: "spindle-sched", "vcpu0", ...
-std::vector<std::pair<pid_t, std::string>> threadsOf(pid_t pid)
-{
-	std::vector<std::pair<pid_t, std::string>> out;
-	const std::string dir = "/proc/" + std::to_string(pid) + "/task";
-	DIR *d = opendir(dir.c_str());
-	if (!d)
-		return out;
-	while (dirent *e = readdir(d)) {
-		if (e->d_name[0] == '.')
-			continue;
-		std::string comm = readText(dir + "/" + e->d_name + "/comm");
-		if (!comm.empty() && comm.back() == '\n')
-			comm.pop_back();
-		out.emplace_back(static_cast<pid_t>(std::atoi(e->d_name)), comm);
-	}
-	closedir(d);
-	return out;
-}
 
 uint32_t policyOf(pid_t tid)
 {
@@ -88,7 +60,7 @@ uint32_t policyOf(pid_t tid)
 
 std::optional<uint64_t> cpuNsOf(pid_t pid, pid_t tid)
 {
-	const std::string text = readText("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/schedstat");
+	const std::string text = readFile("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/schedstat");
 	if (text.empty())
 		return std::nullopt;
 	return std::strtoull(text.c_str(), nullptr, 10);
@@ -154,11 +126,11 @@ TaskSnapshot taskSnapshot(pid_t pid, pid_t tid)
 {
 	TaskSnapshot snapshot;
 	const std::string task = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid);
-	const std::string stat = readText(task + "/stat");
+	const std::string stat = readFile(task + "/stat");
 	const size_t close = stat.rfind(')');
 	snapshot.state = (close == std::string::npos || close + 2 >= stat.size() ? "?" : stat.substr(close + 2, 1)) +
-			 " in " + readText(task + "/wchan");
-	std::istringstream sched(readText(task + "/sched"));
+			 " in " + readFile(task + "/wchan");
+	std::istringstream sched(readFile(task + "/sched"));
 	for (std::string line; std::getline(sched, line);)
 		if (line.rfind("dl.deadline", 0) == 0)
 			snapshot.deadlineNs = std::strtoull(line.c_str() + line.find(':') + 1, nullptr, 10);
@@ -169,12 +141,15 @@ TaskSnapshot taskSnapshot(pid_t pid, pid_t tid)
 
 // Stops the scheduler thread now and then until a vCPU thread is a deadline task at that
 // moment, then keeps it stopped for kStopFor and measures that thread.
+// stopFailed: PTRACE_INTERRUPT did not stop it (the run ended, or the host refused).
 std::optional<StoppedBoost> catchABoostWithTheSchedulerStopped(pid_t pid, ThreadStop &scheduler,
-							      const std::vector<pid_t> &vcpus)
+							      const std::vector<pid_t> &vcpus, bool &stopFailed)
 {
 	for (int attempt = 0; attempt < 500; ++attempt) {
-		if (!scheduler.stop())
+		if (!scheduler.stop()) {
+			stopFailed = true;
 			return std::nullopt;
+		}
 		for (pid_t vcpu : vcpus) {
 			if (policyOf(vcpu) != kSchedDeadline)
 				continue;
@@ -226,18 +201,18 @@ TEST(DeadlineBoosts, AStoppedSchedulerThreadCannotKeepAVcpuBoostedPastItsBudget)
 		}
 	}
 	std::optional<StoppedBoost> caught;
-	bool seized = false;
+	bool seized = false, stopFailed = false;
 	int seizeErrno = 0;
 	if (schedulerTid != 0 && vcpus.size() == 4) {
 		ThreadStop scheduler(schedulerTid);
 		seized = scheduler.seized();
 		seizeErrno = errno;
 		if (seized)
-			caught = catchABoostWithTheSchedulerStopped(pid, scheduler, vcpus);
+			caught = catchABoostWithTheSchedulerStopped(pid, scheduler, vcpus, stopFailed);
 	}
 	int status = 0;
 	waitpid(pid, &status, 0);
-	const std::string metrics = readText(metricsPath);
+	const std::string metrics = readFile(metricsPath);
 	unlink(metricsPath.c_str());
 
 	ASSERT_NE(schedulerTid, 0) << "no spindle-sched thread appeared";
@@ -247,6 +222,7 @@ TEST(DeadlineBoosts, AStoppedSchedulerThreadCannotKeepAVcpuBoostedPastItsBudget)
 			     << "): stopping it needs CAP_SYS_PTRACE or a permissive ptrace_scope";
 	if (metrics.find("\"fifo_fallback\":true") != std::string::npos && !caught)
 		GTEST_SKIP() << "SCHED_DEADLINE boosts refused on this host (admission control or permission)";
+	ASSERT_FALSE(stopFailed && !caught) << "the scheduler thread could be traced but not stopped";
 	if (!caught)
 		GTEST_SKIP() << "no deadline boost was in flight at any of 500 stops of the scheduler thread";
 	// Per period: the budget, plus what runs before the tick that sees it spent; 2 ms of slack

@@ -16,6 +16,7 @@
 #include "tests/support/files.h"
 #include "tests/support/json_check.h"
 #include "tests/support/kvm_main.h"
+#include "tests/support/proc_threads.h"
 #include "tests/support/run_command.h"
 
 using namespace spindle::test;
@@ -184,11 +185,8 @@ namespace {
 std::vector<std::pair<std::string, std::string>> seccompOfThreads(pid_t pid)
 {
 	std::vector<std::pair<std::string, std::string>> threads;
-	const std::string dir = "/proc/" + std::to_string(pid) + "/task";
-	for (const auto &task : std::filesystem::directory_iterator(dir)) {
-		std::string name = readFile(task.path() / "comm");
-		name = name.substr(0, name.find('\n'));
-		const std::string status = readFile(task.path() / "status");
+	for (const auto &[tid, name] : threadsOf(pid)) {
+		const std::string status = readFile("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status");
 		const size_t at = status.find("Seccomp:");
 		threads.emplace_back(name, at == std::string::npos ? "?" : status.substr(at + 8, status.find('\n', at) - at - 8));
 	}
