@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
 #include <thread>
 
 #include "sched/scheduler.h"
@@ -56,48 +57,73 @@ uint64_t fastTicks(const Scheduler &s)
 	return m.ticks - m.quietTicks;
 }
 
-TEST(Scheduler, ASchedulerWithNothingSpinningSlowsToTheQuietTick)
+// A started scheduler with one VM of two vCPUs and no thread attached: nothing spins unless the
+// test reports it.
+std::unique_ptr<Scheduler> startedScheduler(SchedulerOptions o = {})
 {
-	SchedulerOptions o;
 	o.policy = PolicyKind::Express;
 	o.detectPle = false;
 	auto s = Scheduler::create(o, {});
-	ASSERT_TRUE(s.ok()) << s.error().message();
-	(void)*(*s)->addVm("idle", 2, nullptr);
-	ASSERT_TRUE((*s)->start().ok());
+	EXPECT_TRUE(s.ok()) << s.error().message();
+	if (!s.ok())
+		return nullptr;
+	(void)*(*s)->addVm("vm", 2, nullptr);
+	EXPECT_TRUE((*s)->start().ok());
+	return std::move(*s);
+}
 
-	uint64_t quiet = 0;
-	for (int i = 0; i < 400 && quiet == 0; ++i) {
+// Waits up to 2 s for a quiet tick; returns how many there were.
+uint64_t waitForQuietTicks(const Scheduler &s)
+{
+	for (int i = 0; i < 400 && s.metrics().host.quietTicks == 0; ++i)
 		std::this_thread::sleep_for(5ms);
-		quiet = (*s)->metrics().host.quietTicks;
-	}
-	(*s)->stop();
+	return s.metrics().host.quietTicks;
+}
+
+TEST(Scheduler, ASchedulerWithNothingSpinningSlowsToTheQuietTick)
+{
+	std::unique_ptr<Scheduler> s = startedScheduler();
+	ASSERT_NE(s, nullptr);
+
+	const uint64_t quiet = waitForQuietTicks(*s);
+	s->stop();
 
 	EXPECT_GT(quiet, 0u);
 }
 
-TEST(Scheduler, ASpinReportEndsTheQuietTick)
+TEST(Scheduler, AQuietTickNoLongerThanTheFastOneTurnsQuietTicksOff)
 {
 	SchedulerOptions o;
-	o.policy = PolicyKind::Express;
-	o.detectPle = false;
-	auto s = Scheduler::create(o, {});
-	ASSERT_TRUE(s.ok()) << s.error().message();
-	const int vm = *(*s)->addVm("pv", 2, nullptr);
-	ASSERT_TRUE((*s)->start().ok());
-	for (int i = 0; i < 400 && (*s)->metrics().host.quietTicks == 0; ++i)
+	o.tickNs = 2'000'000;
+	o.quietTickNs = 1'000'000; // valid on its own, shorter than --sched-tick
+	std::unique_ptr<Scheduler> s = startedScheduler(o);
+	ASSERT_NE(s, nullptr);
+
+	// Well past the 100 quiet-making ticks (200 ms at 2 ms).
+	for (int i = 0; i < 400 && s->metrics().host.ticks < 150; ++i)
 		std::this_thread::sleep_for(5ms);
-	ASSERT_GT((*s)->metrics().host.quietTicks, 0u);
-	const uint64_t fastBefore = fastTicks(**s);
+	const HostMetrics m = s->metrics().host;
+	s->stop();
+
+	EXPECT_GE(m.ticks, 150u);
+	EXPECT_EQ(m.quietTicks, 0u);
+}
+
+TEST(Scheduler, ASpinReportEndsTheQuietTick)
+{
+	std::unique_ptr<Scheduler> s = startedScheduler();
+	ASSERT_NE(s, nullptr);
+	ASSERT_GT(waitForQuietTicks(*s), 0u);
+	const uint64_t fastBefore = fastTicks(*s);
 
 	// Quiet ticks alone never add fast ones; after a report, the next 100 ticks are fast.
 	uint64_t fastAfter = fastBefore;
 	for (int i = 0; i < 400 && fastAfter < fastBefore + 10; ++i) {
-		(*s)->notifyLongSpin(vm, 0, 1, 7);
+		s->notifyLongSpin(0, 0, 1, 7);
 		std::this_thread::sleep_for(5ms);
-		fastAfter = fastTicks(**s);
+		fastAfter = fastTicks(*s);
 	}
-	(*s)->stop();
+	s->stop();
 
 	EXPECT_GE(fastAfter, fastBefore + 10);
 }
