@@ -132,7 +132,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_REQUIRE(params.csNs == expected->csNs && params.thinkNs == expected->thinkNs);
 		FUZZ_REQUIRE(params.durationNs == expected->durationNs);
 		FUZZ_REQUIRE(params.mode >= SPINDLE_MODE_LOCK && params.mode <= SPINDLE_MODE_CPU);
-		FUZZ_REQUIRE(params.lock >= SPINDLE_LOCK_TICKET && params.lock <= SPINDLE_LOCK_PVTICKET);
+		FUZZ_REQUIRE(params.lock >= SPINDLE_LOCK_TICKET && params.lock <= SPINDLE_LOCK_KIND_MAX);
 		FUZZ_REQUIRE(params.csNs <= lockbench::kMaxCsNs && params.thinkNs <= lockbench::kMaxThinkNs);
 		FUZZ_REQUIRE(params.durationNs >= lockbench::kMinDurationNs &&
 			     params.durationNs <= lockbench::kMaxDurationNs);

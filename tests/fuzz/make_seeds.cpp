@@ -163,6 +163,7 @@ void textSeeds()
 	seed("lockbench-params", "all-keys", cap + text("mode=lock lock=pvticket cs=500ns think=2us duration=1s"));
 	seed("lockbench-params", "fractions", cap + text("mode=barrier cs=0 think=1.5us duration=2.25ms"));
 	seed("lockbench-params", "cpu", cap + text("mode=cpu duration=600s"));
+	seed("lockbench-params", "pvhalt", cap + text("mode=lock lock=pvhalt cs=1us"));
 	seed("lockbench-params", "bad-lock", Bytes{ 31 } + text("lock=foo"));
 
 	seed("parse", "unsigned", Bytes{ 0 } + le<uint64_t>(1) + le<uint64_t>(256) + text("42"));
