@@ -294,7 +294,9 @@ TEST(SchedOptions, DetectorFlagsHelpStatesTheDefaults)
 
 	for (const auto &[name, value] : expected) {
 		const auto &flags = schedFlags();
-		const auto flag = std::find_if(flags.begin(), flags.end(), [&](const FlagDescription &f) { return f.name == name; });
+		// clang 14 cannot capture a structured binding: by a plain copy.
+		const std::string_view wanted = name;
+		const auto flag = std::find_if(flags.begin(), flags.end(), [wanted](const FlagDescription &f) { return f.name == wanted; });
 		ASSERT_NE(flag, flags.end()) << name;
 		const std::string said = "(default " + std::to_string(value);
 		EXPECT_NE(flag->help.find(said), std::string_view::npos) << name << ": " << flag->help;
