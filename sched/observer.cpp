@@ -103,6 +103,17 @@ Result<ThreadSample> ThreadProcFiles::sample() const
 	return sample;
 }
 
+Result<uint64_t> ThreadProcFiles::runtimeNs() const
+{
+	if (!schedstat_.isValid())
+		return Error::invalid("no /proc schedstat (kernel without CONFIG_SCHED_INFO)");
+	char buf[1024];
+	auto schedstat = preadSmallFile(schedstat_, buf);
+	if (!schedstat)
+		return schedstat.error().wrap("/proc schedstat");
+	return parseSchedstatRuntime(*schedstat);
+}
+
 Result<ThreadSample> sampleThread(pid_t tid)
 {
 	auto files = ThreadProcFiles::open(tid);

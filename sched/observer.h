@@ -42,6 +42,9 @@ public:
 	ThreadProcFiles() = default;
 	static Result<ThreadProcFiles> open(pid_t tid);
 	Result<ThreadSample> sample() const;
+	// Only the CPU time (schedstat): a fifth of the cost of sample(), whose stat read is the
+	// expensive one (2.7 against 0.6 us here). An error where schedstat is missing.
+	Result<uint64_t> runtimeNs() const;
 
 private:
 	UniqueFd stat_;

@@ -185,6 +185,7 @@ void SwitchTracker::apply(const SwitchEvent &event)
 		t.view.state = event.prevRunnable ? VcpuState::Runnable : VcpuState::Halted;
 		t.view.cpu = event.cpu;
 		t.fromEvents = true;
+		t.stateInDoubt = false;
 		if (auto r = runningOn_.find(event.cpu); r != runningOn_.end() && r->second == prev->first)
 			runningOn_.erase(r);
 	}
@@ -201,6 +202,7 @@ void SwitchTracker::apply(const SwitchEvent &event)
 		t.view.cpu = event.cpu;
 		t.runningSinceNs = event.timeNs;
 		t.fromEvents = true;
+		t.stateInDoubt = false;
 		runningOn_[event.cpu] = next->first;
 	}
 	cpu.current = event.nextPid;
@@ -216,6 +218,7 @@ void SwitchTracker::missedBefore(const SwitchEvent &event, const CpuSeen &cpu)
 		Thread &t = lost->second; // believed running here, but its switch-out was lost
 		if (t.view.state == VcpuState::Running && t.view.cpu == event.cpu) {
 			t.view.state = VcpuState::Runnable;
+			t.stateInDoubt = true;
 			if (auto r = runningOn_.find(event.cpu); r != runningOn_.end() && r->second == lost->first)
 				runningOn_.erase(r);
 			suspect(lost->first, t);
@@ -246,6 +249,22 @@ std::vector<pid_t> SwitchTracker::takeSuspects()
 	return out;
 }
 
+bool SwitchTracker::stateInDoubt(pid_t tid) const
+{
+	auto it = threads_.find(tid);
+	return it != threads_.end() && it->second.stateInDoubt;
+}
+
+void SwitchTracker::setRuntime(pid_t tid, uint64_t runtimeNs, uint64_t nowNs)
+{
+	auto it = threads_.find(tid);
+	if (it == threads_.end())
+		return;
+	Thread &t = it->second;
+	t.view.runtimeNs = runtimeNs;
+	t.runningSinceNs = nowNs; // a running thread's stint counts on from here
+}
+
 std::optional<pid_t> SwitchTracker::runningOn(int cpu) const
 {
 	auto it = runningOn_.find(cpu);
@@ -274,6 +293,10 @@ void SwitchTracker::apply(const WakeupEvent &event)
 	if (it == threads_.end() || event.timeNs < it->second.syncedAtNs)
 		return;
 	it->second.wokenAtNs = event.timeNs;
+	if (it->second.stateInDoubt) { // it was asleep after all, and is runnable now
+		it->second.stateInDoubt = false;
+		it->second.view.cpu = event.targetCpu;
+	}
 	sawRunnable(event.pid, event.targetCpu);
 }
 
@@ -302,6 +325,7 @@ void SwitchTracker::resync(pid_t tid, VcpuState state, int cpu, uint64_t nowNs, 
 	t.syncedAtNs = nowNs;
 	t.fromEvents = false;
 	t.displaced = false;
+	t.stateInDoubt = false;
 	if (state == VcpuState::Running)
 		runningOn_[cpu] = tid;
 }

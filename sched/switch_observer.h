@@ -90,6 +90,12 @@ public:
 	// libFuzzer process nearly every switch out of that process went missing; with busy vCPU
 	// threads a few per second. The cause is in the kernel (not found).
 	std::vector<pid_t> takeSuspects();
+	// Whether a suspect's state is a guess (its switch-out was lost, so running might be
+	// runnable or asleep): then the caller re-reads the state too. Otherwise the switch that
+	// raised the suspicion gave the state, and only the CPU time needs /proc.
+	bool stateInDoubt(pid_t tid) const;
+	// The CPU time from elsewhere (schedstat); the state stays the switches'.
+	void setRuntime(pid_t tid, uint64_t runtimeNs, uint64_t nowNs);
 	uint64_t missedSwitches() const { return missed_; } // switches inferred from the ones around them
 	// The tracked thread believed running on cpu, if any.
 	std::optional<pid_t> runningOn(int cpu) const;
@@ -102,6 +108,7 @@ private:
 		View view;
 		uint64_t runningSinceNs = 0;
 		bool suspect = false;
+		bool stateInDoubt = false; // running was believed, but the switch-out was never seen
 		// The state came from a /proc read at syncedAtNs, not from switches: events older than
 		// that are already in it (skipped), and the first switch after it is not held against it
 		// (/proc shows a thread about to sleep as sleeping while it still runs).

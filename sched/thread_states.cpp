@@ -101,28 +101,39 @@ std::vector<ThreadStates::Observation> ThreadStates::observeProc(std::span<const
 	return out;
 }
 
-void ThreadStates::reread(pid_t tid, bool suspect, uint64_t nowNs)
+void ThreadStates::reread(pid_t tid, Reread kind, uint64_t nowNs)
 {
 	auto it = threads_.find(tid);
 	if (it == threads_.end())
-		return;
-	auto sample = it->second.proc.sample();
-	if (!sample)
 		return;
 	SwitchTracker &tracker = switches_->tracker();
 	auto view = tracker.view(tid, nowNs);
 	if (!view)
 		return;
-	// A check only asks whether the thread used more CPU time than its switches account for
-	// (schedstat lags a running thread by at most a kernel tick, well under kMissedStintNs):
-	// then a switch-in was lost and nothing has followed it. Its state is left to the switches,
-	// which know running from runnable and see a thread going to sleep when it has.
-	const uint64_t schedstatNs = sample->runtimeNs - std::min(it->second.baseNs, sample->runtimeNs);
-	if (!suspect) {
-		if (schedstatNs <= view->runtimeNs + kMissedStintNs)
+	const uint64_t baseNs = it->second.baseNs;
+	auto sinceTracking = [baseNs](uint64_t schedstatNs) { return schedstatNs - std::min(baseNs, schedstatNs); };
+	// schedstat alone is a fifth of the cost of stat and schedstat together. Most suspects
+	// (a lost switch-in, the switch-out seen) only lack CPU time; a check only asks whether the
+	// thread used more CPU time than its switches account for (schedstat lags a running thread
+	// by at most a kernel tick, well under kMissedStintNs): then a switch-in was lost and
+	// nothing has followed it. States are left to the switches where they know them: they tell
+	// running from runnable and see a thread going to sleep when it has.
+	if (kind != Reread::StateAndRuntime) {
+		auto runtime = it->second.proc.runtimeNs();
+		if (runtime && kind == Reread::Runtime) {
+			tracker.setRuntime(tid, sinceTracking(*runtime), nowNs);
 			return;
-		fixes_++;
+		}
+		if (runtime && sinceTracking(*runtime) <= view->runtimeNs + kMissedStintNs)
+			return;
+		if (kind == Reread::Check)
+			fixes_++;
 	}
+	auto sample = it->second.proc.sample();
+	if (!sample)
+		return;
+	if (kind == Reread::Check && sinceTracking(sample->runtimeNs) <= view->runtimeNs + kMissedStintNs)
+		return; // without schedstat there is no CPU time to compare
 	// 'R' is running or runnable, which /proc cannot tell apart: running unless another tracked
 	// thread is believed running on that CPU.
 	VcpuState state = VcpuState::Halted;
@@ -130,7 +141,7 @@ void ThreadStates::reread(pid_t tid, bool suspect, uint64_t nowNs)
 		auto other = tracker.runningOn(sample->cpu);
 		state = other && *other != tid ? VcpuState::Runnable : VcpuState::Running;
 	}
-	tracker.resync(tid, state, sample->cpu, nowNs, schedstatNs);
+	tracker.resync(tid, state, sample->cpu, nowNs, sinceTracking(sample->runtimeNs));
 }
 
 std::vector<ThreadStates::Observation> ThreadStates::observeSwitches(std::span<const pid_t> tids)
@@ -155,10 +166,10 @@ std::vector<ThreadStates::Observation> ThreadStates::observeSwitches(std::span<c
 	const std::vector<pid_t> suspects = tracker.takeSuspects();
 	fixes_ += suspects.size();
 	for (pid_t tid : suspects)
-		reread(tid, true, now);
+		reread(tid, tracker.stateInDoubt(tid) ? Reread::StateAndRuntime : Reread::Runtime, now);
 	if (!tids.empty() && now - lastCheckNs_ >= kCheckEveryNs) {
 		lastCheckNs_ = now;
-		reread(tids[nextCheck_++ % tids.size()], false, now);
+		reread(tids[nextCheck_++ % tids.size()], Reread::Check, now);
 	}
 	std::vector<Observation> out(tids.size());
 	for (size_t k = 0; k < tids.size(); ++k) {

@@ -6,7 +6,8 @@
 //    costs one drain of a ring per online CPU, whatever the number of vCPUs; after lost
 //    events (a full ring) one tick reads /proc instead and the tracker starts again from it.
 //    A switch can also go missing without a trace (switch_observer.h): the threads whose
-//    switches stop adding up are re-read from /proc, and so is one thread every 4 ms in turn.
+//    switches stop adding up are re-read from /proc (schedstat alone where the switches know
+//    the state), and so is one thread every 4 ms in turn.
 //  - proc: two pread()s per thread per tick (/proc/self/task/TID/{stat,schedstat}) and the
 //    per-CPU classification of observer.h. Needs nothing but /proc; costs more as vCPUs grow.
 // auto takes switch where the host allows system-wide per-CPU perf events (root or
@@ -58,8 +59,13 @@ private:
 	ThreadStates() = default;
 	std::vector<Observation> observeProc(std::span<const pid_t> tids);
 	std::vector<Observation> observeSwitches(std::span<const pid_t> tids);
-	// One thread's state (and, for a suspect, CPU time) from /proc, into the tracker.
-	void reread(pid_t tid, bool suspect, uint64_t nowNs);
+	enum class Reread {
+		Check,           // every kCheckEveryNs in turn: CPU time, and the state if it does not add up
+		Runtime,         // a suspect whose state the switches know
+		StateAndRuntime, // a suspect whose state is a guess
+	};
+	// What /proc says of one thread, into the tracker.
+	void reread(pid_t tid, Reread kind, uint64_t nowNs);
 
 	struct Thread {
 		ThreadProcFiles proc;

@@ -169,11 +169,6 @@ int main(int argc, char **argv)
 		for (const std::string &item : spindle::split(argv[3], ','))
 			counts.push_back(static_cast<unsigned>(std::atoi(item.c_str())));
 	}
-	if (seconds <= 0 || seconds > 600 || reps == 0 || reps > 100 || counts.empty() ||
-	    std::any_of(counts.begin(), counts.end(), [](unsigned n) { return n == 0 || n > 64 * kVcpusPerVm; })) {
-		std::fprintf(stderr, "usage: sched-observe-cost [SECONDS (0-600]] [REPS (1-100)] [N,... (1-4096)]\n");
-		return 2;
-	}
 	// fast: the 1 ms tick throughout (--quiet-tick 1ms), what the scheduler costs while VMs
 	// spin; quiet: the default, where a run with no spin wait ticks at the quiet tick (10 ms).
 	struct Config {
@@ -184,18 +179,37 @@ int main(int argc, char **argv)
 	const Config configs[] = { { "proc", SchedulerOptions::ThreadStateSource::Proc, false },
 				   { "switch", SchedulerOptions::ThreadStateSource::Switch, false },
 				   { "switch+quiet", SchedulerOptions::ThreadStateSource::Switch, true } };
+	// A fourth argument picks configurations by name, for repeated runs of one of them.
+	std::vector<Config> chosen(std::begin(configs), std::end(configs));
+	if (argc > 4) {
+		chosen.clear();
+		for (const std::string &name : spindle::split(argv[4], ',')) {
+			auto c = std::find_if(std::begin(configs), std::end(configs), [&](const Config &k) { return name == k.name; });
+			if (c == std::end(configs)) {
+				chosen.clear(); // an unknown name is a usage error
+				break;
+			}
+			chosen.push_back(*c);
+		}
+	}
+	if (seconds <= 0 || seconds > 600 || reps == 0 || reps > 100 || counts.empty() || chosen.empty() ||
+	    std::any_of(counts.begin(), counts.end(), [](unsigned n) { return n == 0 || n > 64 * kVcpusPerVm; })) {
+		std::fprintf(stderr, "usage: sched-observe-cost [SECONDS (0-600]] [REPS (1-100)] [N,... (1-4096)] "
+			     "[CONFIG,... of proc,switch,switch+quiet]\n");
+		return 2;
+	}
 	std::printf("scheduler thread CPU, %% of one CPU (median of %u runs of %.1f s; CPUs 0-1; 1 ms tick, "
 		    "10 ms quiet tick)\n", reps, seconds);
 	for (bool halting : { true, false }) {
 		std::printf("\n%s vCPU threads: %% of a CPU, us per tick, ticks per second\n%6s", halting ? "halting" : "busy",
 			    "vcpus");
-		for (const Config &c : configs)
+		for (const Config &c : chosen)
 			std::printf("  %26s", c.name);
 		std::printf("  %14s  %8s  %11s\n", "sched events/s", "fixes/s", "cpu seen");
 		for (unsigned n : counts) {
 			std::printf("%6u", n);
 			double eventsPerSecond = 0, fixesPerSecond = 0, cpuSeen = 0;
-			for (const Config &c : configs) {
+			for (const Config &c : chosen) {
 				std::vector<double> runs, ticks, costs, seen;
 				for (unsigned r = 0; r < reps; ++r) {
 					RunResult res = runOnce(n, halting, c.source, c.quiet, seconds);

@@ -63,6 +63,20 @@ TEST(ProcStat, OwnThreadCanBeSampled)
 	EXPECT_GT(s->runtimeNs, 0u);
 }
 
+TEST(ProcStat, RuntimeAloneMatchesTheFullSample)
+{
+	auto files = ThreadProcFiles::open(gettid());
+	ASSERT_TRUE(files.ok()) << files.error().message();
+	auto sample = files->sample();
+	ASSERT_TRUE(sample.ok());
+
+	auto runtime = files->runtimeNs();
+
+	ASSERT_TRUE(runtime.ok()) << runtime.error().message();
+	EXPECT_GE(*runtime, sample->runtimeNs); // read later, of a running thread
+	EXPECT_LT(*runtime - sample->runtimeNs, 50'000'000u);
+}
+
 TEST(ProcStat, SchedstatRuntimeIsTheFirstField)
 {
 	auto r = parseSchedstatRuntime("123456 789 10\n");

@@ -386,6 +386,81 @@ TEST(SwitchTracker, UntrackForgetsTheThread)
 	EXPECT_FALSE(t.view(7, 10));
 }
 
+TEST(SwitchTracker, LostSwitchOutLeavesTheStateInDoubt)
+{
+	SwitchTracker t;
+	t.track(7, VcpuState::Running, 0, 0); // 7 -> 8 is never delivered
+
+	t.apply(sw(500, 8, false, 9));
+
+	EXPECT_TRUE(t.stateInDoubt(7));
+}
+
+TEST(SwitchTracker, LostWakeUpAndSwitchInSeenAtTheSwitchOutLeaveNoDoubtAboutTheState)
+{
+	// The common loss on our PVM host: a sleeper's wake-up and switch-in out of idle both go
+	// missing; its switch-out arrives, and with it the state.
+	SwitchTracker t;
+	t.track(7, VcpuState::Halted, 0, 0);
+	t.apply(sw(100, 9, false, 0)); // CPU 0 goes idle; 0 -> 7 is never delivered
+
+	t.apply(sw(500, 7, false, 0));
+
+	EXPECT_EQ(t.takeSuspects(), std::vector<pid_t>{ 7 });
+	EXPECT_FALSE(t.stateInDoubt(7));
+	EXPECT_EQ(t.view(7, 600)->state, VcpuState::Halted);
+}
+
+TEST(SwitchTracker, WakeUpEndsTheDoubtAboutAState)
+{
+	SwitchTracker t;
+	t.track(7, VcpuState::Running, 0, 0);
+	t.apply(sw(500, 8, false, 9)); // 7's switch-out on CPU 0 was lost
+
+	t.apply(WakeupEvent{ 600, 7, 1 });
+
+	EXPECT_FALSE(t.stateInDoubt(7));
+	EXPECT_EQ(t.view(7, 700)->state, VcpuState::Runnable);
+	EXPECT_EQ(t.view(7, 700)->cpu, 1);
+}
+
+TEST(SwitchTracker, SwitchOfTheThreadEndsTheDoubtAboutItsState)
+{
+	SwitchTracker t;
+	t.track(7, VcpuState::Running, 0, 0);
+	t.apply(sw(500, 8, false, 9));
+
+	t.apply(sw(600, 9, false, 7));
+
+	EXPECT_FALSE(t.stateInDoubt(7));
+	EXPECT_EQ(t.view(7, 700)->state, VcpuState::Running);
+}
+
+TEST(SwitchTracker, SetRuntimeReplacesTheCpuTimeAndKeepsTheState)
+{
+	SwitchTracker t;
+	t.track(7, VcpuState::Halted, 0, 0);
+	t.apply(WakeupEvent{ 100, 7, 1 });
+
+	t.setRuntime(7, 80, 200);
+
+	const auto v = t.view(7, 300);
+	EXPECT_EQ(v->runtimeNs, 80u);
+	EXPECT_EQ(v->state, VcpuState::Runnable);
+	EXPECT_EQ(v->cpu, 1);
+}
+
+TEST(SwitchTracker, SetRuntimeOfARunningThreadCountsItsStintFromThen)
+{
+	SwitchTracker t;
+	t.track(7, VcpuState::Running, 0, 0);
+
+	t.setRuntime(7, 50, 200);
+
+	EXPECT_EQ(t.view(7, 300)->runtimeNs, 150u); // 50, and 200-300
+	EXPECT_EQ(t.view(7, 300)->state, VcpuState::Running);
+}
+
 void burnCpu(std::chrono::milliseconds howLong)
 {
 	const uint64_t until = clockNs(CLOCK_THREAD_CPUTIME_ID) + static_cast<uint64_t>(howLong.count()) * 1'000'000;
