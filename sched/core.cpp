@@ -423,7 +423,8 @@ bool SchedCore::grantBoost(VcpuId who, uint64_t budgetNs, BoostReason reason, bo
 
 bool SchedCore::quietTickAllowed() const
 {
-	if (now() - lastSpinAnyNs_ < kQuietAfterTicks * options_.tickNs || !policy_->allowsQuietTicks(*this))
+	const bool spunLately = now() - lastSpinAnyNs_ < kQuietAfterTicks * options_.tickNs;
+	if ((spunLately && policy_->answersSpins()) || !policy_->allowsQuietTicks(*this))
 		return false;
 	for (const VmModel &m : vms_) {
 		if (!m.active)

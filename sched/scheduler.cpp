@@ -23,6 +23,7 @@
 #include "sched/event_loop.h"
 #include "sched/observer.h"
 #include "sched/ple.h"
+#include "sched/policy.h"
 #include "sched/trace.h"
 #include "spindle_abi.h"
 
@@ -62,6 +63,7 @@ Scheduler::Scheduler(SchedulerOptions options, std::vector<int> pool)
 	if (options_.maxConcurrentBoosts == 0 && sched_getaffinity(0, sizeof(set), &set) == 0)
 		options_.maxConcurrentBoosts = static_cast<uint32_t>(std::max(CPU_COUNT(&set) - 1, 1));
 	core_ = std::make_unique<SchedCore>(options_, pool_, *clock_);
+	wakeOnReports_ = core_->policy().answersSpins();
 	actuator_ = std::make_unique<HostActuator>(options_.boostClass, options_.fifoPriority);
 }
 
@@ -237,7 +239,7 @@ void Scheduler::notifyLongSpin(int vm, unsigned vcpu, uint32_t waitsOn, uint32_t
 	// per kMinNotifyWakeNs: a flood then costs it a bounded number of wake-ups, while the first
 	// notification after a quiet spell still wakes it at once; what a skipped wake leaves
 	// pending is drained by the next wake or the next tick.
-	if (slot.pending.fetch_add(1, std::memory_order_release) == 0) {
+	if (slot.pending.fetch_add(1, std::memory_order_release) == 0 && wakeOnReports_) {
 		const uint64_t now = monotonicNs();
 		uint64_t last = lastNotifyWakeNs_.load(std::memory_order_relaxed);
 		if (now - last >= kMinNotifyWakeNs && lastNotifyWakeNs_.compare_exchange_strong(last, now)) {

@@ -33,7 +33,7 @@ struct OneVm {
 
 TEST(QuietTick, IsNotAllowedBeforeTheCoreHasSeenAHundredTicksWithoutSpin)
 {
-	OneVm f(PolicyKind::Cfs);
+	OneVm f(PolicyKind::Coboost);
 
 	tickFor(f.h, kQuietAfterNs - kMs);
 
@@ -63,7 +63,7 @@ TEST(QuietTick, ASpinWaitInAnyVmEndsIt)
 
 TEST(QuietTick, ComesBackAHundredTicksAfterTheLastSpin)
 {
-	OneVm f(PolicyKind::Cfs);
+	OneVm f(PolicyKind::Coboost);
 	f.h.core.spinDetected({ f.vm, 0 }, SpinSource::Sampled);
 
 	tickFor(f.h, kQuietAfterNs - kMs);
@@ -71,6 +71,18 @@ TEST(QuietTick, ComesBackAHundredTicksAfterTheLastSpin)
 	tickFor(f.h, kMs);
 
 	EXPECT_FALSE(justBefore);
+	EXPECT_TRUE(f.h.core.quietTickAllowed());
+}
+
+TEST(QuietTick, CfsKeepsItThroughSpinWaitsBecauseItAnswersNone)
+{
+	OneVm f(PolicyKind::Cfs);
+
+	for (int i = 0; i < 200; ++i) {
+		f.h.core.spinDetected({ f.vm, 0 }, SpinSource::Sampled);
+		tickFor(f.h, kMs);
+	}
+
 	EXPECT_TRUE(f.h.core.quietTickAllowed());
 }
 

@@ -59,9 +59,9 @@ uint64_t fastTicks(const Scheduler &s)
 
 // A started scheduler with one VM of two vCPUs and no thread attached: nothing spins unless the
 // test reports it.
-std::unique_ptr<Scheduler> startedScheduler(SchedulerOptions o = {})
+std::unique_ptr<Scheduler> startedScheduler(SchedulerOptions o = {}, PolicyKind policy = PolicyKind::Express)
 {
-	o.policy = PolicyKind::Express;
+	o.policy = policy;
 	o.detectPle = false;
 	auto s = Scheduler::create(o, {});
 	EXPECT_TRUE(s.ok()) << s.error().message();
@@ -126,6 +126,25 @@ TEST(Scheduler, ASpinReportEndsTheQuietTick)
 	s->stop();
 
 	EXPECT_GE(fastAfter, fastBefore + 10);
+}
+
+TEST(Scheduler, SpinReportsUnderCfsAreCountedAndKeepTheQuietTick)
+{
+	std::unique_ptr<Scheduler> s = startedScheduler({}, PolicyKind::Cfs);
+	ASSERT_NE(s, nullptr);
+	ASSERT_GT(waitForQuietTicks(*s), 0u);
+	const uint64_t fastBefore = fastTicks(*s);
+
+	// 300 ms of reports: with coboost every one of those ticks would be fast.
+	for (int i = 0; i < 60; ++i) {
+		s->notifyLongSpin(0, 0, 1, 7);
+		std::this_thread::sleep_for(5ms);
+	}
+	const SchedulerMetrics m = s->metrics();
+	s->stop();
+
+	EXPECT_GT(m.core.vms[0].totals.spins[static_cast<unsigned>(SpinSource::Pv)], 0u); // drained at quiet ticks
+	EXPECT_EQ(fastTicks(*s), fastBefore);
 }
 
 } // namespace
