@@ -113,7 +113,7 @@ std::vector<Flag<SchedulerOptions>> allFlags()
 		  } },
 		{ "sched-tick", "DURATION", "sampling period of hints, thread states and counters (default 1ms, 100us..100ms)",
 		  [](O &o, const std::string &v) { return durationFlag(o.tickNs, "sched-tick", v, 100 * kUs, 100 * kMs); } },
-		{ "quiet-tick", "DURATION", "tick while nothing spins or is boosted (default 10ms, 100us..1s; a value up to --sched-tick turns it off)",
+		{ "quiet-tick", "DURATION", "tick while nothing spins (under cfs: spins do not count) or is boosted (default 10ms, 100us..1s; a value up to --sched-tick turns it off)",
 		  [](O &o, const std::string &v) { return durationFlag(o.quietTickNs, "quiet-tick", v, 100 * kUs, kS); } },
 		{ "boost-slice", "DURATION", "co-boost slice (default 1ms, 50us..100ms)",
 		  [](O &o, const std::string &v) { return durationFlag(o.boostSliceNs, "boost-slice", v, 50 * kUs, 100 * kMs); } },
