@@ -103,10 +103,10 @@ public:
 	bool valid(VcpuId id) const;
 	unsigned boostedCount() const; // vCPUs boosted now, every VM
 	// Whether the scheduler may tick at quietTickNs instead of tickNs: no spin wait in any VM
-	// for kQuietAfterTicks ticks (and the core at least that old), unless the policy answers
-	// none (Policy::answersSpins), no vCPU boosted,
-	// deprioritized, in debt or penalized, no VM over its share, and a policy that acts only on
-	// spin waits (Policy::allowsQuietTicks). Then a tick has nothing to end, repay or answer.
+	// for kQuietAfterTicks ticks (and the core at least that old) where the policy answers spin
+	// waits (Policy::answersSpins), no vCPU boosted, deprioritized, in debt or penalized, no VM
+	// over its share, and a policy that acts only on spin waits (Policy::allowsQuietTicks).
+	// Then a tick has nothing to end, repay or answer.
 	bool quietTickAllowed() const;
 	static constexpr unsigned kQuietAfterTicks = 100;
 	// Extensions ended because a re-read hint said released: how long after the previous read

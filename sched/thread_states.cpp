@@ -118,22 +118,20 @@ void ThreadStates::reread(pid_t tid, Reread kind, uint64_t nowNs)
 	// by at most a kernel tick, well under kMissedStintNs): then a switch-in was lost and
 	// nothing has followed it. States are left to the switches where they know them: they tell
 	// running from runnable and see a thread going to sleep when it has.
-	if (kind != Reread::StateAndRuntime) {
+	if (kind == Reread::Check) {
 		auto runtime = it->second.proc.runtimeNs();
-		if (runtime && kind == Reread::Runtime) {
+		if (!runtime || sinceTracking(*runtime) <= view->runtimeNs + kMissedStintNs)
+			return; // it adds up (or, without schedstat, there is nothing to compare)
+		fixes_++;
+	} else if (kind == Reread::Runtime) {
+		if (auto runtime = it->second.proc.runtimeNs()) {
 			tracker.setRuntime(tid, sinceTracking(*runtime), nowNs);
 			return;
-		}
-		if (runtime && sinceTracking(*runtime) <= view->runtimeNs + kMissedStintNs)
-			return;
-		if (kind == Reread::Check)
-			fixes_++;
+		} // without schedstat, the full read below
 	}
 	auto sample = it->second.proc.sample();
 	if (!sample)
 		return;
-	if (kind == Reread::Check && sinceTracking(sample->runtimeNs) <= view->runtimeNs + kMissedStintNs)
-		return; // without schedstat there is no CPU time to compare
 	// 'R' is running or runnable, which /proc cannot tell apart: running unless another tracked
 	// thread is believed running on that CPU.
 	VcpuState state = VcpuState::Halted;

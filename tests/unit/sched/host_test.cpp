@@ -1,7 +1,12 @@
-// Host-side pieces that need no threads of their own: /proc parsing, running/runnable
+// Host-side pieces that need no scheduler thread: /proc parsing and reading, running/runnable
 // classification, pool checks, PLE helpers, the trace format and both event-loop backends.
 
 #include <gtest/gtest.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <thread>
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -75,6 +80,26 @@ TEST(ProcStat, RuntimeAloneMatchesTheFullSample)
 	ASSERT_TRUE(runtime.ok()) << runtime.error().message();
 	EXPECT_GE(*runtime, sample->runtimeNs); // read later, of a running thread
 	EXPECT_LT(*runtime - sample->runtimeNs, 50'000'000u);
+}
+
+TEST(ProcStat, RuntimeOfAnExitedThreadIsAnError)
+{
+	pid_t tid = 0;
+	std::optional<Result<ThreadProcFiles>> files;
+	std::thread([&] {
+		tid = gettid();
+		files.emplace(ThreadProcFiles::open(tid));
+	}).join();
+	ASSERT_TRUE(files->ok()) << files->error().message();
+	// join() returns when the thread clears its tid, a moment before the kernel reaps it.
+	const std::string dir = "/proc/self/task/" + std::to_string(tid);
+	for (int i = 0; i < 1000 && access(dir.c_str(), F_OK) == 0; ++i)
+		std::this_thread::sleep_for(std::chrono::milliseconds(1));
+	ASSERT_NE(access(dir.c_str(), F_OK), 0) << dir << " still there after 1 s";
+
+	auto runtime = (*files)->runtimeNs();
+
+	EXPECT_FALSE(runtime.ok());
 }
 
 TEST(ProcStat, SchedstatRuntimeIsTheFirstField)
