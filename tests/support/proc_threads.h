@@ -1,13 +1,16 @@
 #pragma once
 
 // The threads of a running process, from /proc/PID/task: tests that look at one of spindle's
-// threads by its name ("spindle-sched", "vcpu0", ...).
+// threads by its name ("spindle-sched", "vcpu0", ...), and tests that need a thread gone.
 
 #include <sys/types.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -26,6 +29,17 @@ inline std::vector<std::pair<pid_t, std::string>> threadsOf(pid_t pid)
 		threads.emplace_back(static_cast<pid_t>(std::atoi(task.path().filename().c_str())), name);
 	}
 	return threads;
+}
+
+// Waits up to 1 s until this process's thread tid is reaped; false if it is still there.
+// std::thread::join() returns when the thread clears its tid, a moment before the kernel has
+// released it: until then /proc/self/task/TID, and every fd opened there, still reads.
+inline bool waitUntilReaped(pid_t tid)
+{
+	const std::string dir = "/proc/self/task/" + std::to_string(tid);
+	for (int i = 0; i < 1000 && access(dir.c_str(), F_OK) == 0; ++i)
+		std::this_thread::sleep_for(std::chrono::milliseconds(1));
+	return access(dir.c_str(), F_OK) != 0;
 }
 
 } // namespace spindle::test

@@ -21,6 +21,7 @@
 #include "sched/actuator.h"
 #include "sched/scheduler.h"
 #include "tests/support/files.h"
+#include "tests/support/proc_threads.h"
 
 namespace spindle::sched {
 namespace {
@@ -349,7 +350,9 @@ TEST(Actuator, ThreadThatExitedCountsAsNeitherRestoreNorMismatch)
 	auto t = std::make_unique<SpinThread>();
 	HostActuator a(BoostClass::Fifo, 10);
 	ASSERT_TRUE(a.track(t->tid(), 0).ok());
-	t.reset(); // joined: its tid no longer exists
+	const pid_t tid = t->tid();
+	t.reset(); // joined
+	ASSERT_TRUE(test::waitUntilReaped(tid)); // its tid no longer exists
 
 	a.restoreAll();
 

@@ -3,9 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <optional>
-#include <string>
 #include <thread>
 
 #include <sys/eventfd.h>
@@ -17,6 +15,7 @@
 #include "sched/ple.h"
 #include "sched/scheduler.h"
 #include "sched/trace.h"
+#include "tests/support/proc_threads.h"
 
 namespace spindle::sched {
 namespace {
@@ -91,11 +90,7 @@ TEST(ProcStat, RuntimeOfAnExitedThreadIsAnError)
 		files.emplace(ThreadProcFiles::open(tid));
 	}).join();
 	ASSERT_TRUE(files->ok()) << files->error().message();
-	// join() returns when the thread clears its tid, a moment before the kernel reaps it.
-	const std::string dir = "/proc/self/task/" + std::to_string(tid);
-	for (int i = 0; i < 1000 && access(dir.c_str(), F_OK) == 0; ++i)
-		std::this_thread::sleep_for(std::chrono::milliseconds(1));
-	ASSERT_NE(access(dir.c_str(), F_OK), 0) << dir << " still there after 1 s";
+	ASSERT_TRUE(test::waitUntilReaped(tid));
 
 	auto runtime = (*files)->runtimeNs();
 
