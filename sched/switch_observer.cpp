@@ -96,27 +96,53 @@ std::optional<SwitchEvent> decodeSwitch(std::span<const uint8_t> raw, const Swit
 	return event;
 }
 
+SwitchTracker::CpuSeen *SwitchTracker::cpuSeen(int cpu)
+{
+	if (cpu < 0 || cpu >= kMaxCpus)
+		return nullptr;
+	if (static_cast<size_t>(cpu) >= cpus_.size())
+		cpus_.resize(static_cast<size_t>(cpu) + 1);
+	return &cpus_[static_cast<size_t>(cpu)];
+}
+
+void SwitchTracker::setRunningOn(int cpu, pid_t tid)
+{
+	if (cpu < 0 || cpu >= kMaxCpus)
+		return;
+	if (static_cast<size_t>(cpu) >= runningOn_.size())
+		runningOn_.resize(static_cast<size_t>(cpu) + 1, 0);
+	runningOn_[static_cast<size_t>(cpu)] = tid;
+}
+
+void SwitchTracker::clearRunningOn(int cpu, pid_t tid)
+{
+	if (cpu >= 0 && static_cast<size_t>(cpu) < runningOn_.size() && runningOn_[static_cast<size_t>(cpu)] == tid)
+		runningOn_[static_cast<size_t>(cpu)] = 0;
+}
+
 void SwitchTracker::track(pid_t tid, VcpuState initial, int cpu, uint64_t nowNs)
 {
-	Thread &t = threads_[tid];
-	t = Thread{};
-	t.view = { initial, cpu, 0 };
-	t.runningSinceNs = nowNs;
-	t.syncedAtNs = nowNs;
+	Thread *t = threads_.insert(tid);
+	if (!t)
+		return; // no thread id
+	*t = Thread{};
+	t->view = { initial, cpu, 0 };
+	t->runningSinceNs = nowNs;
+	t->syncedAtNs = nowNs;
 	if (initial == VcpuState::Running) {
-		runningOn_[cpu] = tid;
-		cpus_[cpu] = { tid, nowNs }; // it tracks itself, on that CPU
+		setRunningOn(cpu, tid);
+		if (CpuSeen *seen = cpuSeen(cpu))
+			*seen = { tid, nowNs }; // it tracks itself, on that CPU
 	}
 }
 
 void SwitchTracker::untrack(pid_t tid)
 {
-	auto it = threads_.find(tid);
-	if (it == threads_.end())
+	const Thread *t = threads_.find(tid);
+	if (!t)
 		return;
-	if (auto r = runningOn_.find(it->second.view.cpu); r != runningOn_.end() && r->second == tid)
-		runningOn_.erase(r);
-	threads_.erase(it);
+	clearRunningOn(t->view.cpu, tid);
+	threads_.erase(tid);
 }
 
 void SwitchTracker::suspect(pid_t tid, Thread &t)
@@ -137,12 +163,12 @@ bool SwitchTracker::applyObserverSwitch(const SwitchEvent &event, CpuSeen &cpu)
 	// The observer (the scheduler thread) taking a vCPU's CPU for its tick is no preemption to
 	// report: the vCPU is displaced, still running to the policies, its CPU time paused.
 	if (event.nextPid == observer_ && event.prevRunnable) {
-		auto prev = threads_.find(event.prevPid);
-		if (prev == threads_.end() || event.timeNs < prev->second.syncedAtNs ||
-		    prev->second.view.state != VcpuState::Running || cpu.current != event.prevPid)
+		Thread *prev = threads_.find(event.prevPid);
+		if (!prev || event.timeNs < prev->syncedAtNs || prev->view.state != VcpuState::Running ||
+		    cpu.current != event.prevPid)
 			return false;
-		stopRunning(prev->second, event.timeNs);
-		prev->second.displaced = true;
+		stopRunning(*prev, event.timeNs);
+		prev->displaced = true;
 		cpu.current = observer_;
 		cpu.lastNs = event.timeNs;
 		return true;
@@ -150,60 +176,59 @@ bool SwitchTracker::applyObserverSwitch(const SwitchEvent &event, CpuSeen &cpu)
 	if (event.prevPid != observer_)
 		return false;
 	// The observer leaves: the displaced vCPU resumes, or another thread took the CPU.
-	auto r = runningOn_.find(event.cpu);
-	if (r == runningOn_.end())
+	const pid_t displacedTid = runningOn(event.cpu).value_or(0);
+	Thread *displaced = threads_.find(displacedTid);
+	if (!displaced || !displaced->displaced)
 		return false;
-	auto displaced = threads_.find(r->second);
-	if (displaced == threads_.end() || !displaced->second.displaced)
-		return false;
-	Thread &t = displaced->second;
+	Thread &t = *displaced;
 	t.displaced = false;
-	if (event.nextPid == displaced->first) {
+	if (event.nextPid == displacedTid) {
 		t.runningSinceNs = event.timeNs;
 		cpu.current = event.nextPid;
 		cpu.lastNs = event.timeNs;
 		return true;
 	}
 	t.view.state = VcpuState::Runnable;
-	runningOn_.erase(r);
+	clearRunningOn(event.cpu, displacedTid);
 	return false; // the switch to the other thread follows as usual
 }
 
 void SwitchTracker::apply(const SwitchEvent &event)
 {
-	CpuSeen &cpu = cpus_[event.cpu];
+	CpuSeen *seen = cpuSeen(event.cpu);
+	if (!seen)
+		return; // not from a CPU
+	CpuSeen &cpu = *seen;
 	if (observer_ > 0 && applyObserverSwitch(event, cpu))
 		return;
 	if (cpu.current >= 0 && cpu.current != event.prevPid)
 		missedBefore(event, cpu);
-	if (auto prev = threads_.find(event.prevPid); prev != threads_.end() && event.timeNs >= prev->second.syncedAtNs) {
-		Thread &t = prev->second;
+	if (Thread *prev = threads_.find(event.prevPid); prev && event.timeNs >= prev->syncedAtNs) {
+		Thread &t = *prev;
 		if (t.view.state == VcpuState::Running)
 			stopRunning(t, event.timeNs);
 		else if (t.fromEvents)
-			suspect(prev->first, t); // its switch-in was not delivered and could not be inferred
+			suspect(event.prevPid, t); // its switch-in was not delivered and could not be inferred
 		t.view.state = event.prevRunnable ? VcpuState::Runnable : VcpuState::Halted;
 		t.view.cpu = event.cpu;
 		t.fromEvents = true;
 		t.stateInDoubt = false;
-		if (auto r = runningOn_.find(event.cpu); r != runningOn_.end() && r->second == prev->first)
-			runningOn_.erase(r);
+		clearRunningOn(event.cpu, event.prevPid);
 	}
-	if (auto next = threads_.find(event.nextPid); next != threads_.end() && event.timeNs >= next->second.syncedAtNs) {
-		Thread &t = next->second;
+	if (Thread *next = threads_.find(event.nextPid); next && event.timeNs >= next->syncedAtNs) {
+		Thread &t = *next;
 		if (t.view.state == VcpuState::Running) { // still running elsewhere: a switch-out was lost
 			stopRunning(t, event.timeNs);
-			if (auto r = runningOn_.find(t.view.cpu); r != runningOn_.end() && r->second == next->first)
-				runningOn_.erase(r);
+			clearRunningOn(t.view.cpu, event.nextPid);
 			if (t.fromEvents)
-				suspect(next->first, t);
+				suspect(event.nextPid, t);
 		}
 		t.view.state = VcpuState::Running;
 		t.view.cpu = event.cpu;
 		t.runningSinceNs = event.timeNs;
 		t.fromEvents = true;
 		t.stateInDoubt = false;
-		runningOn_[event.cpu] = next->first;
+		setRunningOn(event.cpu, event.nextPid);
 	}
 	cpu.current = event.nextPid;
 	cpu.lastNs = event.timeNs;
@@ -214,20 +239,19 @@ void SwitchTracker::missedBefore(const SwitchEvent &event, const CpuSeen &cpu)
 	// At least one switch on this CPU, from cpu.current to (eventually) event.prevPid, was not
 	// delivered (switch_observer.h says how often).
 	missed_++;
-	if (auto lost = threads_.find(cpu.current); lost != threads_.end() && event.timeNs >= lost->second.syncedAtNs) {
-		Thread &t = lost->second; // believed running here, but its switch-out was lost
+	if (Thread *lost = threads_.find(cpu.current); lost && event.timeNs >= lost->syncedAtNs) {
+		Thread &t = *lost; // believed running here, but its switch-out was lost
 		if (t.view.state == VcpuState::Running && t.view.cpu == event.cpu) {
 			t.view.state = VcpuState::Runnable;
 			t.stateInDoubt = true;
-			if (auto r = runningOn_.find(event.cpu); r != runningOn_.end() && r->second == lost->first)
-				runningOn_.erase(r);
-			suspect(lost->first, t);
+			clearRunningOn(event.cpu, cpu.current);
+			suspect(cpu.current, t);
 		}
 	}
-	auto prev = threads_.find(event.prevPid);
-	if (prev == threads_.end() || event.timeNs < prev->second.syncedAtNs)
+	Thread *prev = threads_.find(event.prevPid);
+	if (!prev || event.timeNs < prev->syncedAtNs)
 		return;
-	Thread &t = prev->second;
+	Thread &t = *prev;
 	if (t.view.state == VcpuState::Running)
 		return;
 	// Woken since the CPU's last switch: it ran from then (an idle CPU runs a woken thread at
@@ -236,7 +260,7 @@ void SwitchTracker::missedBefore(const SwitchEvent &event, const CpuSeen &cpu)
 	t.view.state = VcpuState::Running;
 	t.runningSinceNs = std::min(wokenSince ? t.wokenAtNs : cpu.lastNs, event.timeNs);
 	if (cpu.current != 0 || !wokenSince)
-		suspect(prev->first, t);
+		suspect(event.prevPid, t);
 }
 
 std::vector<pid_t> SwitchTracker::takeSuspects()
@@ -244,31 +268,31 @@ std::vector<pid_t> SwitchTracker::takeSuspects()
 	std::vector<pid_t> out;
 	out.swap(suspects_);
 	for (pid_t tid : out)
-		if (auto it = threads_.find(tid); it != threads_.end())
-			it->second.suspect = false;
+		if (Thread *t = threads_.find(tid))
+			t->suspect = false;
 	return out;
 }
 
 bool SwitchTracker::stateInDoubt(pid_t tid) const
 {
-	auto it = threads_.find(tid);
-	return it != threads_.end() && it->second.stateInDoubt;
+	const Thread *t = threads_.find(tid);
+	return t && t->stateInDoubt;
 }
 
 void SwitchTracker::setRuntime(pid_t tid, uint64_t runtimeNs, uint64_t nowNs)
 {
-	auto it = threads_.find(tid);
-	if (it == threads_.end())
+	Thread *t = threads_.find(tid);
+	if (!t)
 		return;
-	Thread &t = it->second;
-	t.view.runtimeNs = runtimeNs;
-	t.runningSinceNs = nowNs; // a running thread's stint counts on from here
+	t->view.runtimeNs = runtimeNs;
+	t->runningSinceNs = nowNs; // a running thread's stint counts on from here
 }
 
 std::optional<pid_t> SwitchTracker::runningOn(int cpu) const
 {
-	auto it = runningOn_.find(cpu);
-	return it == runningOn_.end() ? std::nullopt : std::optional<pid_t>(it->second);
+	if (cpu < 0 || static_cast<size_t>(cpu) >= runningOn_.size() || runningOn_[static_cast<size_t>(cpu)] == 0)
+		return std::nullopt;
+	return runningOn_[static_cast<size_t>(cpu)];
 }
 
 Result<WakeupFormat> parseWakeupFormat(std::string_view text)
@@ -289,36 +313,35 @@ std::optional<WakeupEvent> decodeWakeup(std::span<const uint8_t> raw, const Wake
 
 void SwitchTracker::apply(const WakeupEvent &event)
 {
-	auto it = threads_.find(event.pid);
-	if (it == threads_.end() || event.timeNs < it->second.syncedAtNs)
+	Thread *t = threads_.find(event.pid);
+	if (!t || event.timeNs < t->syncedAtNs)
 		return;
-	it->second.wokenAtNs = event.timeNs;
-	if (it->second.stateInDoubt) { // it was asleep after all, and is runnable now
-		it->second.stateInDoubt = false;
-		it->second.view.cpu = event.targetCpu;
+	t->wokenAtNs = event.timeNs;
+	if (t->stateInDoubt) { // it was asleep after all, and is runnable now
+		t->stateInDoubt = false;
+		t->view.cpu = event.targetCpu;
 	}
 	sawRunnable(event.pid, event.targetCpu);
 }
 
 void SwitchTracker::sawRunnable(pid_t tid, int cpu)
 {
-	if (auto it = threads_.find(tid); it != threads_.end() && it->second.view.state == VcpuState::Halted) {
-		it->second.view.state = VcpuState::Runnable;
-		it->second.view.cpu = cpu;
+	if (Thread *t = threads_.find(tid); t && t->view.state == VcpuState::Halted) {
+		t->view.state = VcpuState::Runnable;
+		t->view.cpu = cpu;
 	}
 }
 
 void SwitchTracker::resync(pid_t tid, VcpuState state, int cpu, uint64_t nowNs, std::optional<uint64_t> runtimeNs)
 {
-	auto it = threads_.find(tid);
-	if (it == threads_.end())
+	Thread *found = threads_.find(tid);
+	if (!found)
 		return;
-	Thread &t = it->second;
+	Thread &t = *found;
 	stopRunning(t, nowNs);
 	if (runtimeNs)
 		t.view.runtimeNs = *runtimeNs;
-	if (auto r = runningOn_.find(t.view.cpu); r != runningOn_.end() && r->second == tid)
-		runningOn_.erase(r);
+	clearRunningOn(t.view.cpu, tid);
 	t.view.state = state;
 	t.view.cpu = cpu;
 	t.runningSinceNs = nowNs;
@@ -327,17 +350,17 @@ void SwitchTracker::resync(pid_t tid, VcpuState state, int cpu, uint64_t nowNs, 
 	t.displaced = false;
 	t.stateInDoubt = false;
 	if (state == VcpuState::Running)
-		runningOn_[cpu] = tid;
+		setRunningOn(cpu, tid);
 }
 
 std::optional<SwitchTracker::View> SwitchTracker::view(pid_t tid, uint64_t nowNs) const
 {
-	auto it = threads_.find(tid);
-	if (it == threads_.end())
+	const Thread *t = threads_.find(tid);
+	if (!t)
 		return std::nullopt;
-	View v = it->second.view;
-	if (v.state == VcpuState::Running && !it->second.displaced && nowNs > it->second.runningSinceNs)
-		v.runtimeNs += nowNs - it->second.runningSinceNs;
+	View v = t->view;
+	if (v.state == VcpuState::Running && !t->displaced && nowNs > t->runningSinceNs)
+		v.runtimeNs += nowNs - t->runningSinceNs;
 	return v;
 }
 
@@ -411,6 +434,16 @@ SwitchObserver::~SwitchObserver()
 			munmap(ring.map, kMapBytes);
 }
 
+namespace {
+// Copies n bytes at ring offset from (any position: it wraps) out of the data area.
+void copyOut(const uint8_t *data, uint64_t from, size_t n, void *to)
+{
+	const size_t at = from % kDataBytes, first = std::min(n, kDataBytes - at);
+	std::memcpy(to, data + at, first);
+	std::memcpy(static_cast<uint8_t *>(to) + first, data, n - first);
+}
+} // namespace
+
 void SwitchObserver::readRing(Ring &ring, Drained &drained)
 {
 	auto *header = static_cast<perf_event_mmap_page *>(ring.map);
@@ -422,13 +455,15 @@ void SwitchObserver::readRing(Ring &ring, Drained &drained)
 	uint8_t record[256];
 	while (tail < head) {
 		perf_event_header h;
-		for (size_t i = 0; i < sizeof(h); i++)
-			reinterpret_cast<uint8_t *>(&h)[i] = data[(tail + i) % kDataBytes];
+		copyOut(data, tail, sizeof(h), &h);
+		// A record claiming more than the ring holds is no record: skip what is there.
 		const size_t size = std::max<size_t>(h.size, sizeof(h));
-		// A record may wrap around the ring's end: copy it out byte by byte.
+		if (size > head - tail) {
+			tail = head;
+			break;
+		}
 		const size_t copied = std::min(size, sizeof(record));
-		for (size_t i = 0; i < copied; i++)
-			record[i] = data[(tail + i) % kDataBytes];
+		copyOut(data, tail, copied, record);
 		tail += size;
 		if (h.type == PERF_RECORD_LOST && copied >= sizeof(h) + 16) {
 			uint64_t lost; // after the header: u64 id, u64 lost
@@ -445,13 +480,18 @@ void SwitchObserver::readRing(Ring &ring, Drained &drained)
 		std::memcpy(&rawSize, record + sizeof(h) + 8, 4);
 		const size_t rawAt = sizeof(h) + 12;
 		rawSize = static_cast<uint32_t>(std::min<size_t>(rawSize, copied - rawAt));
+		const std::span<const uint8_t> raw(record + rawAt, rawSize);
 		uint16_t type = 0;
 		if (rawSize >= 2)
-			std::memcpy(&type, record + rawAt, 2);
-		if (type != switchId_ && type != wakeupId_)
-			continue;
-		pending_.push_back({ time, ring.cpu, type == wakeupId_, scratch_.size(), rawSize });
-		scratch_.insert(scratch_.end(), record + rawAt, record + rawAt + rawSize);
+			std::memcpy(&type, raw.data(), 2);
+		// Decoded here, while the record is in hand; applied in time order after every ring.
+		if (type == switchId_) {
+			if (auto event = decodeSwitch(raw, switchFormat_, time, ring.cpu))
+				pending_.push_back({ time, false, *event, {} });
+		} else if (type == wakeupId_) {
+			if (auto event = decodeWakeup(raw, wakeupFormat_, time))
+				pending_.push_back({ time, true, {}, *event });
+		}
 	}
 	__atomic_store_n(&header->data_tail, tail, __ATOMIC_RELEASE);
 }
@@ -460,23 +500,17 @@ SwitchObserver::Drained SwitchObserver::drain()
 {
 	Drained drained;
 	pending_.clear();
-	scratch_.clear();
 	for (Ring &ring : rings_)
 		readRing(ring, drained);
 	std::stable_sort(pending_.begin(), pending_.end(),
 			 [](const Pending &a, const Pending &b) { return a.timeNs < b.timeNs; });
 	for (const Pending &p : pending_) {
-		const std::span<const uint8_t> raw(scratch_.data() + p.at, p.size);
-		if (p.wakeup) {
-			if (auto event = decodeWakeup(raw, wakeupFormat_, p.timeNs)) {
-				tracker_.apply(*event);
-				drained.events++;
-			}
-		} else if (auto event = decodeSwitch(raw, switchFormat_, p.timeNs, p.cpu)) {
-			tracker_.apply(*event);
-			drained.events++;
-		}
+		if (p.wakeup)
+			tracker_.apply(p.wakeupEvent);
+		else
+			tracker_.apply(p.switchEvent);
 	}
+	drained.events += pending_.size();
 	return drained;
 }
 

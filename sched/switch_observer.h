@@ -22,12 +22,12 @@
 #include <optional>
 #include <span>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "sched/model.h"
+#include "sched/pid_table.h"
 
 namespace spindle::sched {
 
@@ -127,11 +127,17 @@ private:
 	void missedBefore(const SwitchEvent &event, const CpuSeen &cpu);
 	// A switch to or from the observer thread; true when it needs nothing else.
 	bool applyObserverSwitch(const SwitchEvent &event, CpuSeen &cpu);
+	// CPU ids come from the kernel's records and /proc; past this they are no CPU (the kernel's
+	// NR_CPUS tops out at 8192), so a stray one cannot grow the per-CPU tables without bound.
+	static constexpr int kMaxCpus = 8192;
+	CpuSeen *cpuSeen(int cpu); // nullptr for an id that is no CPU
+	void setRunningOn(int cpu, pid_t tid);
+	void clearRunningOn(int cpu, pid_t tid); // if tid is the one believed running there
 	pid_t observer_ = 0;
-	std::unordered_map<pid_t, Thread> threads_;
-	std::unordered_map<int, CpuSeen> cpus_;
+	PidTable<Thread> threads_;
+	std::vector<CpuSeen> cpus_; // by CPU id
 	uint64_t missed_ = 0;
-	std::unordered_map<int, pid_t> runningOn_; // CPU -> tracked thread believed running there
+	std::vector<pid_t> runningOn_; // CPU id -> tracked thread believed running there (0: none)
 	std::vector<pid_t> suspects_;
 };
 
@@ -161,10 +167,9 @@ private:
 	};
 	struct Pending {
 		uint64_t timeNs;
-		int cpu;
 		bool wakeup;
-		std::vector<uint8_t>::size_type at; // raw bytes in scratch_
-		uint32_t size;
+		SwitchEvent switchEvent; // when !wakeup
+		WakeupEvent wakeupEvent; // when wakeup
 	};
 	SwitchObserver() = default;
 	void readRing(Ring &ring, Drained &drained);
@@ -174,7 +179,6 @@ private:
 	uint16_t switchId_ = 0, wakeupId_ = 0; // common_type, the first field of every record
 	std::vector<Ring> rings_;
 	std::vector<Pending> pending_; // one drain's records, merged by time
-	std::vector<uint8_t> scratch_;
 	SwitchTracker tracker_;
 };
 

@@ -50,7 +50,10 @@ Status ThreadStates::track(pid_t tid)
 	if (!sample)
 		return sample.error();
 	// The CPU time of switches counts from now; that of /proc from the thread's start.
-	threads_[tid] = Thread{ std::move(*proc), switches_ ? 0 : sample->runtimeNs, sample->runtimeNs };
+	Thread *t = threads_.insert(tid);
+	if (!t)
+		return Error::invalid("thread id " + std::to_string(tid));
+	*t = Thread{ std::move(*proc), switches_ ? 0 : sample->runtimeNs, sample->runtimeNs };
 	if (switches_) {
 		// A thread attaches itself (from the vCPU thread, before KVM_RUN), so 'R' is running.
 		const VcpuState state = sample->state == 'R' ? VcpuState::Running : VcpuState::Halted;
@@ -78,16 +81,16 @@ std::vector<ThreadStates::Observation> ThreadStates::observeProc(std::span<const
 	std::vector<size_t> at; // index in tids of each input
 	std::vector<Observation> out(tids.size());
 	for (size_t k = 0; k < tids.size(); ++k) {
-		auto it = threads_.find(tids[k]);
-		if (it == threads_.end())
+		Thread *t = threads_.find(tids[k]);
+		if (!t)
 			continue;
-		auto sample = it->second.proc.sample();
+		auto sample = t->proc.sample();
 		if (!sample)
 			continue; // the thread exited; its VM's stop follows
 		// With switches, CPU time counts from tracking (the tracker's account, reset from here).
-		const uint64_t runtime = sample->runtimeNs - (switches_ ? std::min(it->second.baseNs, sample->runtimeNs) : 0);
-		inputs.push_back({ *sample, runtime - std::min(it->second.lastRuntimeNs, runtime) });
-		it->second.lastRuntimeNs = runtime;
+		const uint64_t runtime = sample->runtimeNs - (switches_ ? std::min(t->baseNs, sample->runtimeNs) : 0);
+		inputs.push_back({ *sample, runtime - std::min(t->lastRuntimeNs, runtime) });
+		t->lastRuntimeNs = runtime;
 		at.push_back(k);
 	}
 	const std::vector<VcpuState> states = classify(inputs);
@@ -96,21 +99,21 @@ std::vector<ThreadStates::Observation> ThreadStates::observeProc(std::span<const
 		out[at[j]] = { true, states[j], inputs[j].sample.cpu, inputs[j].runtimeDeltaNs };
 		if (switches_)
 			switches_->tracker().resync(tids[at[j]], states[j], inputs[j].sample.cpu, now,
-						    threads_[tids[at[j]]].lastRuntimeNs);
+						    threads_.find(tids[at[j]])->lastRuntimeNs);
 	}
 	return out;
 }
 
 void ThreadStates::reread(pid_t tid, Reread kind, uint64_t nowNs)
 {
-	auto it = threads_.find(tid);
-	if (it == threads_.end())
+	Thread *thread = threads_.find(tid);
+	if (!thread)
 		return;
 	SwitchTracker &tracker = switches_->tracker();
 	auto view = tracker.view(tid, nowNs);
 	if (!view)
 		return;
-	const uint64_t baseNs = it->second.baseNs;
+	const uint64_t baseNs = thread->baseNs;
 	auto sinceTracking = [baseNs](uint64_t schedstatNs) { return schedstatNs - std::min(baseNs, schedstatNs); };
 	// schedstat alone is a fifth of the cost of stat and schedstat together. Most suspects
 	// (a lost switch-in, the switch-out seen) only lack CPU time; a check only asks whether the
@@ -119,17 +122,17 @@ void ThreadStates::reread(pid_t tid, Reread kind, uint64_t nowNs)
 	// nothing has followed it. States are left to the switches where they know them: they tell
 	// running from runnable and see a thread going to sleep when it has.
 	if (kind == Reread::Check) {
-		auto runtime = it->second.proc.runtimeNs();
+		auto runtime = thread->proc.runtimeNs();
 		if (!runtime || sinceTracking(*runtime) <= view->runtimeNs + kMissedStintNs)
 			return; // it adds up (or, without schedstat, there is nothing to compare)
 		fixes_++;
 	} else if (kind == Reread::Runtime) {
-		if (auto runtime = it->second.proc.runtimeNs()) {
+		if (auto runtime = thread->proc.runtimeNs()) {
 			tracker.setRuntime(tid, sinceTracking(*runtime), nowNs);
 			return;
 		} // without schedstat, the full read below
 	}
-	auto sample = it->second.proc.sample();
+	auto sample = thread->proc.sample();
 	if (!sample)
 		return;
 	// 'R' is running or runnable, which /proc cannot tell apart: running unless another tracked
@@ -171,12 +174,12 @@ std::vector<ThreadStates::Observation> ThreadStates::observeSwitches(std::span<c
 	}
 	std::vector<Observation> out(tids.size());
 	for (size_t k = 0; k < tids.size(); ++k) {
-		auto it = threads_.find(tids[k]);
+		Thread *t = threads_.find(tids[k]);
 		auto view = tracker.view(tids[k], now);
-		if (it == threads_.end() || !view)
+		if (!t || !view)
 			continue;
-		out[k] = { true, view->state, view->cpu, view->runtimeNs - std::min(it->second.lastRuntimeNs, view->runtimeNs) };
-		it->second.lastRuntimeNs = view->runtimeNs;
+		out[k] = { true, view->state, view->cpu, view->runtimeNs - std::min(t->lastRuntimeNs, view->runtimeNs) };
+		t->lastRuntimeNs = view->runtimeNs;
 	}
 	return out;
 }

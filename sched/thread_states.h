@@ -18,13 +18,13 @@
 #include <cstdint>
 #include <memory>
 #include <span>
-#include <unordered_map>
 #include <vector>
 
 #include "common/result.h"
 #include "sched/model.h"
 #include "sched/observer.h"
 #include "sched/options.h"
+#include "sched/pid_table.h"
 
 namespace spindle::sched {
 
@@ -72,7 +72,7 @@ private:
 		uint64_t lastRuntimeNs = 0; // what the last observation reported, in the source's account
 		uint64_t baseNs = 0;        // schedstat CPU time when tracking began
 	};
-	std::unordered_map<pid_t, Thread> threads_;
+	PidTable<Thread> threads_;
 	std::unique_ptr<SwitchObserver> switches_;
 	uint64_t switchEvents_ = 0;
 	uint64_t resyncs_ = 0;
