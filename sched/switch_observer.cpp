@@ -154,8 +154,13 @@ void SwitchTracker::suspect(pid_t tid, Thread &t)
 
 void SwitchTracker::stopRunning(Thread &t, uint64_t atNs)
 {
-	if (t.view.state == VcpuState::Running && !t.displaced && atNs > t.runningSinceNs)
-		t.view.runtimeNs += atNs - t.runningSinceNs;
+	if (t.view.state != VcpuState::Running || t.displaced || atNs <= t.runningSinceNs)
+		return;
+	const uint64_t stintNs = atNs - t.runningSinceNs;
+	t.view.runtimeNs += stintNs;
+	if (t.exactStart) // both ends seen: what a lost switch-in's stint is guessed from
+		t.typicalStintNs = t.typicalStintNs == 0 ? stintNs : (7 * t.typicalStintNs + stintNs) / 8;
+	t.exactStart = false;
 }
 
 bool SwitchTracker::applyObserverSwitch(const SwitchEvent &event, CpuSeen &cpu)
@@ -184,6 +189,7 @@ bool SwitchTracker::applyObserverSwitch(const SwitchEvent &event, CpuSeen &cpu)
 	t.displaced = false;
 	if (event.nextPid == displacedTid) {
 		t.runningSinceNs = event.timeNs;
+		t.exactStart = false; // the rest of a stint: too short to learn from
 		cpu.current = event.nextPid;
 		cpu.lastNs = event.timeNs;
 		return true;
@@ -226,6 +232,7 @@ void SwitchTracker::apply(const SwitchEvent &event)
 		t.view.state = VcpuState::Running;
 		t.view.cpu = event.cpu;
 		t.runningSinceNs = event.timeNs;
+		t.exactStart = true;
 		t.fromEvents = true;
 		t.stateInDoubt = false;
 		setRunningOn(event.cpu, event.nextPid);
@@ -257,9 +264,20 @@ void SwitchTracker::missedBefore(const SwitchEvent &event, const CpuSeen &cpu)
 	// Woken since the CPU's last switch: it ran from then (an idle CPU runs a woken thread at
 	// once). Otherwise, or when another thread was running, when it started is a guess.
 	const bool wokenSince = t.wokenAtNs >= t.syncedAtNs && t.wokenAtNs >= cpu.lastNs;
+	const uint64_t from = std::min(wokenSince ? t.wokenAtNs : cpu.lastNs, event.timeNs);
 	t.view.state = VcpuState::Running;
-	t.runningSinceNs = std::min(wokenSince ? t.wokenAtNs : cpu.lastNs, event.timeNs);
-	if (cpu.current != 0 || !wokenSince)
+	t.exactStart = false;
+	if (cpu.current == 0 && wokenSince) {
+		t.runningSinceNs = from;
+		return;
+	}
+	// It ran for at most the whole gap; its usual stint is the likelier length. The gap is what
+	// the guess can be off by, and schedstat is read once those add up to the budget, not at
+	// every guess: on our PVM host that guess is most of the switches out of idle on one CPU.
+	const uint64_t gapNs = event.timeNs - from;
+	t.runningSinceNs = event.timeNs - (t.typicalStintNs > 0 ? std::min(gapNs, t.typicalStintNs) : gapNs);
+	t.unverifiedNs += gapNs;
+	if (t.unverifiedNs > kUnverifiedBudgetNs)
 		suspect(event.prevPid, t);
 }
 
@@ -279,6 +297,12 @@ bool SwitchTracker::stateInDoubt(pid_t tid) const
 	return t && t->stateInDoubt;
 }
 
+uint64_t SwitchTracker::unverifiedNs(pid_t tid) const
+{
+	const Thread *t = threads_.find(tid);
+	return t ? t->unverifiedNs : 0;
+}
+
 void SwitchTracker::setRuntime(pid_t tid, uint64_t runtimeNs, uint64_t nowNs)
 {
 	Thread *t = threads_.find(tid);
@@ -286,6 +310,8 @@ void SwitchTracker::setRuntime(pid_t tid, uint64_t runtimeNs, uint64_t nowNs)
 		return;
 	t->view.runtimeNs = runtimeNs;
 	t->runningSinceNs = nowNs; // a running thread's stint counts on from here
+	t->exactStart = false;
+	t->unverifiedNs = 0;
 }
 
 std::optional<pid_t> SwitchTracker::runningOn(int cpu) const
@@ -349,6 +375,8 @@ void SwitchTracker::resync(pid_t tid, VcpuState state, int cpu, uint64_t nowNs, 
 	t.fromEvents = false;
 	t.displaced = false;
 	t.stateInDoubt = false;
+	t.exactStart = false;
+	t.unverifiedNs = 0;
 	if (state == VcpuState::Running)
 		setRunningOn(cpu, tid);
 }

@@ -123,8 +123,15 @@ void ThreadStates::reread(pid_t tid, Reread kind, uint64_t nowNs)
 	// running from runnable and see a thread going to sleep when it has.
 	if (kind == Reread::Check) {
 		auto runtime = thread->proc.runtimeNs();
-		if (!runtime || sinceTracking(*runtime) <= view->runtimeNs + kMissedStintNs)
-			return; // it adds up (or, without schedstat, there is nothing to compare)
+		if (!runtime)
+			return; // without schedstat, there is nothing to compare
+		if (sinceTracking(*runtime) <= view->runtimeNs + kMissedStintNs) {
+			// It adds up. Guessed stints (switch_observer.h) are put right while it is not
+			// running, when schedstat is exact.
+			if (view->state != VcpuState::Running && tracker.unverifiedNs(tid) > 0)
+				tracker.setRuntime(tid, sinceTracking(*runtime), nowNs);
+			return;
+		}
 		fixes_++;
 	} else if (kind == Reread::Runtime) {
 		if (auto runtime = thread->proc.runtimeNs()) {
