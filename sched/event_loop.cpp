@@ -95,7 +95,8 @@ public:
 			return Error(-ret, "io_uring wait");
 
 		// Dispatch every completion now available, then re-arm those fds.
-		std::vector<size_t> ready;
+		std::vector<size_t> &ready = ready_; // kept: a tick allocates nothing
+		ready.clear();
 		unsigned head;
 		unsigned seen = 0;
 		io_uring_for_each_cqe(&ring_, head, cqe)
@@ -134,6 +135,7 @@ private:
 	bool initialized_ = false;
 	std::vector<int> fds_;
 	std::vector<Handler> handlers_;
+	std::vector<size_t> ready_; // one wake-up's completions
 };
 
 } // namespace

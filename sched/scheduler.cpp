@@ -505,8 +505,10 @@ void Scheduler::observeLocked()
 	const uint64_t sinceLast = lastObservedNs_ ? now - lastObservedNs_ : options_.tickNs;
 	lastObservedNs_ = now;
 	// Observe every attached thread together: telling running from runnable is per CPU.
-	std::vector<pid_t> tids;
-	std::vector<VcpuId> who;
+	std::vector<pid_t> &tids = observeTids_; // kept: a tick allocates nothing
+	std::vector<VcpuId> &who = observeWho_;
+	tids.clear();
+	who.clear();
 	for (size_t vm = 0; vm < host_.size(); ++vm)
 		for (unsigned i = 0; i < host_[vm].size(); ++i)
 			if (host_[vm][i].tid != 0) {

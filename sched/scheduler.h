@@ -145,6 +145,8 @@ private:
 	std::unique_ptr<ThreadStates> threadStates_;
 	std::unique_ptr<TraceWriter> trace_;
 	std::vector<std::vector<HostVcpu>> host_;
+	std::vector<pid_t> observeTids_; // observeLocked's, kept between ticks
+	std::vector<VcpuId> observeWho_;
 	HostBoostStats hostStats_;
 	// The scheduler thread runs at SCHED_FIFO fifoPriority + 1 while any boost is in flight: a
 	// boosted FIFO vCPU on the CPU where the scheduler thread is queued would otherwise keep it

@@ -480,7 +480,7 @@ void SwitchObserver::readRing(Ring &ring, Drained &drained)
 	uint64_t tail = header->data_tail;
 	if (head - tail + kFullMargin > kDataBytes)
 		drained.lost++;
-	uint8_t record[256];
+	uint8_t wrapped[256];
 	while (tail < head) {
 		perf_event_header h;
 		copyOut(data, tail, sizeof(h), &h);
@@ -490,8 +490,15 @@ void SwitchObserver::readRing(Ring &ring, Drained &drained)
 			tail = head;
 			break;
 		}
-		const size_t copied = std::min(size, sizeof(record));
-		copyOut(data, tail, copied, record);
+		// Read in place; only a record across the ring's end is copied out first.
+		const size_t at = tail % kDataBytes;
+		const uint8_t *record = data + at;
+		size_t copied = size;
+		if (at + size > kDataBytes) {
+			copied = std::min(size, sizeof(wrapped));
+			copyOut(data, tail, copied, wrapped);
+			record = wrapped;
+		}
 		tail += size;
 		if (h.type == PERF_RECORD_LOST && copied >= sizeof(h) + 16) {
 			uint64_t lost; // after the header: u64 id, u64 lost
@@ -515,10 +522,10 @@ void SwitchObserver::readRing(Ring &ring, Drained &drained)
 		// Decoded here, while the record is in hand; applied in time order after every ring.
 		if (type == switchId_) {
 			if (auto event = decodeSwitch(raw, switchFormat_, time, ring.cpu))
-				pending_.push_back({ time, false, *event, {} });
+				pending_.push_back({ time, static_cast<uint32_t>(pending_.size()), false, *event, {} });
 		} else if (type == wakeupId_) {
 			if (auto event = decodeWakeup(raw, wakeupFormat_, time))
-				pending_.push_back({ time, true, {}, *event });
+				pending_.push_back({ time, static_cast<uint32_t>(pending_.size()), true, {}, *event });
 		}
 	}
 	__atomic_store_n(&header->data_tail, tail, __ATOMIC_RELEASE);
@@ -530,8 +537,10 @@ SwitchObserver::Drained SwitchObserver::drain()
 	pending_.clear();
 	for (Ring &ring : rings_)
 		readRing(ring, drained);
-	std::stable_sort(pending_.begin(), pending_.end(),
-			 [](const Pending &a, const Pending &b) { return a.timeNs < b.timeNs; });
+	// Ties keep the rings' order; std::sort on (time, order) needs no buffer, stable_sort does.
+	std::sort(pending_.begin(), pending_.end(), [](const Pending &a, const Pending &b) {
+		return a.timeNs != b.timeNs ? a.timeNs < b.timeNs : a.order < b.order;
+	});
 	for (const Pending &p : pending_) {
 		if (p.wakeup)
 			tracker_.apply(p.wakeupEvent);

@@ -181,6 +181,7 @@ private:
 	};
 	struct Pending {
 		uint64_t timeNs;
+		uint32_t order; // in the drain: rings in turn, each in its order
 		bool wakeup;
 		SwitchEvent switchEvent; // when !wakeup
 		WakeupEvent wakeupEvent; // when wakeup
