@@ -125,6 +125,7 @@ void SwitchTracker::track(pid_t tid, VcpuState initial, int cpu, uint64_t nowNs)
 	Thread *t = threads_.insert(tid);
 	if (!t)
 		return; // no thread id
+	clearRunningOn(t->view.cpu, tid); // tracked again: what was believed of it goes
 	*t = Thread{};
 	t->view = { initial, cpu, 0 };
 	t->runningSinceNs = nowNs;
@@ -215,6 +216,7 @@ void SwitchTracker::apply(const SwitchEvent &event)
 			stopRunning(t, event.timeNs);
 		else if (t.fromEvents)
 			suspect(event.prevPid, t); // its switch-in was not delivered and could not be inferred
+		clearRunningOn(t.view.cpu, event.prevPid); // believed running elsewhere: it moved unseen
 		t.view.state = event.prevRunnable ? VcpuState::Runnable : VcpuState::Halted;
 		t.view.cpu = event.cpu;
 		t.fromEvents = true;

@@ -73,7 +73,7 @@ TEST(Policies, GangWithDeadlineBoostsCompletesAndGivesTheKernelItsBandwidthBack)
 	expectCompletedWithMutualExclusion(first);
 	expectCompletedWithMutualExclusion(second);
 	if (!before)
-		GTEST_SKIP() << "the runs completed; the bandwidth check needs /sys/kernel/debug/sched/debug (root)";
+		GTEST_SKIP() << "the runs completed; the bandwidth check needs debugfs's sched/debug (root, debugfs)";
 	EXPECT_EQ(deadlineBandwidthSettlingTo(*before), *before)
 		<< "deadline bandwidth the runs reserved is still counted after they ended";
 }

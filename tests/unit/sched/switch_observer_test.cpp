@@ -285,6 +285,17 @@ TEST(SwitchTracker, CpuSwitchingAwayFromAnotherThreadMakesTheRunningOneASuspect)
 	EXPECT_FALSE(t.runningOn(0));
 }
 
+TEST(SwitchTracker, ThreadLeavingAnotherCpuThanBelievedIsNoLongerRunningOnTheFirst)
+{
+	SwitchTracker t;
+	t.track(7, VcpuState::Running, 1, 0); // then moved to CPU 0 unseen
+
+	t.apply(sw(500, 7, false, 0, 0));
+
+	EXPECT_FALSE(t.runningOn(1));
+	EXPECT_EQ(t.view(7, 600)->state, VcpuState::Halted);
+}
+
 TEST(SwitchTracker, EventsOlderThanAResyncAreSkipped)
 {
 	SwitchTracker t;
