@@ -221,7 +221,6 @@ void SwitchTracker::apply(const SwitchEvent &event)
 		t.view.cpu = event.cpu;
 		t.fromEvents = true;
 		t.stateInDoubt = false;
-		clearRunningOn(event.cpu, event.prevPid);
 	}
 	if (Thread *next = threads_.find(event.nextPid); next && event.timeNs >= next->syncedAtNs) {
 		Thread &t = *next;

@@ -103,9 +103,13 @@ public:
 	// A lost switch-in whose switch-out arrived leaves the stint's start a guess: the thread is
 	// credited its typical stint (at most the gap since the CPU's last switch), and the gap is
 	// added to what its CPU time may be off by. It becomes a suspect once that passes this
-	// budget, so its CPU time is never further off than this (the share guard's slack is 5% of a
-	// 100 ms window, 5 ms for a VM of two vCPUs' worth).
+	// budget, so its CPU time is never further off than this: a fifth of the share guard's slack
+	// for a VM entitled to one CPU (5% of its 100 ms window, 5 ms).
 	static constexpr uint64_t kUnverifiedBudgetNs = 1'000'000;
+	// CPU ids come from the kernel's records and /proc; from this one on they are no CPU (the
+	// kernel's NR_CPUS tops out at 8192): a switch there is ignored, so a stray id cannot grow
+	// the per-CPU tables without bound.
+	static constexpr int kMaxCpus = 8192;
 	uint64_t unverifiedNs(pid_t tid) const;
 	uint64_t missedSwitches() const { return missed_; } // switches inferred from the ones around them
 	// The tracked thread believed running on cpu, if any.
@@ -141,9 +145,6 @@ private:
 	void missedBefore(const SwitchEvent &event, const CpuSeen &cpu);
 	// A switch to or from the observer thread; true when it needs nothing else.
 	bool applyObserverSwitch(const SwitchEvent &event, CpuSeen &cpu);
-	// CPU ids come from the kernel's records and /proc; past this they are no CPU (the kernel's
-	// NR_CPUS tops out at 8192), so a stray one cannot grow the per-CPU tables without bound.
-	static constexpr int kMaxCpus = 8192;
 	CpuSeen *cpuSeen(int cpu); // nullptr for an id that is no CPU
 	void setRunningOn(int cpu, pid_t tid);
 	void clearRunningOn(int cpu, pid_t tid); // if tid is the one believed running there

@@ -25,7 +25,7 @@ namespace {
 
 constexpr pid_t kMaxTid = 12;   // few ids, so events meet the tracked threads often
 constexpr int kCpusSeen = 6;    // the CPUs checked after each step
-constexpr int kCpuLimit = 8192; // SwitchTracker's bound on CPU ids
+constexpr int kCpuLimit = SwitchTracker::kMaxCpus;
 
 int anyCpu(FuzzedDataProvider &in)
 {
