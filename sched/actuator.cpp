@@ -282,6 +282,8 @@ Status HostActuator::deprioritize(pid_t tid)
 	Entry *e = find(tid);
 	if (!e)
 		return Error(ESRCH, tidContext("deprioritizing unknown", tid));
+	if (e->mode == Mode::Idle)
+		return {}; // already: a VM that waits through several gang turns in a row
 	if (e->mode == Mode::Deadline || e->mode == Mode::Fifo) {
 		Status s = applyNormal(*e, normalAttr(e->original, e->niceDelta));
 		if (!s)

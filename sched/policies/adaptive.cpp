@@ -96,7 +96,10 @@ void AdaptivePolicy::onTick(SchedCore &core)
 {
 	updateTurns(core);
 	if (turnsActive_) {
-		gang_.onTick(core);
+		spinning_.assign(core.vmCount(), false);
+		for (size_t id = 0; id < core.vmCount(); ++id)
+			spinning_[id] = vmSpinsRecently(core, static_cast<int>(id));
+		turns_.onTick(core, spinning_);
 		return;
 	}
 	const uint64_t t = core.now();
@@ -158,7 +161,7 @@ void AdaptivePolicy::endTurns(SchedCore &core)
 				core.restorePriority(who);
 		}
 	}
-	gang_.pause();
+	turns_.pause();
 }
 
 void AdaptivePolicy::updateTurns(SchedCore &core)

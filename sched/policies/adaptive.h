@@ -5,7 +5,7 @@
 #include "sched/policies/coboost.h"
 #include "sched/policies/express.h"
 #include "sched/policies/extend.h"
-#include "sched/policies/gang.h"
+#include "sched/policies/spin_turns.h"
 
 namespace spindle::sched {
 
@@ -19,10 +19,10 @@ namespace spindle::sched {
 //    delivered in time (slow actuation) converges to co-boosting, and a fast host to express;
 //  - the co-boost slice, per VM, from the share of rounds followed by progress.
 // And when every VM that spins keeps at least as many vCPUs runnable as the pool has CPUs (and
-// no VM is larger than the pool), VMs take turns on the pool as under gang: that removes holder
-// and waiter preemption outright, and the spinning VMs leave no holes in their turns. A quiet VM
-// may be smaller: the waiting VMs' SCHED_IDLE threads fill what its turn leaves, and a VM with
-// nothing ready gets no turn. When a spinning VM stops filling the pool the turns end.
+// no VM is larger than the pool), the spinning VMs take turns on the pool as under gang: that
+// removes holder and waiter preemption outright, and they leave no holes in their turns. The
+// VMs that do not spin share one more turn under CFS, as long as their ready vCPUs need
+// (spin_turns.h). When a spinning VM stops filling the pool the turns end.
 // Fairness is the share guard's job (core), which holds every policy here to each VM's share;
 // turns are fair by rotation.
 class AdaptivePolicy : public Policy
@@ -45,9 +45,10 @@ public:
 	// ... and while turns run, within this many: turns hide the spinning they cure, so a VM in
 	// turns reports few spins, and with the short memory turns ended within a few quanta and the
 	// preempted holders were back (measured: ticket at 2x on PVM, turns took 0.85 to 0.91 of
-	// gang's throughput only when they lasted; 200 ticks gave 0.93 of gang, 1000 ticks 0.99-1.0:
-	// sched/README.md, rule 4).
-	static constexpr unsigned kTurnSpinMemoryTicks = 1000;
+	// gang's throughput only when they lasted; 200 ticks gave 0.93 of gang, 1000 ticks 0.99-1.0
+	// in 1 s runs; in 3 s runs 1000 ticks ended turns once a second and the sampler took up to
+	// 250 ms to see spins again, 0.93 of gang, 10,000 ticks 1.0: sched/README.md, rule 4).
+	static constexpr unsigned kTurnSpinMemoryTicks = 10000;
 	// Rounds looked at before the slice is adapted.
 	static constexpr unsigned kAdaptRounds = 8;
 	// An epoch of the response choice, in ticks, and how often the other response is tried.
@@ -81,7 +82,8 @@ private:
 	CoboostPolicy coboost_;
 	ExtendPolicy extend_;
 	ExpressPolicy express_;
-	GangPolicy gang_{ GangPolicy::Rotation::VmsWithAReadyVcpu };
+	SpinTurns turns_;
+	std::vector<bool> spinning_; // per VM, this tick: whether it gets turns of its own
 	bool turnsActive_ = false;
 	unsigned turnTicks_ = 0; // consecutive ticks the turn condition disagreed with turnsActive_
 };

@@ -4,20 +4,6 @@
 
 namespace spindle::sched {
 
-bool GangPolicy::takesTurns(const SchedCore &core, int vm) const
-{
-	const VmModel &m = core.vm(vm);
-	if (!m.active)
-		return false;
-	return rotation_ == Rotation::EveryActiveVm || m.readyVcpus() > 0;
-}
-
-void GangPolicy::pause()
-{
-	turnEndsNs_ = 0;
-	lastTickNs_ = 0; // no holes are counted while there are no turns
-}
-
 void GangPolicy::onTick(SchedCore &core)
 {
 	uint64_t t = core.now();
@@ -40,7 +26,7 @@ void GangPolicy::onTick(SchedCore &core)
 	int next = -1;
 	for (int step = 1; step <= count; ++step) {
 		int candidate = ((current_ < 0 ? -1 : current_) + step) % count;
-		if (takesTurns(core, candidate)) {
+		if (core.vm(candidate).active) { // every active VM, ready or not: the baseline
 			next = candidate;
 			break;
 		}
@@ -48,7 +34,8 @@ void GangPolicy::onTick(SchedCore &core)
 	if (next < 0)
 		return;
 
-	uint64_t quantum = core.options().gangQuantumNs;
+	const uint64_t quantum = core.options().gangQuantumNs;
+	const uint64_t grantNs = quantum + kTurnOverlapTicks * core.options().tickNs;
 	for (int id = 0; id < count; ++id) {
 		VmModel &m = core.vm(id);
 		if (!m.active)
@@ -60,11 +47,11 @@ void GangPolicy::onTick(SchedCore &core)
 				if (m.vcpus[i].boosted)
 					core.endBoost(who, false);
 				// A turn is the VM's entitlement, not a favour: not debited.
-				core.grantBoost(who, quantum, BoostReason::Gang, false);
+				core.grantBoost(who, grantNs, BoostReason::Gang, false);
 			} else {
 				if (m.vcpus[i].boosted)
 					core.endBoost(who, false);
-				core.deprioritize(who, quantum);
+				core.deprioritize(who, grantNs);
 			}
 		}
 	}

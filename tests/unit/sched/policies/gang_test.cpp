@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "harness.h"
+#include "sched/policies/gang.h"
 
 namespace spindle::sched::test {
 namespace {
@@ -55,6 +56,40 @@ TEST(GangPolicy, NoSwitchWithinAQuantum)
 	h.core.tick();
 
 	EXPECT_TRUE(h.take().empty());
+}
+
+TEST(GangPolicy, TurnOutlastsItsQuantumUntilTheNextTurnTakesOver)
+{
+	Harness h(withPolicy(PolicyKind::Gang));
+	int a = h.core.addVm("a", 2, nullptr);
+	int b = h.core.addVm("b", 2, nullptr);
+	h.core.tick();
+	h.take();
+
+	h.clock.advance(h.core.options().gangQuantumNs);
+	h.core.expire(); // the expiry timer, a moment before the tick that starts b's turn
+
+	EXPECT_TRUE(h.take().empty());
+	EXPECT_TRUE(h.core.vcpu({ a, 0 }).boosted);
+	EXPECT_TRUE(h.core.vcpu({ b, 0 }).deprioritized);
+}
+
+TEST(GangPolicy, TurnOfAStarvedSchedulerEndsWithinTheOverlap)
+{
+	Harness h(withPolicy(PolicyKind::Gang));
+	int a = h.core.addVm("a", 2, nullptr);
+	int b = h.core.addVm("b", 2, nullptr);
+	h.core.tick();
+	h.take();
+
+	h.clock.advance(h.core.options().gangQuantumNs + GangPolicy::kTurnOverlapTicks * h.core.options().tickNs);
+	h.core.expire(); // no tick came since the turn began
+
+	auto actions = h.take();
+	EXPECT_EQ(Harness::count(actions, ActionKind::Unboost, { a, 0 }), 1u);
+	EXPECT_EQ(Harness::count(actions, ActionKind::Unboost, { a, 1 }), 1u);
+	EXPECT_EQ(Harness::count(actions, ActionKind::Restore, { b, 0 }), 1u);
+	EXPECT_EQ(Harness::count(actions, ActionKind::Restore, { b, 1 }), 1u);
 }
 
 TEST(GangPolicy, HolesAreCountedForAVmNarrowerThanThePool)
