@@ -267,6 +267,14 @@ Status HostActuator::boost(pid_t tid, uint64_t budgetNs)
 	return boostFifo(*e);
 }
 
+Status HostActuator::boostTurn(pid_t tid)
+{
+	Entry *e = find(tid);
+	if (!e)
+		return Error(ESRCH, tidContext("boosting unknown", tid));
+	return boostFifo(*e);
+}
+
 Status HostActuator::unboost(pid_t tid)
 {
 	Entry *e = find(tid);
@@ -334,7 +342,7 @@ Status HostActuator::move(pid_t tid, int cpu)
 Status HostActuator::apply(const Action &action, pid_t tid)
 {
 	switch (action.kind) {
-	case ActionKind::Boost: return boost(tid, action.budgetNs);
+	case ActionKind::Boost: return action.reason == BoostReason::Gang ? boostTurn(tid) : boost(tid, action.budgetNs);
 	case ActionKind::Unboost: return unboost(tid);
 	case ActionKind::Move: return move(tid, action.cpu);
 	case ActionKind::Deprioritize: return deprioritize(tid);

@@ -126,6 +126,26 @@ TEST(Actuator, FifoBoostIsPinnedAtTheConfiguredPriority)
 	EXPECT_EQ(affinityOf(t.tid()), std::vector<int>{ 0 });
 }
 
+TEST(Actuator, GangTurnIsFifoInTheDeadlineClassToo)
+{
+	SpinThread t;
+	HostActuator a(BoostClass::Deadline, 7);
+	ASSERT_TRUE(a.track(t.tid(), 0).ok());
+	Action turn{ .kind = ActionKind::Boost, .who = { 0, 0 }, .budgetNs = 12'000'000, .reason = BoostReason::Gang };
+
+	Status s = a.apply(turn, t.tid());
+	if (!s && s.error().code() == EPERM)
+		GTEST_SKIP() << "no permission for SCHED_FIFO here";
+	ASSERT_TRUE(s.ok()) << s.error().message();
+
+	auto attr = getSchedAttr(t.tid());
+	ASSERT_TRUE(attr.ok());
+	EXPECT_EQ(attr->policy, uint32_t(SCHED_FIFO));
+	EXPECT_EQ(attr->priority, 7u);
+	EXPECT_EQ(affinityOf(t.tid()), std::vector<int>{ 0 });
+	EXPECT_FALSE(a.fifoFallbackUsed()); // chosen, not fallen back to
+}
+
 TEST(Actuator, MoveWhileFifoBoostedRepinsNow)
 {
 	if (needsTwoCpus())
