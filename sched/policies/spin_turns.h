@@ -19,8 +19,8 @@ class SchedCore;
 // the waiting VMs' SCHED_IDLE threads in its turn (a half-run spinning VM there is holder
 // preemption again), and every quiet VM got one quantum whatever its width, so a rotation of
 // one 2-vCPU lock VM, two 1-vCPU VMs and a 2-vCPU co-runner on 2 CPUs gave the co-runner a
-// quarter of the turns against a third of the pool owed (measured: 0.91-0.95 of its share,
-// BENCHMARKS.md).
+// quarter of the turns against a third of the pool owed (measured: 0.94 of its share in 3 s
+// runs; 0.96-0.98 with the shared turn, BENCHMARKS.md).
 class SpinTurns
 {
 public:
