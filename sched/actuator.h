@@ -128,7 +128,7 @@ public:
 	Status boost(pid_t tid, uint64_t budgetNs);
 	// A gang turn (gang, adaptive's turns): SCHED_FIFO in either boost class. Turns are the
 	// scheduler's rotation, not a budgeted favour, and with deadline turns adaptive-dl runs
-	// stalled (PVM, 3 s runs: 6 of the first 14 timed out at 20 s, none with FIFO turns).
+	// stalled (PVM, 3 s runs: 5 of the first 14 timed out at 20 s, none with FIFO turns).
 	Status boostTurn(pid_t tid);
 	Status unboost(pid_t tid);
 	Status deprioritize(pid_t tid);
