@@ -224,7 +224,7 @@ Matrix (comma-separated lists; [quick] is the --quick default where it differs):
   --duration DURATION guest run length of every run, 1ms..600s (default )") + kDuration + R"();
                       under gang and adaptive VMs take 10 ms turns, and where a run ends in
                       the rotation moves its rates by up to a turn: at 2x with a co-runner
-                      about 3% in 1 s, 1% in 3 s (take 3s or more for co-runner shares))";
+                      about 3% in 1 s, a third of that in 3 s (take 3s or more for shares))";
 	text += std::string(R"(
   --repeats N         repetitions of every run; medians are reported (default )") + kFull.repeats + ")";
 	text += std::string(R"(
