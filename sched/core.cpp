@@ -182,8 +182,10 @@ void SchedCore::vcpuState(VcpuId who, VcpuState state, int cpu)
 		return;
 	VcpuModel &v = vcpu(who);
 	// The timeline's state track (--trace-format perfetto) needs every change, not every tick.
-	if (!v.observed || v.state != state)
+	if (!v.observed || v.state != state) {
 		traceEvent("state", who, toString(state), static_cast<uint64_t>(cpu < 0 ? 0 : cpu));
+		v.stateSinceNs = now();
+	}
 	v.state = state;
 	v.observed = true;
 	if (cpu >= 0)
@@ -421,10 +423,12 @@ bool SchedCore::grantBoost(VcpuId who, uint64_t budgetNs, BoostReason reason, bo
 	return true;
 }
 
+bool SchedCore::answersSpins() const { return policy_->answersSpins(*this); }
+
 bool SchedCore::quietTickAllowed() const
 {
 	const bool spunLately = now() - lastSpinAnyNs_ < kQuietAfterTicks * options_.tickNs;
-	if ((spunLately && policy_->answersSpins()) || !policy_->allowsQuietTicks(*this))
+	if ((spunLately && policy_->answersSpins(*this)) || !policy_->allowsQuietTicks(*this))
 		return false;
 	for (const VmModel &m : vms_) {
 		if (!m.active)

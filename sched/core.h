@@ -113,6 +113,8 @@ public:
 	// of that slot (the release happened in between), i.e. how late the end can have come.
 	uint64_t extensionEndLateMaxNs() const { return extendEndLateMaxNs_; }
 	Policy &policy() { return *policy_; }
+	// Whether the policy would answer a spin wait now (Policy::answersSpins).
+	bool answersSpins() const;
 
 	// Every counter, per VM and vCPU, with each VM's totals.
 	CoreMetrics metrics() const;

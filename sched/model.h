@@ -91,6 +91,7 @@ private:
 
 struct VcpuModel {
 	VcpuState state = VcpuState::Runnable;
+	uint64_t stateSinceNs = 0; // core time of the last change of `state` (or of the first report)
 	int cpu = -1;     // last CPU seen (or the home CPU before any observation)
 	bool observed = false; // its thread's state has been reported (attached and sampled)
 	int homeCpu = -1; // placement: pinned here when not moved

@@ -30,9 +30,10 @@ public:
 	// Whether ticks may slow down while no VM spins (SchedCore::quietTickAllowed): true for a
 	// policy that only answers spin waits; one that acts on its own (turns, lock holds) says no.
 	virtual bool allowsQuietTicks(const SchedCore &) const { return true; }
-	// Whether a spin wait gets an answer. One that gets none (cfs) needs no fast tick to answer
-	// it and no wake-up per long-spin report: its ticks only count.
-	virtual bool answersSpins() const { return true; }
+	// Whether a spin wait would get an answer now. One that gets none (cfs always, adaptive
+	// while no vCPU waits for a CPU) needs no fast tick to answer it and no wake-up per
+	// long-spin report: its ticks only count. Asked after every event.
+	virtual bool answersSpins(const SchedCore &) const { return true; }
 };
 
 // A policy's own state per vCPU. The core adds VMs after it made the policy, so entries appear

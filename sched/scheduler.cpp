@@ -63,7 +63,7 @@ Scheduler::Scheduler(SchedulerOptions options, std::vector<int> pool)
 	if (options_.maxConcurrentBoosts == 0 && sched_getaffinity(0, sizeof(set), &set) == 0)
 		options_.maxConcurrentBoosts = static_cast<uint32_t>(std::max(CPU_COUNT(&set) - 1, 1));
 	core_ = std::make_unique<SchedCore>(options_, pool_, *clock_);
-	wakeOnReports_ = core_->policy().answersSpins();
+	wakeOnReports_.store(core_->answersSpins(), std::memory_order_relaxed);
 	actuator_ = std::make_unique<HostActuator>(options_.boostClass, options_.fifoPriority);
 }
 
@@ -239,7 +239,8 @@ void Scheduler::notifyLongSpin(int vm, unsigned vcpu, uint32_t waitsOn, uint32_t
 	// per kMinNotifyWakeNs: a flood then costs it a bounded number of wake-ups, while the first
 	// notification after a quiet spell still wakes it at once; what a skipped wake leaves
 	// pending is drained by the next wake or the next tick.
-	if (slot.pending.fetch_add(1, std::memory_order_release) == 0 && wakeOnReports_) {
+	if (slot.pending.fetch_add(1, std::memory_order_release) == 0 &&
+	    wakeOnReports_.load(std::memory_order_relaxed)) {
 		const uint64_t now = monotonicNs();
 		uint64_t last = lastNotifyWakeNs_.load(std::memory_order_relaxed);
 		if (now - last >= kMinNotifyWakeNs && lastNotifyWakeNs_.compare_exchange_strong(last, now)) {
@@ -462,6 +463,7 @@ void Scheduler::armExpiryLocked() { timers_->armExpiry(core_->nextExpiryNs()); }
 
 void Scheduler::paceTickLocked()
 {
+	wakeOnReports_.store(core_->answersSpins(), std::memory_order_relaxed);
 	const bool quiet = options_.quietTickNs > options_.tickNs && core_->quietTickAllowed();
 	if (quiet == quiet_)
 		return;
@@ -491,10 +493,10 @@ void Scheduler::reportSpin(int vm, unsigned vcpu)
 void Scheduler::onTick()
 {
 	std::lock_guard lock(mutex_);
-	drainNotificationsLocked(); // what a rate-limited wake left pending
 	ticks_++;
 	quietTicks_ += quiet_ ? 1 : 0;
 	observeLocked();
+	drainNotificationsLocked(); // what a rate-limited or skipped wake left pending, on fresh states
 	core_->tick();
 	finishLocked();
 }

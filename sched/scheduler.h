@@ -173,7 +173,8 @@ private:
 	// At most one eventfd wake per this long from long-spin notifications (a flood's cost).
 	static constexpr uint64_t kMinNotifyWakeNs = 200'000;
 	std::atomic<uint64_t> lastNotifyWakeNs_{ 0 };
-	bool wakeOnReports_ = true; // false where the policy answers no spin: reports wait for a tick
+	// False while the policy answers no spin (Policy::answersSpins): reports wait for a tick.
+	std::atomic<bool> wakeOnReports_{ true };
 	UniqueFd notifyFd_, stopFd_;
 	std::optional<TickTimers> timers_;
 	std::function<void()> threadStartHook_;

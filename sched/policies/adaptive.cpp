@@ -29,6 +29,65 @@ bool AdaptivePolicy::vmSpinsRecently(const SchedCore &core, int vm) const
 	return m.spunEver && core.now() - m.lastSpinNs <= memory;
 }
 
+bool AdaptivePolicy::vcpusCompete(const SchedCore &core) const
+{
+	size_t ready = 0;
+	std::vector<int> &running = runningCpus_;
+	running.clear();
+	for (size_t id = 0; id < core.vmCount(); ++id) {
+		const VmModel &m = core.vm(static_cast<int>(id));
+		if (!m.active)
+			continue;
+		ready += m.readyVcpus();
+		for (const VcpuModel &v : m.vcpus)
+			if (v.observed && v.state == VcpuState::Running && v.cpu >= 0)
+				running.push_back(v.cpu);
+	}
+	if (ready > core.poolCpus().size())
+		return true;
+	// Fewer than the CPUs, but pinned so that one waits behind another (a co-boost's move).
+	for (size_t id = 0; id < core.vmCount(); ++id) {
+		const VmModel &m = core.vm(static_cast<int>(id));
+		for (const VcpuModel &v : m.vcpus)
+			if (m.active && v.observed && v.state == VcpuState::Runnable &&
+			    std::find(running.begin(), running.end(), v.cpu) != running.end())
+				return true;
+	}
+	return false;
+}
+
+bool AdaptivePolicy::preemptedLong(const SchedCore &core, int vm) const
+{
+	for (const VcpuModel &v : core.vm(vm).vcpus)
+		if (v.observed && v.state == VcpuState::Runnable && core.now() - v.stateSinceNs >= kLongPreemptionNs)
+			return true;
+	return false;
+}
+
+void AdaptivePolicy::noteCompetition(const SchedCore &core)
+{
+	if (!vcpusCompete(core))
+		return;
+	competedEver_ = true;
+	lastCompetitionNs_ = core.now();
+}
+
+bool AdaptivePolicy::contended(const SchedCore &core, int vm) const
+{
+	// The memory first: it is what an overcommitted pool answers with, without a scan.
+	if (competedEver_ && core.now() - lastCompetitionNs_ <= kContendedMemoryTicks * options_.tickNs)
+		return true;
+	return vcpusCompete(core) || preemptedLong(core, vm);
+}
+
+bool AdaptivePolicy::answersSpins(const SchedCore &core) const
+{
+	for (size_t id = 0; id < core.vmCount(); ++id)
+		if (core.vm(static_cast<int>(id)).active && contended(core, static_cast<int>(id)))
+			return true;
+	return false;
+}
+
 AdaptivePolicy::Response AdaptivePolicy::response(int vm) const
 {
 	if (vm >= 0 && static_cast<size_t>(vm) < vms_.size())
@@ -48,6 +107,11 @@ void AdaptivePolicy::onSpin(SchedCore &core, VcpuId spinner, SpinSource, uint32_
 {
 	if (turnsActive_)
 		return; // the VM's turn co-schedules it; between turns it waits by design
+	noteCompetition(core);
+	if (!contended(core, spinner.vm)) {
+		core.traceEvent("spin_unanswered", spinner, "uncontended", 0);
+		return; // whoever it waits for is running or waking: nobody to displace
+	}
 	// 1. A named vCPU (holder or next waiter).
 	if (waitsOn != kNoVcpu) {
 		answerNamed(core, spinner, waitsOn);
@@ -94,6 +158,7 @@ void AdaptivePolicy::endEpoch(SchedCore &core, int vm)
 
 void AdaptivePolicy::onTick(SchedCore &core)
 {
+	noteCompetition(core);
 	updateTurns(core);
 	if (turnsActive_) {
 		spinning_.assign(core.vmCount(), false);
@@ -116,7 +181,7 @@ void AdaptivePolicy::onTick(SchedCore &core)
 		} else if (t - s.epochStartNs >= kEpochTicks * options_.tickNs) {
 			endEpoch(core, vm);
 		}
-		if (!vmSpinsRecently(core, vm))
+		if (!vmSpinsRecently(core, vm) || !contended(core, vm))
 			continue;
 		for (unsigned i = 0; i < m.vcpus.size(); ++i)
 			if (m.vcpus[i].locksHeld > 0)
@@ -185,7 +250,7 @@ void AdaptivePolicy::onHint(SchedCore &core, VcpuId who)
 		return; // turns co-schedule holders already; an extension would break a turn
 	// Extensions cost the other VMs CPU; grant them only where spin waits happen.
 	VcpuModel &v = core.vcpu(who);
-	if (v.locksHeld == 0 || vmSpinsRecently(core, who.vm))
+	if (v.locksHeld == 0 || (vmSpinsRecently(core, who.vm) && contended(core, who.vm)))
 		extend_.answerHint(core, who);
 }
 

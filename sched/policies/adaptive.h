@@ -25,6 +25,9 @@ namespace spindle::sched {
 // (spin_turns.h). When a spinning VM stops filling the pool the turns end.
 // Fairness is the share guard's job (core), which holds every policy here to each VM's share;
 // turns are fair by rotation.
+// None of it happens where no vCPU waits for a CPU (contended()): a boost can only displace a
+// thread, and with none to displace it costs system calls and fast ticks for nothing (measured:
+// pvhalt alone at 1x, 0.926 of cfs when every report was answered; sched/README.md, rule 5).
 class AdaptivePolicy : public Policy
 {
 public:
@@ -37,6 +40,12 @@ public:
 	void onBoostEnded(SchedCore &core, VcpuId who, BoostReason reason, bool early) override;
 	// Not while turns run: they go on for kTurnSpinMemoryTicks after the last spin they hide.
 	bool allowsQuietTicks(const SchedCore &) const override { return !turnsActive_; }
+	bool answersSpins(const SchedCore &core) const override;
+	// Whether a vCPU of `vm` may be waiting for a CPU: within kContendedMemoryTicks the pool had
+	// more ready vCPUs than CPUs or a vCPU preempted on a CPU where another runs, or one of the
+	// VM's vCPUs has been preempted for at least kLongPreemptionNs (by a thread outside the VMs:
+	// a host process, a co-runner).
+	bool contended(const SchedCore &core, int vm) const;
 	uint64_t sliceNs(int vm) const;
 	Response response(int vm) const;
 
@@ -57,6 +66,13 @@ public:
 	// Ticks the turn condition must hold (or fail) before turns start (or end).
 	static constexpr unsigned kTurnHysteresisTicks = 5;
 	bool turnsActive() const { return turnsActive_; }
+	// A pool overcommitted this recently still counts: ready counts swing with every halt, and
+	// a spin is reported a spin threshold after the preemption that caused it.
+	static constexpr unsigned kContendedMemoryTicks = 20;
+	// Longer than a wake-up and than the scheduler thread's own work on a vCPU's CPU (tens to a
+	// few hundred microseconds: what made a lone VM's vCPUs look preempted at 1x), shorter than
+	// a CFS slice of a competing thread (EEVDF's base slice, 0.75 ms x (1 + log2 CPUs)).
+	static constexpr uint64_t kLongPreemptionNs = 1'000'000;
 
 private:
 	struct VmState {
@@ -71,6 +87,9 @@ private:
 	};
 	VmState &state(int vm);
 	bool vmSpinsRecently(const SchedCore &core, int vm) const;
+	bool vcpusCompete(const SchedCore &core) const;
+	bool preemptedLong(const SchedCore &core, int vm) const;
+	void noteCompetition(const SchedCore &core);
 	void endEpoch(SchedCore &core, int vm);
 	void answerNamed(SchedCore &core, VcpuId spinner, uint32_t target);
 	bool turnsWanted(const SchedCore &core) const;
@@ -86,6 +105,9 @@ private:
 	std::vector<bool> spinning_; // per VM, this tick: whether it gets turns of its own
 	bool turnsActive_ = false;
 	unsigned turnTicks_ = 0; // consecutive ticks the turn condition disagreed with turnsActive_
+	bool competedEver_ = false;
+	uint64_t lastCompetitionNs_ = 0;
+	mutable std::vector<int> runningCpus_; // vcpusCompete's scratch, kept between calls
 };
 
 } // namespace spindle::sched

@@ -11,7 +11,7 @@ namespace spindle::sched {
 class CfsPolicy : public Policy
 {
 public:
-	bool answersSpins() const override { return false; }
+	bool answersSpins(const SchedCore &) const override { return false; }
 };
 
 } // namespace spindle::sched

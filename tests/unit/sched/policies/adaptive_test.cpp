@@ -13,11 +13,15 @@ namespace {
 
 using S = VcpuState;
 
+// One VM alone, its vCPUs preempted by threads outside the VMs: answered once the wait is long.
+void preemptedAWhile(Harness &h) { h.clock.advance(AdaptivePolicy::kLongPreemptionNs); }
+
 TEST(AdaptivePolicy, NamedHolderIsExpressed)
 {
 	Harness h(withPolicy(PolicyKind::Adaptive), { 0, 1, 2 });
 	int vm = h.core.addVm("a", 3, nullptr);
 	h.setStates(vm, { S::Running, S::Runnable, S::Runnable }, { 0, 1, 2 });
+	preemptedAWhile(h);
 
 	h.core.longSpin({ vm, 0 }, 2, 9);
 
@@ -33,6 +37,7 @@ TEST(AdaptivePolicy, PleOnlySpinCoboostsSiblings)
 	Harness h(withPolicy(PolicyKind::Adaptive), { 0, 1, 2 });
 	int vm = h.core.addVm("a", 3, nullptr);
 	h.setStates(vm, { S::Running, S::Runnable, S::Runnable }, { 0, 1, 2 });
+	preemptedAWhile(h);
 
 	h.core.spinDetected({ vm, 0 }, SpinSource::Ple);
 
@@ -46,6 +51,7 @@ TEST(AdaptivePolicy, PleSpinWithHintedDescheduledHolderExpressesTheHolder)
 	Harness h(withPolicy(PolicyKind::Adaptive), { 0, 1, 2 });
 	int vm = h.core.addVm("a", 3, nullptr);
 	h.setStates(vm, { S::Running, S::Runnable, S::Runnable }, { 0, 1, 2 });
+	preemptedAWhile(h);
 	h.core.hintUpdate({ vm, 2 }, 1, 1, kNoVcpu);
 
 	h.core.spinDetected({ vm, 0 }, SpinSource::Ple);
@@ -62,6 +68,7 @@ struct ProgressScenario {
 	{
 		vm = h.core.addVm("a", 3, slots.data());
 		h.setStates(vm, { S::Running, S::Runnable, S::Runnable }, { 0, 1, 2 });
+	preemptedAWhile(h);
 		h.core.tick();
 	}
 	AdaptivePolicy &adaptive() { return static_cast<AdaptivePolicy &>(h.core.policy()); }
@@ -135,6 +142,7 @@ TEST(AdaptivePolicy, VmWithoutHintsKeepsExpressForNamedVcpus)
 	Harness h(withPolicy(PolicyKind::Adaptive), { 0, 1, 2 });
 	int vm = h.core.addVm("a", 3, nullptr);
 	h.setStates(vm, { S::Running, S::Runnable, S::Runnable }, { 0, 1, 2 });
+	preemptedAWhile(h);
 
 	for (unsigned t = 0; t < 3 * AdaptivePolicy::kEpochTicks; ++t) {
 		h.core.spinDetected({ vm, 0 }, SpinSource::Ple);
@@ -332,7 +340,9 @@ TEST(AdaptivePolicy, HolderInASpinningVmIsExtended)
 {
 	Harness h(withPolicy(PolicyKind::Adaptive));
 	int vm = h.core.addVm("busy", 2, nullptr);
+	int other = h.core.addVm("other", 2, nullptr);
 	h.setStates(vm, { S::Running, S::Running }, { 0, 1 });
+	h.setStates(other, { S::Runnable, S::Runnable }, { 0, 1 }); // 4 ready vCPUs on 2 CPUs
 	h.core.spinDetected({ vm, 1 }, SpinSource::Ple); // nobody runnable: nothing to co-boost
 	h.take();
 
