@@ -153,12 +153,20 @@ void SchedCore::longSpin(VcpuId spinner, uint32_t waitsOn, uint32_t /*lockId*/, 
 	spinDetected(spinner, SpinSource::Pv, waitsOn);
 }
 
-void SchedCore::pauseExits(VcpuId who, uint64_t count)
+void SchedCore::pauseExits(VcpuId who, uint64_t count, uint64_t inLongWindow)
 {
 	if (!valid(who) || !vm(who.vm).active)
 		return;
 	VcpuModel &v = vcpu(who);
 	if (options_.detectPattern) {
+		// A quiet tick's count, scaled to a fast tick, averages a burst away: more exits than
+		// the high threshold in the whole window means some fast tick of it might have been
+		// over it. Fewer means none was, so the quiet tick changes nothing. Over: tick fast
+		// and let the detector judge fast ticks (a spin seen by nothing else stayed unseen).
+		if (inLongWindow > options_.spinHigh && !v.pattern.spinning()) {
+			pauseBurstSeen_ = true;
+			lastPauseBurstNs_ = now();
+		}
 		if (v.pattern.feed(count))
 			spinDetected(who, SpinSource::Pattern);
 	} else if (options_.detectPle && count > 0) {
@@ -427,7 +435,8 @@ bool SchedCore::answersSpins() const { return policy_->answersSpins(*this); }
 
 bool SchedCore::quietTickAllowed() const
 {
-	const bool spunLately = now() - lastSpinAnyNs_ < kQuietAfterTicks * options_.tickNs;
+	const uint64_t recent = kQuietAfterTicks * options_.tickNs;
+	const bool spunLately = now() - lastSpinAnyNs_ < recent || (pauseBurstSeen_ && now() - lastPauseBurstNs_ < recent);
 	if ((spunLately && policy_->answersSpins(*this)) || !policy_->allowsQuietTicks(*this))
 		return false;
 	for (const VmModel &m : vms_) {

@@ -51,8 +51,9 @@ public:
 	void spinDetected(VcpuId spinner, SpinSource source, uint32_t waitsOn = kNoVcpu);
 	// A long-spin notification (count > 1: coalesced ones since the last drain).
 	void longSpin(VcpuId spinner, uint32_t waitsOn, uint32_t lockId, uint32_t count = 1);
-	// PAUSE exits of one vCPU during the last window (tick).
-	void pauseExits(VcpuId who, uint64_t count);
+	// PAUSE exits of one vCPU during the last window, as a count per fast tick (perTick), and
+	// as counted in a window longer than a fast tick (a quiet tick; 0: the window was one tick).
+	void pauseExits(VcpuId who, uint64_t perTick, uint64_t inLongWindow = 0);
 	// RIP samples classified since the last tick and the hints they carry (a spin they show is
 	// reported with spinDetected(who, SpinSource::Sampled)).
 	void sampled(VcpuId who, uint64_t samples, uint8_t cpl, bool likelyHoldsLock);
@@ -144,6 +145,8 @@ private:
 	uint64_t lastTickNs_ = 0;
 	bool ticked_ = false;
 	uint64_t lastSpinAnyNs_ = 0; // the last spin wait in any VM, or the core's creation
+	uint64_t lastPauseBurstNs_ = 0; // a quiet tick too long for the pattern detector to judge
+	bool pauseBurstSeen_ = false;
 	uint64_t lastHintPollNs_ = 0;
 	uint64_t extendEndLateMaxNs_ = 0;
 	uint64_t extendEndLateSumNs_ = 0;

@@ -530,7 +530,8 @@ void Scheduler::observeLocked()
 			if (host_[vm][i].ple) {
 				auto delta = host_[vm][i].ple->readDelta();
 				if (delta)
-					core_->pauseExits({ static_cast<int>(vm), i }, pauseExitsPerTick(*delta, sinceLast, options_.tickNs));
+					core_->pauseExits({ static_cast<int>(vm), i }, pauseExitsPerTick(*delta, sinceLast, options_.tickNs),
+							  sinceLast > options_.tickNs ? *delta : 0);
 			}
 
 	drainSamplesLocked();
