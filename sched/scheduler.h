@@ -124,6 +124,9 @@ private:
 	// batch, match the model (rise or lower).
 	enum class KeepAhead { Rise, RiseIfBoosted, Follow };
 	void keepAheadOfBoostsLocked(KeepAhead mode);
+	// The scheduler thread back to the state it started with, read back and counted like a vCPU
+	// thread's restore (its affinity is never changed, so only its attributes are compared).
+	static Status restoreSchedulerThread(pid_t self, const SchedAttr &original, HostBoostStats &stats);
 
 	// What the host side keeps per vCPU; the model lives in the core.
 	struct HostVcpu {

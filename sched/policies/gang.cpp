@@ -4,6 +4,23 @@
 
 namespace spindle::sched {
 
+void placeForTurn(SchedCore &core, int vm, TurnPlace place, uint64_t grantNs)
+{
+	VmModel &m = core.vm(vm);
+	for (unsigned i = 0; i < m.vcpus.size(); ++i) {
+		const VcpuId who{ vm, i };
+		if (m.vcpus[i].boosted)
+			core.endBoost(who, false);
+		if (place == TurnPlace::Out) {
+			core.deprioritize(who, grantNs);
+			continue;
+		}
+		core.restorePriority(who);
+		if (place == TurnPlace::Own)
+			core.grantBoost(who, grantNs, BoostReason::Gang, false);
+	}
+}
+
 void GangPolicy::onTick(SchedCore &core)
 {
 	uint64_t t = core.now();
@@ -36,25 +53,9 @@ void GangPolicy::onTick(SchedCore &core)
 
 	const uint64_t quantum = core.options().gangQuantumNs;
 	const uint64_t grantNs = quantum + kTurnOverlapTicks * core.options().tickNs;
-	for (int id = 0; id < count; ++id) {
-		VmModel &m = core.vm(id);
-		if (!m.active)
-			continue;
-		for (unsigned i = 0; i < m.vcpus.size(); ++i) {
-			VcpuId who{ id, i };
-			if (id == next) {
-				core.restorePriority(who);
-				if (m.vcpus[i].boosted)
-					core.endBoost(who, false);
-				// A turn is the VM's entitlement, not a favour: not debited.
-				core.grantBoost(who, grantNs, BoostReason::Gang, false);
-			} else {
-				if (m.vcpus[i].boosted)
-					core.endBoost(who, false);
-				core.deprioritize(who, grantNs);
-			}
-		}
-	}
+	for (int id = 0; id < count; ++id)
+		if (core.vm(id).active)
+			placeForTurn(core, id, id == next ? TurnPlace::Own : TurnPlace::Out, grantNs);
 	current_ = next;
 	turnEndsNs_ = t + quantum;
 	core.vm(next).counters.gangTurns++;

@@ -4,6 +4,13 @@
 
 namespace spindle::sched {
 
+// Where a VM's vCPUs are for a turn (gang's and adaptive's): its own turn runs them above every
+// other thread, not debited (a turn is the VM's entitlement, not a favour); a shared one under
+// plain CFS; out of turn SCHED_IDLE. Every earlier boost ends. The grants last grantNs, and the
+// next turn's tick replaces them.
+enum class TurnPlace : uint8_t { Own, Shared, Out };
+void placeForTurn(SchedCore &core, int vm, TurnPlace place, uint64_t grantNs);
+
 // Gang scheduling baseline: each quantum one VM's vCPUs are boosted and every other VM's are
 // SCHED_IDLE; VMs take turns. Holes (pool CPUs the VM in turn cannot use) are counted.
 class GangPolicy : public Policy

@@ -82,18 +82,7 @@ void SpinTurns::onTick(SchedCore &core, const std::vector<bool> &spinning)
 		if (!m.active)
 			continue;
 		const bool inTurn = next == vm || (next == kShared && !spins(spinning, vm));
-		for (unsigned i = 0; i < m.vcpus.size(); ++i) {
-			const VcpuId who{ vm, i };
-			if (m.vcpus[i].boosted)
-				core.endBoost(who, false);
-			if (!inTurn) {
-				core.deprioritize(who, grantNs);
-				continue;
-			}
-			core.restorePriority(who);
-			if (next == vm) // a turn is the VM's entitlement, not a favour: not debited
-				core.grantBoost(who, grantNs, BoostReason::Gang, false);
-		}
+		placeForTurn(core, vm, !inTurn ? TurnPlace::Out : next == vm ? TurnPlace::Own : TurnPlace::Shared, grantNs);
 		if (inTurn && m.readyVcpus() > 0)
 			m.counters.gangTurns++;
 	}

@@ -9,6 +9,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "bench/harness/version.h"
 #include "guest-kernels/bundled.h"
 #include "vmm/cli/bench_command.h"
 #include "vmm/cli/check.h"
@@ -30,6 +31,7 @@ Commands:
   bench    run the overcommit benchmark matrix (spindle bench --help)
   check    measure what this host offers: KVM backend, PAUSE exits, guest speed, scheduling
   guests   list the bundled guests
+  version  print the version (git describe of the build's source tree; also --version)
   help     show this help
 
 Without /dev/kvm, run Spindle inside the emulated KVM host: scripts/kvm-host -- spindle ...
@@ -68,6 +70,10 @@ int main(int argc, char **argv)
 		std::fputs(kUsage, stdout);
 		return 0;
 	}
+	if (command == "version" || command == "--version") {
+		std::printf("spindle %s\n", spindle::bench::spindleVersion());
+		return 0;
+	}
 	if (command == "check")
 		return spindle::runHostCheck(args);
 	if (command == "guests")
@@ -75,7 +81,7 @@ int main(int argc, char **argv)
 	if (command == "bench")
 		return spindle::runBenchCommand(args);
 	if (command != "run") {
-		spdlog::error("unknown command '{}' (expected run, check, guests or help)", command);
+		spdlog::error("unknown command '{}' (expected run, bench, check, guests, version or help)", command);
 		return spindle::kExitUsage;
 	}
 

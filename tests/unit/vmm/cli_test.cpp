@@ -70,6 +70,23 @@ TEST(Cli, UnknownCommand)
 	expectUsageError({"frob"}, "unknown command 'frob'");
 }
 
+TEST(Cli, VersionFlagPrintsOneLineAndExitsZero)
+{
+	auto result = runSpindle({"--version"});
+	EXPECT_EQ(result.status, 0) << result.err;
+	EXPECT_EQ(result.out.rfind("spindle ", 0), 0u) << result.out;
+	EXPECT_GT(result.out.size(), std::string("spindle \n").size()) << result.out;
+	EXPECT_EQ(std::count(result.out.begin(), result.out.end(), '\n'), 1) << result.out;
+}
+
+TEST(Cli, VersionCommandPrintsWhatTheFlagPrints)
+{
+	auto command = runSpindle({"version"});
+	auto flag = runSpindle({"--version"});
+	EXPECT_EQ(command.status, 0);
+	EXPECT_EQ(command.out, flag.out);
+}
+
 TEST(Cli, RunHelpListsEveryPolicyAndExitsZero)
 {
 	auto result = runSpindle({"run", "--help"});
