@@ -433,6 +433,8 @@ bool SchedCore::grantBoost(VcpuId who, uint64_t budgetNs, BoostReason reason, bo
 
 bool SchedCore::answersSpins() const { return policy_->answersSpins(*this); }
 
+uint64_t SchedCore::turnEndsNs() const { return policy_->turnEndsNs(*this); }
+
 bool SchedCore::quietTickAllowed() const
 {
 	const uint64_t recent = kQuietAfterTicks * options_.tickNs;

@@ -116,6 +116,8 @@ public:
 	Policy &policy() { return *policy_; }
 	// Whether the policy would answer a spin wait now (Policy::answersSpins).
 	bool answersSpins() const;
+	// When the policy's current turn ends (Policy::turnEndsNs), 0 outside turns.
+	uint64_t turnEndsNs() const;
 
 	// Every counter, per VM and vCPU, with each VM's totals.
 	CoreMetrics metrics() const;

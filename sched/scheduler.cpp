@@ -358,16 +358,31 @@ void Scheduler::armExpiryLocked() { timers_->armExpiry(core_->nextExpiryNs()); }
 void Scheduler::paceTickLocked()
 {
 	wakeOnReports_.store(core_->answersSpins(), std::memory_order_relaxed);
-	const bool quiet = options_.quietTickNs > options_.tickNs && core_->quietTickAllowed();
-	if (quiet == quiet_)
+	// A failed re-arm keeps the timer as it is, and is tried again at the next event.
+	const uint64_t turnEnds = core_->turnEndsNs();
+	if (turnEnds != 0) {
+		// Once per turn: the next tick at its end, the fast tick after that until the next
+		// turn aligns it again (a policy with nobody ready for a turn polls as before).
+		if (pace_ == TickPace::Turns && turnEnds == pacedTurnEndsNs_)
+			return;
+		if (!timers_->alignTick(turnEnds, options_.tickNs))
+			return;
+		if (pace_ != TickPace::Turns && trace_)
+			trace_->record({ clock_->nowNs(), "turn_tick", { 0, 0 }, "scheduler", turnEnds - std::min(turnEnds, clock_->nowNs()) });
+		pace_ = TickPace::Turns;
+		pacedTurnEndsNs_ = turnEnds;
 		return;
-	// A failed re-arm keeps the period the timer has, and is tried again at the next event.
-	const uint64_t period = quiet ? options_.quietTickNs : options_.tickNs;
+	}
+	const TickPace pace =
+		options_.quietTickNs > options_.tickNs && core_->quietTickAllowed() ? TickPace::Quiet : TickPace::Fast;
+	if (pace == pace_)
+		return;
+	const uint64_t period = pace == TickPace::Quiet ? options_.quietTickNs : options_.tickNs;
 	if (!timers_->setTickPeriod(period))
 		return;
-	quiet_ = quiet;
+	pace_ = pace;
 	if (trace_)
-		trace_->record({ clock_->nowNs(), quiet ? "quiet_tick" : "fast_tick", { 0, 0 }, "scheduler", period });
+		trace_->record({ clock_->nowNs(), pace == TickPace::Quiet ? "quiet_tick" : "fast_tick", { 0, 0 }, "scheduler", period });
 }
 
 void Scheduler::tickNow()
@@ -378,8 +393,8 @@ void Scheduler::tickNow()
 void Scheduler::reportSpin(int vm, unsigned vcpu)
 {
 	std::lock_guard lock(mutex_);
-	if (quiet_)
-		observeLocked(); // the states are up to a quiet tick old
+	if (pace_ != TickPace::Fast)
+		observeLocked(); // the states are up to a quiet tick or a turn old
 	core_->spinDetected({ vm, vcpu }, SpinSource::Ple);
 	finishLocked();
 }
@@ -388,7 +403,8 @@ void Scheduler::onTick()
 {
 	std::lock_guard lock(mutex_);
 	ticks_++;
-	quietTicks_ += quiet_ ? 1 : 0;
+	quietTicks_ += pace_ == TickPace::Quiet ? 1 : 0;
+	turnTicks_ += pace_ == TickPace::Turns ? 1 : 0;
 	observeLocked();
 	drainNotificationsLocked(); // what a rate-limited or skipped wake left pending, on fresh states
 	core_->tick();
@@ -461,7 +477,7 @@ void Scheduler::onExpiry()
 void Scheduler::onNotify()
 {
 	std::lock_guard lock(mutex_);
-	if (quiet_)
+	if (pace_ != TickPace::Fast)
 		observeLocked(); // answer the first spin after a quiet spell with fresh states
 	drainNotificationsLocked();
 	finishLocked();
@@ -491,7 +507,7 @@ SchedulerMetrics Scheduler::metrics() const
 	host.restores += actuator_->restores();
 	host.restoreMismatches += actuator_->restoreMismatches();
 	HostMetrics hostMetrics{ backend_, pleAvailable_, actuator_->fifoFallbackUsed(), threadStates_->sourceName(),
-				 threadStates_->switchEvents(), threadStates_->resyncs(), threadStates_->fixes(), ticks_, quietTicks_, threadsAttached_, actuationErrors_, host };
+				 threadStates_->switchEvents(), threadStates_->resyncs(), threadStates_->fixes(), ticks_, quietTicks_, turnTicks_, threadsAttached_, actuationErrors_, host };
 	return { core_->metrics(), std::move(hostMetrics) };
 }
 

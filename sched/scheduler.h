@@ -117,7 +117,8 @@ private:
 	// After an event: the actions applied, the expiry timer armed, the tick paced.
 	void finishLocked();
 	void armExpiryLocked();
-	// The quiet tick while the core allows it, else the fast one.
+	// At each turn's end while the policy runs turns, else the quiet tick while the core allows
+	// it, else the fast one.
 	void paceTickLocked();
 	void recordActuation(const Action &action, uint64_t doneNs);
 	// Rise: a boost is about to be applied. RiseIfBoosted: the model has boosts. Follow: after a
@@ -166,7 +167,11 @@ private:
 	uint64_t actuationErrors_ = 0;
 	uint64_t ticks_ = 0;
 	uint64_t quietTicks_ = 0;
-	bool quiet_ = false;         // the tick runs at options_.quietTickNs
+	uint64_t turnTicks_ = 0;
+	// The tick's pace: --sched-tick, --quiet-tick, or at each turn's end (paceTickLocked).
+	enum class TickPace : uint8_t { Fast, Quiet, Turns };
+	TickPace pace_ = TickPace::Fast;
+	uint64_t pacedTurnEndsNs_ = 0; // the turn end the tick is aligned to (TickPace::Turns)
 	uint64_t lastObservedNs_ = 0; // when observeLocked() last ran (PAUSE-exit rate per tick)
 	uint64_t threadsAttached_ = 0;
 

@@ -30,7 +30,7 @@ Status TickTimers::setTickPeriod(uint64_t periodNs)
 {
 	if (periodNs == 0)
 		return Error::invalid("a scheduler tick of 0 ns");
-	if (periodNs == tickPeriodNs_)
+	if (periodNs == tickPeriodNs_ && !tickAligned_)
 		return {};
 	itimerspec period{};
 	period.it_interval = toTimespec(periodNs);
@@ -38,6 +38,22 @@ Status TickTimers::setTickPeriod(uint64_t periodNs)
 	if (timerfd_settime(tick_.get(), 0, &period, nullptr) != 0)
 		return Error::fromErrno("arming the scheduler tick");
 	tickPeriodNs_ = periodNs;
+	tickAligned_ = false;
+	return {};
+}
+
+Status TickTimers::alignTick(uint64_t firstAtNs, uint64_t periodNs)
+{
+	if (periodNs == 0)
+		return Error::invalid("a scheduler tick of 0 ns");
+	itimerspec when{};
+	when.it_interval = toTimespec(periodNs);
+	when.it_value = toTimespec(std::max<uint64_t>(firstAtNs, 1)); // 0 would disarm it
+	if (timerfd_settime(tick_.get(), TFD_TIMER_ABSTIME, &when, nullptr) != 0)
+		return Error::fromErrno("aligning the scheduler tick");
+	tickPeriodNs_ = periodNs;
+	tickAligned_ = true;
+	tickAligns_++;
 	return {};
 }
 

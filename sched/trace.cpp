@@ -120,7 +120,7 @@ public:
 		// The core always names a VM (VM-wide and global events use vCPU 0 of VM 0 or their own).
 		if (e.who.vm < 0 || e.who.vcpu >= kMaxTraceVcpus)
 			return;
-		if (e.event == "turns_start" || e.event == "turns_end" || e.event == "quiet_tick" || e.event == "fast_tick")
+		if (e.event == "turns_start" || e.event == "turns_end" || e.event == "quiet_tick" || e.event == "fast_tick" || e.event == "turn_tick")
 			return instant(t, 'g', e.who, kStateLane, e.event, detailArgs(e));
 		if (isOneOf(e.event, kVmEvents))
 			return instant(t, 'p', e.who, kStateLane, e.event + (e.detail.empty() ? "" : " " + e.detail),

@@ -82,6 +82,8 @@ bool AdaptivePolicy::contended(const SchedCore &core, int vm) const
 
 bool AdaptivePolicy::answersSpins(const SchedCore &core) const
 {
+	if (turnsActive_)
+		return false; // onSpin: the turns are the answer
 	for (size_t id = 0; id < core.vmCount(); ++id)
 		if (core.vm(static_cast<int>(id)).active && contended(core, static_cast<int>(id)))
 			return true;
@@ -232,10 +234,19 @@ void AdaptivePolicy::endTurns(SchedCore &core)
 void AdaptivePolicy::updateTurns(SchedCore &core)
 {
 	const bool want = turnsWanted(core);
-	turnTicks_ = want == turnsActive_ ? 0 : turnTicks_ + 1;
-	if (turnTicks_ < kTurnHysteresisTicks)
+	const uint64_t t = core.now();
+	if (!looked_ || want == turnsActive_) {
+		looked_ = true;
+		disagreeingTicks_ = want == turnsActive_ ? 0 : 1;
+		agreedNs_ = t;
 		return;
-	turnTicks_ = 0;
+	}
+	// kTurnHysteresisTicks fast ticks' time, and two looks at least: in turns the scheduler
+	// ticks at turn ends only (Policy::turnEndsNs), a quantum apart.
+	if (++disagreeingTicks_ < 2 || t - agreedNs_ < kTurnHysteresisTicks * options_.tickNs)
+		return;
+	disagreeingTicks_ = 0;
+	agreedNs_ = t;
 	turnsActive_ = want;
 	core.traceEvent(want ? "turns_start" : "turns_end", { 0, 0 }, "adaptive", 0);
 	if (!want)

@@ -41,6 +41,7 @@ public:
 	// Not while turns run: they go on for kTurnSpinMemoryTicks after the last spin they hide.
 	bool allowsQuietTicks(const SchedCore &) const override { return !turnsActive_; }
 	bool answersSpins(const SchedCore &core) const override;
+	uint64_t turnEndsNs(const SchedCore &) const override { return turnsActive_ ? turns_.endsNs() : 0; }
 	// Whether a vCPU of `vm` may be waiting for a CPU: within kContendedMemoryTicks the pool had
 	// more ready vCPUs than CPUs or a vCPU preempted on a CPU where another runs, or one of the
 	// VM's vCPUs has been preempted for at least kLongPreemptionNs (by a thread outside the VMs:
@@ -63,7 +64,8 @@ public:
 	// An epoch of the response choice, in ticks, and how often the other response is tried.
 	static constexpr unsigned kEpochTicks = 20;
 	static constexpr unsigned kExploreEvery = 4;
-	// Ticks the turn condition must hold (or fail) before turns start (or end).
+	// Fast ticks' time the turn condition must hold (or fail) before turns start (or end), over
+	// two ticks at least (at turn ends, while turns run).
 	static constexpr unsigned kTurnHysteresisTicks = 5;
 	bool turnsActive() const { return turnsActive_; }
 	// A pool overcommitted this recently still counts: ready counts swing with every halt, and
@@ -104,7 +106,11 @@ private:
 	SpinTurns turns_;
 	std::vector<bool> spinning_; // per VM, this tick: whether it gets turns of its own
 	bool turnsActive_ = false;
-	unsigned turnTicks_ = 0; // consecutive ticks the turn condition disagreed with turnsActive_
+	// The turn condition's hysteresis: ticks it disagreed with turnsActive_ in a row, and when
+	// it last agreed (or was first looked at).
+	unsigned disagreeingTicks_ = 0;
+	uint64_t agreedNs_ = 0;
+	bool looked_ = false;
 	bool competedEver_ = false;
 	uint64_t lastCompetitionNs_ = 0;
 	mutable std::vector<int> runningCpus_; // vcpusCompete's scratch, kept between calls

@@ -18,6 +18,8 @@ class GangPolicy : public Policy
 public:
 	void onTick(SchedCore &core) override;
 	bool allowsQuietTicks(const SchedCore &) const override { return false; } // turns every quantum
+	bool answersSpins(const SchedCore &) const override { return false; }    // turns are its answer
+	uint64_t turnEndsNs(const SchedCore &) const override { return current_ >= 0 ? turnEndsNs_ : 0; }
 
 	// A turn's grants (boosts, SCHED_IDLE) last this many ticks past the quantum. The tick that
 	// starts the next turn replaces them, so there is no moment when it is nobody's turn; the

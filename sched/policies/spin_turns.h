@@ -36,6 +36,8 @@ public:
 	// Whose turn it is: a VM id, kShared, or kNobody.
 	static constexpr int kShared = -2, kNobody = -1;
 	int current() const { return current_; }
+	// When the current turn ends; 0 while there is none.
+	uint64_t endsNs() const { return current_ == kNobody ? 0 : turnEndsNs_; }
 
 private:
 	// The next turn after the current one: spinning VMs in id order, then the shared turn.

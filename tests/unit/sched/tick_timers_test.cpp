@@ -2,6 +2,8 @@
 // while nothing spins and speeds up at the first spin report (real Scheduler, real threads;
 // counts of ticks, never their timing).
 
+#include <poll.h>
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -48,6 +50,24 @@ TEST(TickTimers, AZeroTickPeriodIsRejected)
 
 	EXPECT_FALSE(s.ok());
 	EXPECT_EQ(timers->tickPeriodNs(), 0u);
+}
+
+// A tick aligned far ahead, then given back the period it had: it must be re-armed, or it
+// would wait for the aligned time.
+TEST(TickTimers, APeriodAfterAnAlignedTickReArmsItEvenWhenUnchanged)
+{
+	auto timers = TickTimers::create();
+	ASSERT_TRUE(timers.ok()) << timers.error().message();
+	ASSERT_TRUE(timers->setTickPeriod(1'000'000).ok());
+	const uint64_t inAMinute = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+						       std::chrono::steady_clock::now().time_since_epoch()).count()) +
+				   60'000'000'000;
+	ASSERT_TRUE(timers->alignTick(inAMinute, 1'000'000).ok());
+
+	ASSERT_TRUE(timers->setTickPeriod(1'000'000).ok());
+
+	pollfd fd{ timers->tickFd(), POLLIN, 0 };
+	EXPECT_EQ(poll(&fd, 1, 5000), 1) << "the tick still waits for the aligned time";
 }
 
 // Ticks that ran at the fast tick.
@@ -145,6 +165,28 @@ TEST(Scheduler, SpinReportsUnderCfsAreCountedAndKeepTheQuietTick)
 
 	EXPECT_GT(m.core.vms[0].totals.spins[static_cast<unsigned>(SpinSource::Pv)], 0u); // drained at quiet ticks
 	EXPECT_EQ(fastTicks(*s), fastBefore);
+}
+
+// Two VMs under gang, no thread attached: turns of a quantum (10 ms), and the tick comes at their
+// ends, not every 1 ms.
+TEST(Scheduler, GangTicksAtTurnEndsNotAtTheFastTick)
+{
+	SchedulerOptions o;
+	o.policy = PolicyKind::Gang;
+	o.detectPle = false;
+	auto created = Scheduler::create(o, {});
+	ASSERT_TRUE(created.ok()) << created.error().message();
+	std::unique_ptr<Scheduler> s = std::move(*created);
+	(void)*s->addVm("a", 2, nullptr);
+	(void)*s->addVm("b", 2, nullptr);
+	ASSERT_TRUE(s->start().ok());
+
+	std::this_thread::sleep_for(300ms);
+	const HostMetrics m = s->metrics().host;
+	s->stop();
+
+	EXPECT_GT(m.turnTicks, 5u);
+	EXPECT_LT(m.ticks, 100u) << "300 ms at the 1 ms fast tick would be about 300";
 }
 
 } // namespace

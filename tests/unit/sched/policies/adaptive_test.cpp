@@ -306,6 +306,47 @@ TEST(AdaptivePolicy, NoTurnsWithoutSpinWaits)
 	EXPECT_FALSE(p.adaptive().turnsActive());
 }
 
+TEST(AdaptivePolicy, NoTurnEndIsNamedOutsideTurns)
+{
+	SaturatedPool p;
+
+	p.quietTicks(4 * AdaptivePolicy::kTurnHysteresisTicks);
+
+	EXPECT_EQ(p.h.core.turnEndsNs(), 0u);
+	EXPECT_TRUE(p.h.core.answersSpins());
+}
+
+TEST(AdaptivePolicy, RunningTurnsNameTheirEndAndAnswerNoSpin)
+{
+	SaturatedPool p;
+
+	p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
+
+	ASSERT_TRUE(p.adaptive().turnsActive());
+	EXPECT_GT(p.h.core.turnEndsNs(), p.h.clock.nowNs());
+	EXPECT_LE(p.h.core.turnEndsNs(), p.h.clock.nowNs() + p.h.core.options().gangQuantumNs);
+	EXPECT_FALSE(p.h.core.answersSpins());
+}
+
+// In turns the scheduler ticks at turn ends only: the hysteresis is time, seen at two ticks.
+TEST(AdaptivePolicy, TurnsEndAtTheSecondTurnEndAfterAVmStopsFillingThePool)
+{
+	SaturatedPool p;
+	p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
+	ASSERT_TRUE(p.adaptive().turnsActive());
+	p.h.setStates(p.a, { S::Halted, S::Halted }, { 0, 1 });
+	const uint64_t quantum = p.h.core.options().gangQuantumNs;
+
+	p.h.clock.advance(quantum);
+	p.h.core.tick();
+	const bool afterOne = p.adaptive().turnsActive();
+	p.h.clock.advance(quantum);
+	p.h.core.tick();
+
+	EXPECT_TRUE(afterOne);
+	EXPECT_FALSE(p.adaptive().turnsActive());
+}
+
 TEST(AdaptivePolicy, TurnsEndAndEveryVcpuIsRestoredWhenAVmStopsFillingThePool)
 {
 	SaturatedPool p;

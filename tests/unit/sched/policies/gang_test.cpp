@@ -92,6 +92,38 @@ TEST(GangPolicy, TurnOfAStarvedSchedulerEndsWithinTheOverlap)
 	EXPECT_EQ(Harness::count(actions, ActionKind::Restore, { b, 1 }), 1u);
 }
 
+TEST(GangPolicy, NoTurnEndIsNamedBeforeTheFirstTurn)
+{
+	Harness h(withPolicy(PolicyKind::Gang));
+	h.core.addVm("a", 2, nullptr);
+
+	EXPECT_EQ(h.core.turnEndsNs(), 0u);
+}
+
+TEST(GangPolicy, TurnEndIsAQuantumAfterTheTickThatStartedTheTurn)
+{
+	Harness h(withPolicy(PolicyKind::Gang));
+	h.core.addVm("a", 2, nullptr);
+	h.core.addVm("b", 2, nullptr);
+	const uint64_t start = h.clock.nowNs();
+
+	h.core.tick();
+
+	EXPECT_EQ(h.core.turnEndsNs(), start + h.core.options().gangQuantumNs);
+}
+
+TEST(GangPolicy, SpinWaitsNeedNoAnswerFromGang)
+{
+	Harness h(withPolicy(PolicyKind::Gang));
+	int a = h.core.addVm("a", 2, nullptr);
+	h.core.addVm("b", 2, nullptr);
+	h.core.tick();
+
+	h.core.spinDetected({ a, 0 }, SpinSource::Pv);
+
+	EXPECT_FALSE(h.core.answersSpins());
+}
+
 TEST(GangPolicy, HolesAreCountedForAVmNarrowerThanThePool)
 {
 	Harness h(withPolicy(PolicyKind::Gang), { 0, 1, 2, 3 });
