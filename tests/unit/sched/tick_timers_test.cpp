@@ -77,9 +77,10 @@ uint64_t fastTicks(const Scheduler &s)
 	return m.ticks - m.quietTicks;
 }
 
-// A started scheduler with one VM of two vCPUs and no thread attached: nothing spins unless the
-// test reports it.
-std::unique_ptr<Scheduler> startedScheduler(SchedulerOptions o = {}, PolicyKind policy = PolicyKind::Express)
+// A started scheduler with VMs of two vCPUs (one unless told) and no thread attached: nothing
+// spins unless the test reports it.
+std::unique_ptr<Scheduler> startedScheduler(SchedulerOptions o = {}, PolicyKind policy = PolicyKind::Express,
+					    int vms = 1)
 {
 	o.policy = policy;
 	o.detectPle = false;
@@ -87,7 +88,8 @@ std::unique_ptr<Scheduler> startedScheduler(SchedulerOptions o = {}, PolicyKind 
 	EXPECT_TRUE(s.ok()) << s.error().message();
 	if (!s.ok())
 		return nullptr;
-	(void)*(*s)->addVm("vm", 2, nullptr);
+	for (int vm = 0; vm < vms; ++vm)
+		(void)*(*s)->addVm("vm" + std::to_string(vm), 2, nullptr);
 	EXPECT_TRUE((*s)->start().ok());
 	return std::move(*s);
 }
@@ -171,15 +173,8 @@ TEST(Scheduler, SpinReportsUnderCfsAreCountedAndKeepTheQuietTick)
 // ends, not every 1 ms.
 TEST(Scheduler, GangTicksAtTurnEndsNotAtTheFastTick)
 {
-	SchedulerOptions o;
-	o.policy = PolicyKind::Gang;
-	o.detectPle = false;
-	auto created = Scheduler::create(o, {});
-	ASSERT_TRUE(created.ok()) << created.error().message();
-	std::unique_ptr<Scheduler> s = std::move(*created);
-	(void)*s->addVm("a", 2, nullptr);
-	(void)*s->addVm("b", 2, nullptr);
-	ASSERT_TRUE(s->start().ok());
+	std::unique_ptr<Scheduler> s = startedScheduler({}, PolicyKind::Gang, 2);
+	ASSERT_NE(s, nullptr);
 
 	std::this_thread::sleep_for(300ms);
 	const HostMetrics m = s->metrics().host;
