@@ -111,9 +111,9 @@ std::vector<Flag<SchedulerOptions>> allFlags()
 			  o.policy = *kind;
 			  return {};
 		  } },
-		{ "sched-tick", "DURATION", "sampling period of hints, thread states and counters (default 1ms, 100us..100ms)",
+		{ "sched-tick", "DURATION", "sampling period of hints, thread states and counters (default 1ms, 100us..100ms); while gang or adaptive runs turns the tick comes at each turn's end instead",
 		  [](O &o, const std::string &v) { return durationFlag(o.tickNs, "sched-tick", v, 100 * kUs, 100 * kMs); } },
-		{ "quiet-tick", "DURATION", "tick while nothing spins (under cfs: spins do not count) or is boosted (default 10ms, 100us..1s; a value up to --sched-tick turns it off)",
+		{ "quiet-tick", "DURATION", "tick while nothing spins (under cfs, and adaptive with no vCPU waiting for a CPU: spins do not count) or is boosted (default 10ms, 100us..1s; a value up to --sched-tick turns it off)",
 		  [](O &o, const std::string &v) { return durationFlag(o.quietTickNs, "quiet-tick", v, 100 * kUs, kS); } },
 		{ "boost-slice", "DURATION", "co-boost slice (default 1ms, 50us..100ms)",
 		  [](O &o, const std::string &v) { return durationFlag(o.boostSliceNs, "boost-slice", v, 50 * kUs, 100 * kMs); } },
@@ -131,7 +131,7 @@ std::vector<Flag<SchedulerOptions>> allFlags()
 		  [](O &o, const std::string &v) { return durationFlag(o.expressNs, "express-window", v, 10 * kUs, 10 * kMs); } },
 		{ "express-interval", "DURATION", "express: at most once per vCPU per interval (default 1ms, 0..1s)",
 		  [](O &o, const std::string &v) { return durationFlag(o.expressMinIntervalNs, "express-interval", v, 0, kS); } },
-		{ "gang-quantum", "DURATION", "gang: a VM's turn on the pool (default 10ms, 1ms..1s)",
+		{ "gang-quantum", "DURATION", "gang and adaptive's turns: a VM's turn on the pool (default 10ms, 1ms..1s)",
 		  [](O &o, const std::string &v) { return durationFlag(o.gangQuantumNs, "gang-quantum", v, kMs, kS); } },
 		{ "repay-percent", "N", "ledger: debt repaid at N% of wall time (default 25, 1..100)",
 		  [](O &o, const std::string &v) { return unsignedFlag(o.repayPercent, "repay-percent", v, 1, 100); } },

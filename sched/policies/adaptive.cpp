@@ -74,10 +74,16 @@ void AdaptivePolicy::noteCompetition(const SchedCore &core)
 
 bool AdaptivePolicy::contended(const SchedCore &core, int vm) const
 {
-	// The memory first: it is what an overcommitted pool answers with, without a scan.
+	// The memory first: it is what an overcommitted pool answers with, without a scan of every
+	// vCPU per spin wait (the tick refreshes it).
 	if (competedEver_ && core.now() - lastCompetitionNs_ <= kContendedMemoryTicks * options_.tickNs)
 		return true;
-	return vcpusCompete(core) || preemptedLong(core, vm);
+	if (vcpusCompete(core)) {
+		competedEver_ = true; // remembered, so the next spin waits need no scan either
+		lastCompetitionNs_ = core.now();
+		return true;
+	}
+	return preemptedLong(core, vm);
 }
 
 bool AdaptivePolicy::answersSpins(const SchedCore &core) const
@@ -109,7 +115,6 @@ void AdaptivePolicy::onSpin(SchedCore &core, VcpuId spinner, SpinSource, uint32_
 {
 	if (turnsActive_)
 		return; // the VM's turn co-schedules it; between turns it waits by design
-	noteCompetition(core);
 	if (!contended(core, spinner.vm)) {
 		core.traceEvent("spin_unanswered", spinner, "uncontended", 0);
 		return; // whoever it waits for is running or waking: nobody to displace

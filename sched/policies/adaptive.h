@@ -111,8 +111,9 @@ private:
 	unsigned disagreeingTicks_ = 0;
 	uint64_t agreedNs_ = 0;
 	bool looked_ = false;
-	bool competedEver_ = false;
-	uint64_t lastCompetitionNs_ = 0;
+	// When vCPUs last competed for the pool (vcpusCompete); contended() refreshes it too.
+	mutable bool competedEver_ = false;
+	mutable uint64_t lastCompetitionNs_ = 0;
 	mutable std::vector<int> runningCpus_; // vcpusCompete's scratch, kept between calls
 };
 
