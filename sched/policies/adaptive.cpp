@@ -64,12 +64,13 @@ bool AdaptivePolicy::preemptedLong(const SchedCore &core, int vm) const
 	return false;
 }
 
-void AdaptivePolicy::noteCompetition(const SchedCore &core)
+bool AdaptivePolicy::scanForCompetition(const SchedCore &core) const
 {
 	if (!vcpusCompete(core))
-		return;
-	competedEver_ = true;
+		return false;
+	competedEver_ = true; // remembered, so the next spin waits need no scan
 	lastCompetitionNs_ = core.now();
+	return true;
 }
 
 bool AdaptivePolicy::contended(const SchedCore &core, int vm) const
@@ -78,12 +79,7 @@ bool AdaptivePolicy::contended(const SchedCore &core, int vm) const
 	// vCPU per spin wait (the tick refreshes it).
 	if (competedEver_ && core.now() - lastCompetitionNs_ <= kContendedMemoryTicks * options_.tickNs)
 		return true;
-	if (vcpusCompete(core)) {
-		competedEver_ = true; // remembered, so the next spin waits need no scan either
-		lastCompetitionNs_ = core.now();
-		return true;
-	}
-	return preemptedLong(core, vm);
+	return scanForCompetition(core) || preemptedLong(core, vm);
 }
 
 bool AdaptivePolicy::answersSpins(const SchedCore &core) const
@@ -165,7 +161,7 @@ void AdaptivePolicy::endEpoch(SchedCore &core, int vm)
 
 void AdaptivePolicy::onTick(SchedCore &core)
 {
-	noteCompetition(core);
+	(void)scanForCompetition(core);
 	updateTurns(core);
 	if (turnsActive_) {
 		spinning_.assign(core.vmCount(), false);

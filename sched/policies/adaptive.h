@@ -91,7 +91,8 @@ private:
 	bool vmSpinsRecently(const SchedCore &core, int vm) const;
 	bool vcpusCompete(const SchedCore &core) const;
 	bool preemptedLong(const SchedCore &core, int vm) const;
-	void noteCompetition(const SchedCore &core);
+	// vcpusCompete, and when it says so, remembered for kContendedMemoryTicks.
+	bool scanForCompetition(const SchedCore &core) const;
 	void endEpoch(SchedCore &core, int vm);
 	void answerNamed(SchedCore &core, VcpuId spinner, uint32_t target);
 	bool turnsWanted(const SchedCore &core) const;
@@ -111,7 +112,8 @@ private:
 	unsigned disagreeingTicks_ = 0;
 	uint64_t agreedNs_ = 0;
 	bool looked_ = false;
-	// When vCPUs last competed for the pool (vcpusCompete); contended() refreshes it too.
+	// When vCPUs last competed for the pool (scanForCompetition, at every tick and at spin waits
+	// once the memory is stale).
 	mutable bool competedEver_ = false;
 	mutable uint64_t lastCompetitionNs_ = 0;
 	mutable std::vector<int> runningCpus_; // vcpusCompete's scratch, kept between calls
