@@ -116,11 +116,26 @@ TEST(ExpressPolicy, APvReportMakesItAnswerSpins)
 	EXPECT_EQ(Harness::count(h.take(), ActionKind::Boost, { vm, 1 }), 1u);
 }
 
-TEST(ExpressPolicy, AVmWithAHintPageMakesItAnswerSpins)
+TEST(ExpressPolicy, AHintPageItsGuestNeverWritesNeedsNoFastTick)
 {
 	Harness h(withPolicy(PolicyKind::Express));
 	std::vector<spindle_hint_slot> slots(2, hintSlot(0, 0));
-	h.core.addVm("hinted", 2, slots.data());
+	int vm = h.core.addVm("ticket", 2, slots.data());
+	h.core.tick();
+
+	h.core.spinDetected({ vm, 0 }, SpinSource::Sampled);
+
+	EXPECT_FALSE(h.core.answersSpins());
+}
+
+TEST(ExpressPolicy, AGuestThatPublishesHintsMakesItAnswerSpins)
+{
+	Harness h(withPolicy(PolicyKind::Express));
+	std::vector<spindle_hint_slot> slots(2, hintSlot(0, 0));
+	int vm = h.core.addVm("hinted", 2, slots.data());
+	h.core.tick();
+
+	h.core.hintUpdate({ vm, 1 }, 2, 1, kNoVcpu);
 
 	EXPECT_TRUE(h.core.answersSpins());
 }
