@@ -30,8 +30,8 @@ bool ExpressPolicy::answersSpins(const SchedCore &core) const
 		const VmModel &m = core.vm(static_cast<int>(id));
 		if (!m.active)
 			continue;
-		if (m.hintProgress > 0)
-			return true; // its guest publishes hints (every VM has a page, not every guest uses it)
+		if (m.hints != nullptr)
+			return true;
 		for (const VcpuModel &v : m.vcpus)
 			if (v.pvSeen)
 				return true;

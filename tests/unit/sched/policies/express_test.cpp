@@ -116,26 +116,11 @@ TEST(ExpressPolicy, APvReportMakesItAnswerSpins)
 	EXPECT_EQ(Harness::count(h.take(), ActionKind::Boost, { vm, 1 }), 1u);
 }
 
-TEST(ExpressPolicy, AHintPageItsGuestNeverWritesNeedsNoFastTick)
+TEST(ExpressPolicy, AVmWithAHintPageMakesItAnswerSpins)
 {
 	Harness h(withPolicy(PolicyKind::Express));
 	std::vector<spindle_hint_slot> slots(2, hintSlot(0, 0));
-	int vm = h.core.addVm("ticket", 2, slots.data());
-	h.core.tick();
-
-	h.core.spinDetected({ vm, 0 }, SpinSource::Sampled);
-
-	EXPECT_FALSE(h.core.answersSpins());
-}
-
-TEST(ExpressPolicy, AGuestThatPublishesHintsMakesItAnswerSpins)
-{
-	Harness h(withPolicy(PolicyKind::Express));
-	std::vector<spindle_hint_slot> slots(2, hintSlot(0, 0));
-	int vm = h.core.addVm("hinted", 2, slots.data());
-	h.core.tick();
-
-	h.core.hintUpdate({ vm, 1 }, 2, 1, kNoVcpu);
+	h.core.addVm("hinted", 2, slots.data());
 
 	EXPECT_TRUE(h.core.answersSpins());
 }
