@@ -24,21 +24,6 @@ bool ExpressPolicy::express(SchedCore &core, VcpuId target)
 	return true;
 }
 
-bool ExpressPolicy::answersSpins(const SchedCore &core) const
-{
-	for (size_t id = 0; id < core.vmCount(); ++id) {
-		const VmModel &m = core.vm(static_cast<int>(id));
-		if (!m.active)
-			continue;
-		if (m.hints != nullptr)
-			return true;
-		for (const VcpuModel &v : m.vcpus)
-			if (v.pvSeen)
-				return true;
-	}
-	return false;
-}
-
 void ExpressPolicy::onSpin(SchedCore &core, VcpuId spinner, SpinSource, uint32_t waitsOn)
 {
 	if (waitsOn == kNoVcpu)

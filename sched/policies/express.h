@@ -12,11 +12,6 @@ class ExpressPolicy : public Policy
 public:
 	void onSpin(SchedCore &core, VcpuId spinner, SpinSource source, uint32_t waitsOn) override;
 	void onTick(SchedCore &core) override;
-	// Only a named vCPU is expressed, and only PV reports and hint pages name one: with neither
-	// (ticket guests, seen by the sampler) there is nothing to answer, and no fast tick to pay
-	// for (measured: 0 boosts and 140-180 ms of scheduler CPU per 3 s run, the co-runner beside
-	// mixed-sizes ticket at 0.88-0.96 of its share).
-	bool answersSpins(const SchedCore &core) const override;
 	bool express(SchedCore &core, VcpuId target);
 	void retryWaiters(SchedCore &core, int vm);
 

@@ -92,38 +92,5 @@ TEST(ExpressPolicy, HintNamingADescheduledVcpuExpressesIt)
 	EXPECT_EQ(Harness::count(h.take(), ActionKind::Boost, { vm, 1 }), 1u);
 }
 
-TEST(ExpressPolicy, SpinsThatNameNobodyInAVmWithoutHintsNeedNoFastTick)
-{
-	Harness h(withPolicy(PolicyKind::Express));
-	int vm = h.core.addVm("ticket", 2, nullptr);
-	h.setStates(vm, { S::Running, S::Runnable }, { 0, 1 });
-
-	h.core.spinDetected({ vm, 0 }, SpinSource::Sampled);
-
-	EXPECT_FALSE(h.core.answersSpins());
-	EXPECT_TRUE(h.core.quietTickAllowed());
-}
-
-TEST(ExpressPolicy, APvReportMakesItAnswerSpins)
-{
-	Harness h(withPolicy(PolicyKind::Express));
-	int vm = h.core.addVm("pvticket", 2, nullptr);
-	h.setStates(vm, { S::Running, S::Runnable }, { 0, 1 });
-
-	h.core.longSpin({ vm, 0 }, 1, 7);
-
-	EXPECT_TRUE(h.core.answersSpins());
-	EXPECT_EQ(Harness::count(h.take(), ActionKind::Boost, { vm, 1 }), 1u);
-}
-
-TEST(ExpressPolicy, AVmWithAHintPageMakesItAnswerSpins)
-{
-	Harness h(withPolicy(PolicyKind::Express));
-	std::vector<spindle_hint_slot> slots(2, hintSlot(0, 0));
-	h.core.addVm("hinted", 2, slots.data());
-
-	EXPECT_TRUE(h.core.answersSpins());
-}
-
 } // namespace
 } // namespace spindle::sched::test
