@@ -53,7 +53,6 @@ Status TickTimers::alignTick(uint64_t firstAtNs, uint64_t periodNs)
 		return Error::fromErrno("aligning the scheduler tick");
 	tickPeriodNs_ = periodNs;
 	tickAligned_ = true;
-	tickAligns_++;
 	return {};
 }
 

@@ -27,7 +27,6 @@ public:
 	// The next tick at firstAtNs (CLOCK_MONOTONIC), then every periodNs: always re-arms (the
 	// caller aligns the tick to a turn's end once per turn).
 	Status alignTick(uint64_t firstAtNs, uint64_t periodNs);
-	uint64_t tickAligns() const { return tickAligns_; }
 	// The expiry timer fires at atNs (CLOCK_MONOTONIC); UINT64_MAX disarms it.
 	void armExpiry(uint64_t atNs);
 	// The expiry timer fired: the kernel disarmed it (one-shot), so the next armExpiry arms it.
@@ -41,7 +40,6 @@ private:
 	uint64_t tickPeriodNs_ = 0;
 	uint64_t expiryAtNs_ = UINT64_MAX; // what the kernel timer is armed for (disarmed at first)
 	uint64_t expiryRearms_ = 0;
-	uint64_t tickAligns_ = 0;
 	bool tickAligned_ = false; // armed by alignTick: the period alone does not say the phase
 };
 

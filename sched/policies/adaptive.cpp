@@ -32,20 +32,21 @@ bool AdaptivePolicy::vmSpinsRecently(const SchedCore &core, int vm) const
 bool AdaptivePolicy::vcpusCompete(const SchedCore &core) const
 {
 	size_t ready = 0;
-	std::vector<int> &running = runningCpus_;
-	running.clear();
 	for (size_t id = 0; id < core.vmCount(); ++id) {
 		const VmModel &m = core.vm(static_cast<int>(id));
-		if (!m.active)
-			continue;
-		ready += m.readyVcpus();
-		for (const VcpuModel &v : m.vcpus)
-			if (v.observed && v.state == VcpuState::Running && v.cpu >= 0)
-				running.push_back(v.cpu);
+		ready += m.active ? m.readyVcpus() : 0;
 	}
 	if (ready > core.poolCpus().size())
 		return true;
 	// Fewer than the CPUs, but pinned so that one waits behind another (a co-boost's move).
+	std::vector<int> &running = runningCpus_;
+	running.clear();
+	for (size_t id = 0; id < core.vmCount(); ++id) {
+		const VmModel &m = core.vm(static_cast<int>(id));
+		for (const VcpuModel &v : m.vcpus)
+			if (m.active && v.observed && v.state == VcpuState::Running && v.cpu >= 0)
+				running.push_back(v.cpu);
+	}
 	for (size_t id = 0; id < core.vmCount(); ++id) {
 		const VmModel &m = core.vm(static_cast<int>(id));
 		for (const VcpuModel &v : m.vcpus)
@@ -73,21 +74,26 @@ bool AdaptivePolicy::scanForCompetition(const SchedCore &core) const
 	return true;
 }
 
+bool AdaptivePolicy::competedRecently(const SchedCore &core) const
+{
+	return competedEver_ && core.now() - lastCompetitionNs_ <= kContendedMemoryTicks * options_.tickNs;
+}
+
 bool AdaptivePolicy::contended(const SchedCore &core, int vm) const
 {
 	// The memory first: it is what an overcommitted pool answers with, without a scan of every
 	// vCPU per spin wait (the tick refreshes it).
-	if (competedEver_ && core.now() - lastCompetitionNs_ <= kContendedMemoryTicks * options_.tickNs)
-		return true;
-	return scanForCompetition(core) || preemptedLong(core, vm);
+	return competedRecently(core) || scanForCompetition(core) || preemptedLong(core, vm);
 }
 
 bool AdaptivePolicy::answersSpins(const SchedCore &core) const
 {
 	if (turnsActive_)
 		return false; // onSpin: the turns are the answer
+	if (competedRecently(core) || scanForCompetition(core))
+		return true; // asked after every event: one scan of the pool, not one per VM
 	for (size_t id = 0; id < core.vmCount(); ++id)
-		if (core.vm(static_cast<int>(id)).active && contended(core, static_cast<int>(id)))
+		if (core.vm(static_cast<int>(id)).active && preemptedLong(core, static_cast<int>(id)))
 			return true;
 	return false;
 }

@@ -91,6 +91,7 @@ private:
 	bool vmSpinsRecently(const SchedCore &core, int vm) const;
 	bool vcpusCompete(const SchedCore &core) const;
 	bool preemptedLong(const SchedCore &core, int vm) const;
+	bool competedRecently(const SchedCore &core) const;
 	// vcpusCompete, and when it says so, remembered for kContendedMemoryTicks.
 	bool scanForCompetition(const SchedCore &core) const;
 	void endEpoch(SchedCore &core, int vm);

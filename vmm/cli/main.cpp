@@ -71,6 +71,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (command == "version" || command == "--version") {
+		if (!args.empty()) {
+			spdlog::error("{} takes no arguments (got '{}')", command, args.front());
+			return spindle::kExitUsage;
+		}
 		std::printf("spindle %s\n", spindle::bench::spindleVersion());
 		return 0;
 	}

@@ -87,6 +87,11 @@ TEST(Cli, VersionCommandPrintsWhatTheFlagPrints)
 	EXPECT_EQ(command.out, flag.out);
 }
 
+TEST(Cli, VersionWithAnArgumentIsRefused)
+{
+	expectUsageError({"--version", "extra"}, "takes no arguments");
+}
+
 TEST(Cli, RunHelpListsEveryPolicyAndExitsZero)
 {
 	auto result = runSpindle({"run", "--help"});

@@ -100,14 +100,20 @@ TEST(AdaptiveContention, OvercommittedPoolThatSpinsKeepsTheFastTick)
 	EXPECT_FALSE(p.h.core.quietTickAllowed());
 }
 
-// Ready counts swing with every halt: a pool overcommitted at the last tick still counts.
-TEST(AdaptiveContention, OvercommitSeenAtATickIsRememberedForTheContendedMemory)
+// A second VM whose two vCPUs are ready at one tick (4 ready on 2 CPUs) and halted after it.
+void overcommitForOneTick(LoneVm &p)
 {
-	LoneVm p;
 	int other = p.h.core.addVm("other", 2, nullptr);
 	p.h.setStates(other, { S::Runnable, S::Runnable }, { 0, 1 });
 	p.h.core.tick();
 	p.h.setStates(other, { S::Halted, S::Halted }, { 0, 1 });
+}
+
+// Ready counts swing with every halt: a pool overcommitted at the last tick still counts.
+TEST(AdaptiveContention, OvercommitSeenAtATickIsRememberedForTheContendedMemory)
+{
+	LoneVm p;
+	overcommitForOneTick(p);
 	p.h.clock.advance((AdaptivePolicy::kContendedMemoryTicks - 1) * p.h.core.options().tickNs);
 
 	p.h.core.longSpin({ p.vm, 0 }, 1, 7);
@@ -118,10 +124,7 @@ TEST(AdaptiveContention, OvercommitSeenAtATickIsRememberedForTheContendedMemory)
 TEST(AdaptiveContention, OvercommitIsForgottenAfterTheContendedMemory)
 {
 	LoneVm p;
-	int other = p.h.core.addVm("other", 2, nullptr);
-	p.h.setStates(other, { S::Runnable, S::Runnable }, { 0, 1 });
-	p.h.core.tick();
-	p.h.setStates(other, { S::Halted, S::Halted }, { 0, 1 });
+	overcommitForOneTick(p);
 	p.h.setStates(p.vm, { S::Running, S::Running }, { 0, 1 });
 	p.h.clock.advance((AdaptivePolicy::kContendedMemoryTicks + 1) * p.h.core.options().tickNs);
 	p.h.setStates(p.vm, { S::Running, S::Runnable }, { 0, 1 }); // preempted just now
