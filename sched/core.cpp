@@ -130,6 +130,7 @@ void SchedCore::spinDetected(VcpuId spinner, SpinSource source, uint32_t waitsOn
 	m.lastSpinNs = t;
 	m.spunEver = true;
 	lastSpinAnyNs_ = t;
+	activity_++;
 	m.spinsTotal++;
 	traceEvent("spin", spinner, toString(source), waitsOn);
 	policy_->onSpin(*this, spinner, source, waitsOn);
@@ -424,6 +425,7 @@ bool SchedCore::grantBoost(VcpuId who, uint64_t budgetNs, BoostReason reason, bo
 	v.boostUntilNs = t + budgetNs;
 	v.boostBudgetNs = budgetNs;
 	v.counters.boosts++;
+	activity_++;
 	if (debited)
 		ledger::debit(vm(who.vm), v, budgetNs, t);
 	emit({ .kind = ActionKind::Boost, .who = who, .budgetNs = budgetNs, .untilNs = t + budgetNs,

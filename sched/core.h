@@ -119,6 +119,10 @@ public:
 	// When the policy's current turn ends (Policy::turnEndsNs), 0 outside turns.
 	uint64_t turnEndsNs() const;
 
+	// Counts spin waits detected and boosts granted, every VM: the tick's back-off
+	// (tick_backoff.h) watches it for change.
+	uint64_t activity() const { return activity_; }
+
 	// Every counter, per VM and vCPU, with each VM's totals.
 	CoreMetrics metrics() const;
 	// metrics() as JSON (metrics.h): {"policy":..., "vms":[{...,"vcpus":[...]}], ...}.
@@ -150,6 +154,7 @@ private:
 	uint64_t lastPauseBurstNs_ = 0; // a quiet tick too long for the pattern detector to judge
 	bool pauseBurstSeen_ = false;
 	uint64_t lastHintPollNs_ = 0;
+	uint64_t activity_ = 0;
 	uint64_t extendEndLateMaxNs_ = 0;
 	uint64_t extendEndLateSumNs_ = 0;
 	uint64_t extendEndLateCount_ = 0;

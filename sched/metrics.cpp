@@ -109,6 +109,7 @@ void writeJson(JsonWriter &json, const SchedulerMetrics &metrics)
 	json.field("ticks", metrics.host.ticks);
 	json.field("quiet_ticks", metrics.host.quietTicks);
 	json.field("turn_ticks", metrics.host.turnTicks);
+	json.field("backed_off_ticks", metrics.host.backedOffTicks);
 	json.field("vcpu_threads_attached", metrics.host.threadsAttached);
 	json.field("actuation_errors", metrics.host.actuationErrors);
 	writeFields(json, metrics.host.boosts);

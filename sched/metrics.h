@@ -122,6 +122,7 @@ struct HostMetrics {
 	uint64_t ticks = 0;                // scheduler ticks run (fewer than wall time / tick: starved or quiet)
 	uint64_t quietTicks = 0;           // of those, at the quiet tick (--quiet-tick)
 	uint64_t turnTicks = 0;            // of those, at a turn's end (gang's and adaptive's turns)
+	uint64_t backedOffTicks = 0;       // of those, at a fast tick longer than --sched-tick (--tick-backoff)
 	uint64_t threadsAttached = 0;      // vCPU threads attached (each is restored and read back)
 	uint64_t actuationErrors = 0;
 	HostBoostStats boosts;

@@ -115,6 +115,8 @@ std::vector<Flag<SchedulerOptions>> allFlags()
 		  [](O &o, const std::string &v) { return durationFlag(o.tickNs, "sched-tick", v, 100 * kUs, 100 * kMs); } },
 		{ "quiet-tick", "DURATION", "tick while nothing spins (under cfs, and adaptive with no vCPU waiting for a CPU: spins do not count) or is boosted (default 10ms, 100us..1s; a value up to --sched-tick turns it off)",
 		  [](O &o, const std::string &v) { return durationFlag(o.quietTickNs, "quiet-tick", v, 100 * kUs, kS); } },
+		{ "tick-backoff", "DURATION", "longest fast tick: each tick that finds no spin wait and grants no boost doubles the period up to this, the next spin or boost brings back --sched-tick (default 4ms, 100us..100ms; a value up to --sched-tick turns it off)",
+		  [](O &o, const std::string &v) { return durationFlag(o.tickBackoffNs, "tick-backoff", v, 100 * kUs, 100 * kMs); } },
 		{ "boost-slice", "DURATION", "co-boost slice (default 1ms, 50us..100ms)",
 		  [](O &o, const std::string &v) { return durationFlag(o.boostSliceNs, "boost-slice", v, 50 * kUs, 100 * kMs); } },
 		{ "yield-time", "DURATION", "yield: how long a spinner is deprioritized (default 500us, 10us..10ms)",

@@ -46,6 +46,10 @@ struct SchedulerOptions {
 	// price is that the first spin after a quiet spell is seen up to one quiet tick late (a PV
 	// long-spin report wakes the scheduler at once). Never shorter than tickNs in effect.
 	uint64_t quietTickNs = 10'000'000;
+	// The longest fast tick after ticks that found nothing to do (tick_backoff.h): each such
+	// tick doubles the period up to this, any spin wait or boost brings it back to tickNs.
+	// Not below tickNs in effect (which turns the back-off off).
+	uint64_t tickBackoffNs = 4'000'000;
 	uint64_t boostSliceNs = 1'000'000;       // co-boost slice (the KAIST 1 ms)
 	uint64_t yieldNs = 500'000;              // how long a yielding spinner is deprioritized
 	uint64_t yieldMinIntervalNs = 2'000'000; // a vCPU yields at most once per interval

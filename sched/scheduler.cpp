@@ -375,13 +375,15 @@ void Scheduler::paceTickLocked()
 	}
 	const TickPace pace =
 		options_.quietTickNs > options_.tickNs && core_->quietTickAllowed() ? TickPace::Quiet : TickPace::Fast;
-	if (pace == pace_)
+	backoff_.afterEvent(core_->activity()); // a spin or boost since the last tick: fast again
+	const uint64_t period = pace == TickPace::Quiet ? options_.quietTickNs : backoff_.periodNs();
+	if (pace == pace_ && period == timers_->tickPeriodNs())
 		return;
-	const uint64_t period = pace == TickPace::Quiet ? options_.quietTickNs : options_.tickNs;
 	if (!timers_->setTickPeriod(period))
 		return;
+	const bool paceChanged = pace != pace_;
 	pace_ = pace;
-	if (trace_)
+	if (trace_ && paceChanged)
 		trace_->record({ clock_->nowNs(), pace == TickPace::Quiet ? "quiet_tick" : "fast_tick", { 0, 0 }, "scheduler", period });
 }
 
@@ -393,8 +395,8 @@ void Scheduler::tickNow()
 void Scheduler::reportSpin(int vm, unsigned vcpu)
 {
 	std::lock_guard lock(mutex_);
-	if (pace_ != TickPace::Fast)
-		observeLocked(); // the states are up to a quiet tick or a turn old
+	if (statesStaleLocked())
+		observeLocked(); // the states are up to a quiet tick, a backed-off tick or a turn old
 	core_->spinDetected({ vm, vcpu }, SpinSource::Ple);
 	finishLocked();
 }
@@ -405,9 +407,11 @@ void Scheduler::onTick()
 	ticks_++;
 	quietTicks_ += pace_ == TickPace::Quiet ? 1 : 0;
 	turnTicks_ += pace_ == TickPace::Turns ? 1 : 0;
+	backedOffTicks_ += pace_ == TickPace::Fast && timers_->tickPeriodNs() > options_.tickNs ? 1 : 0;
 	observeLocked();
 	drainNotificationsLocked(); // what a rate-limited or skipped wake left pending, on fresh states
 	core_->tick();
+	backoff_.afterTick(core_->activity());
 	finishLocked();
 }
 
@@ -477,7 +481,7 @@ void Scheduler::onExpiry()
 void Scheduler::onNotify()
 {
 	std::lock_guard lock(mutex_);
-	if (pace_ != TickPace::Fast)
+	if (statesStaleLocked())
 		observeLocked(); // answer the first spin after a quiet spell with fresh states
 	drainNotificationsLocked();
 	finishLocked();
@@ -507,7 +511,7 @@ SchedulerMetrics Scheduler::metrics() const
 	host.restores += actuator_->restores();
 	host.restoreMismatches += actuator_->restoreMismatches();
 	HostMetrics hostMetrics{ backend_, pleAvailable_, actuator_->fifoFallbackUsed(), threadStates_->sourceName(),
-				 threadStates_->switchEvents(), threadStates_->resyncs(), threadStates_->fixes(), ticks_, quietTicks_, turnTicks_, threadsAttached_, actuationErrors_, host };
+				 threadStates_->switchEvents(), threadStates_->resyncs(), threadStates_->fixes(), ticks_, quietTicks_, turnTicks_, backedOffTicks_, threadsAttached_, actuationErrors_, host };
 	return { core_->metrics(), std::move(hostMetrics) };
 }
 

@@ -41,6 +41,7 @@
 #include "sched/pool.h"
 #include "sched/ple.h"
 #include "sched/sampling/vcpu_sampler.h"
+#include "sched/tick_backoff.h"
 #include "sched/tick_timers.h"
 
 struct spindle_hint_slot;
@@ -168,9 +169,13 @@ private:
 	uint64_t ticks_ = 0;
 	uint64_t quietTicks_ = 0;
 	uint64_t turnTicks_ = 0;
+	uint64_t backedOffTicks_ = 0;
 	// The tick's pace: --sched-tick, --quiet-tick, or at each turn's end (paceTickLocked).
 	enum class TickPace : uint8_t { Fast, Quiet, Turns };
 	TickPace pace_ = TickPace::Fast;
+	TickBackoff backoff_{ options_.tickNs, options_.tickBackoffNs }; // the fast tick's period while pace_ is Fast
+	// Whether the thread states may be older than a fast tick (observe before answering).
+	bool statesStaleLocked() const { return pace_ != TickPace::Fast || backoff_.periodNs() > options_.tickNs; }
 	uint64_t pacedTurnEndsNs_ = 0; // the turn end the tick is aligned to (TickPace::Turns)
 	uint64_t lastObservedNs_ = 0; // when observeLocked() last ran (PAUSE-exit rate per tick)
 	uint64_t threadsAttached_ = 0;
