@@ -289,11 +289,11 @@ void SchedCore::sampleHints()
 
 bool SchedCore::extensionRunning() const
 {
-	for (const VmModel &m : vms_)
-		if (m.active && m.hints != nullptr)
-			for (const VcpuModel &v : m.vcpus)
-				if (v.boosted && v.boostReason == BoostReason::Extend)
-					return true;
+	for (VcpuId who : timed_.ids()) {
+		const VcpuModel &v = vcpu(who);
+		if (v.boosted && v.boostReason == BoostReason::Extend && vm(who.vm).active && vm(who.vm).hints != nullptr)
+			return true;
+	}
 	return false;
 }
 
@@ -304,12 +304,11 @@ void SchedCore::pollExtensions()
 	// every extendPollNs, so an end comes at most that late (plus the unboost system call).
 	if (!options_.detectHints || now() - lastHintPollNs_ < options_.extendPollNs)
 		return;
-	for (size_t id = 0; id < vms_.size(); ++id)
-		for (unsigned i = 0; i < vms_[id].vcpus.size(); ++i) {
-			const VcpuModel &v = vms_[id].vcpus[i];
-			if (v.boosted && v.boostReason == BoostReason::Extend)
-				readHintSlot({ static_cast<int>(id), i });
-		}
+	for (VcpuId who : timed_.snapshot()) {
+		const VcpuModel &v = vcpu(who);
+		if (v.boosted && v.boostReason == BoostReason::Extend)
+			readHintSlot(who);
+	}
 	lastHintPollNs_ = now();
 }
 
@@ -318,17 +317,15 @@ void SchedCore::expire()
 	// Hints first: an extension whose holder has released ends because of the release, even
 	// when the scheduler woke too late to see it before the budget ran out.
 	pollExtensions();
+	if (timed_.empty())
+		return;
 	uint64_t t = now();
-	for (size_t id = 0; id < vms_.size(); ++id) {
-		VmModel &m = vms_[id];
-		for (unsigned i = 0; i < m.vcpus.size(); ++i) {
-			VcpuModel &v = m.vcpus[i];
-			VcpuId who{ static_cast<int>(id), i };
-			if (v.boosted && t >= v.boostUntilNs)
-				endBoost(who, false);
-			if (v.deprioritized && t >= v.deprioUntilNs)
-				restorePriority(who);
-		}
+	for (VcpuId who : timed_.snapshot()) {
+		VcpuModel &v = vcpu(who);
+		if (v.boosted && t >= v.boostUntilNs)
+			endBoost(who, false);
+		if (v.deprioritized && t >= v.deprioUntilNs)
+			restorePriority(who);
 	}
 }
 
@@ -424,6 +421,7 @@ bool SchedCore::grantBoost(VcpuId who, uint64_t budgetNs, BoostReason reason, bo
 	v.boostStartNs = t;
 	v.boostUntilNs = t + budgetNs;
 	v.boostBudgetNs = budgetNs;
+	timed_.update(who, true);
 	v.counters.boosts++;
 	activity_++;
 	if (debited)
@@ -458,9 +456,8 @@ bool SchedCore::quietTickAllowed() const
 unsigned SchedCore::boostedCount() const
 {
 	unsigned boosted = 0;
-	for (const VmModel &m : vms_)
-		for (const VcpuModel &v : m.vcpus)
-			boosted += v.boosted ? 1 : 0;
+	for (VcpuId who : timed_.ids())
+		boosted += vcpu(who).boosted ? 1 : 0;
 	return boosted;
 }
 
@@ -474,6 +471,7 @@ void SchedCore::endBoost(VcpuId who, bool early)
 	uint64_t t = now();
 	uint64_t used = std::min(t - v.boostStartNs, v.boostBudgetNs);
 	v.boosted = false;
+	timed_.update(who, v.deprioritized);
 	v.counters.boostedNs += used;
 	if (v.boostDebited && early && used < v.boostBudgetNs)
 		ledger::creditUnused(v, v.boostBudgetNs - used);
@@ -506,6 +504,7 @@ void SchedCore::deprioritize(VcpuId who, uint64_t durationNs)
 	uint64_t t = now();
 	v.deprioritized = true;
 	v.deprioUntilNs = t + durationNs;
+	timed_.update(who, true);
 	emit({ .kind = ActionKind::Deprioritize, .who = who, .untilNs = t + durationNs });
 }
 
@@ -517,6 +516,7 @@ void SchedCore::restorePriority(VcpuId who)
 	if (!v.deprioritized)
 		return;
 	v.deprioritized = false;
+	timed_.update(who, v.boosted);
 	emit({ .kind = ActionKind::Restore, .who = who });
 }
 
@@ -537,13 +537,13 @@ std::vector<TraceRecord> SchedCore::takeTrace()
 uint64_t SchedCore::nextExpiryNs() const
 {
 	uint64_t next = UINT64_MAX;
-	for (const VmModel &m : vms_)
-		for (const VcpuModel &v : m.vcpus) {
-			if (v.boosted)
-				next = std::min(next, v.boostUntilNs);
-			if (v.deprioritized)
-				next = std::min(next, v.deprioUntilNs);
-		}
+	for (VcpuId who : timed_.ids()) {
+		const VcpuModel &v = vcpu(who);
+		if (v.boosted)
+			next = std::min(next, v.boostUntilNs);
+		if (v.deprioritized)
+			next = std::min(next, v.deprioUntilNs);
+	}
 	if (options_.detectHints && extensionRunning())
 		next = std::min(next, lastHintPollNs_ + options_.extendPollNs);
 	return next;

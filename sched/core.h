@@ -17,6 +17,7 @@
 #include "sched/model.h"
 #include "sched/options.h"
 #include "sched/share_guard.h"
+#include "sched/timed_vcpus.h"
 
 namespace spindle::sched {
 
@@ -159,6 +160,7 @@ private:
 	uint64_t extendEndLateSumNs_ = 0;
 	uint64_t extendEndLateCount_ = 0;
 	ShareGuard shareGuard_;
+	TimedVcpus timed_; // every vCPU boosted or deprioritized now
 };
 
 } // namespace spindle::sched
