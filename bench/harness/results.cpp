@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "bench/harness/host_steal.h"
+
 namespace spindle::bench {
 
 namespace {
@@ -203,7 +205,7 @@ std::vector<CellSummary> summarize(const std::vector<RunRecord> &records)
 {
 	struct Acc {
 		CellSummary cell;
-		std::vector<double> ops, eff, fair, spins, boosts, boostedMs, cpuMs;
+		std::vector<double> ops, eff, fair, spins, boosts, boostedMs, cpuMs, steal;
 		std::vector<std::vector<double>> vmEff;
 	};
 	std::vector<Acc> cells;
@@ -233,6 +235,10 @@ std::vector<CellSummary> summarize(const std::vector<RunRecord> &records)
 		const bool baseline = plan.kind == RunKind::Alone || plan.kind == RunKind::CpuAlone;
 		Acc &acc = find(plan, baseline ? "alone " + plan.policy.label() : plan.policy.label());
 		const bool ok = record.status == RunStatus::Ok;
+		if (record.hostStealShare) {
+			acc.steal.push_back(*record.hostStealShare);
+			acc.cell.stolenRuns += *record.hostStealShare > kStolenRunShare ? 1 : 0;
+		}
 		if (plan.kind == RunKind::Fairness) {
 			// The co-runner's run belongs to the cell, but its VMs had one more VM to
 			// share with: keep them out of the cell's efficiency.
@@ -273,6 +279,7 @@ std::vector<CellSummary> summarize(const std::vector<RunRecord> &records)
 		cell.boosts = median(acc.boosts);
 		cell.boostedMs = median(acc.boostedMs);
 		cell.schedulerCpuMs = median(acc.cpuMs);
+		cell.hostStealShare = median(acc.steal);
 		out.push_back(cell);
 	}
 	return out;

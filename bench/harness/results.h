@@ -50,6 +50,7 @@ struct RunRecord {
 	uint64_t boostedUs = 0;
 	bool boostFellBackToFifo = false; // deadline boosts asked for, the kernel refused them
 	double schedulerCpuMs = 0;    // CPU time of the non-vCPU threads (see BENCHMARKS.md)
+	std::optional<double> hostStealShare; // of all CPUs' time, what the host took during the run (host_steal.h)
 	// Filled by deriveRatios() from the Alone / CpuAlone runs of the same scenario.
 	std::vector<std::optional<double>> vmEfficiency; // per VM of plan.vms
 	std::optional<double> efficiency;                // their mean, when every VM has one
@@ -93,6 +94,8 @@ struct CellSummary {
 	std::vector<std::optional<double>> vmEfficiency; // medians per VM, in the order of vms
 	std::optional<double> fairness;
 	std::optional<double> spinWaits, boosts, boostedMs, schedulerCpuMs; // medians
+	std::optional<double> hostStealShare; // median over the cell's runs, co-runner runs included
+	unsigned stolenRuns = 0; // of those, runs in which the host took more than kStolenRunShare
 };
 
 // One summary per (scenario, lock, cs, overcommit, policy) of Cell runs, plus one "alone ..."

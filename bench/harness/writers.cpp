@@ -1,6 +1,7 @@
 // The benchmark's output files, from the records and the cell summaries (results.h). Kept apart
 // from the arithmetic in results.cpp: the numbers are defined there, only spelled here.
 
+#include "bench/harness/host_steal.h"
 #include "bench/harness/results.h"
 #include "common/format.h"
 #include "common/json.h"
@@ -17,6 +18,12 @@ namespace {
 std::string fixedOr(const std::optional<double> &value, int decimals, const char *missing)
 {
 	return value ? fixed(*value, decimals) : missing;
+}
+
+// A share as a percentage with two decimals (the host's steal).
+std::string percentOr(const std::optional<double> &share, const char *missing)
+{
+	return share && std::isfinite(*share) ? fixed(*share * 100, 2) : missing;
 }
 
 std::string jsonNumber(const std::optional<double> &value, int decimals)
@@ -250,7 +257,7 @@ std::string runsCsv(const std::vector<RunRecord> &records, const HostInfo &host)
 {
 	std::string out = "run,scenario,kind,policy,pause_exits,boost_class,overcommit,lock,cs_ns,repeat,status,failure,wall_s,"
 			  "vms,vm_ops_per_s,vm_efficiency,cpu_ops_per_s,efficiency,fairness,spin_waits,boosts,boosted_us,"
-			  "scheduler_cpu_ms,host_kind,host_cpu,host_kernel,host_cores,spindle_version,date,command\n";
+			  "scheduler_cpu_ms,host_steal_pct,host_kind,host_cpu,host_kernel,host_cores,spindle_version,date,command\n";
 	for (const RunRecord &r : records) {
 		const std::string fields[] = {
 			std::to_string(r.index), r.plan.scenario, std::string(runKindName(r.plan.kind)), r.plan.policy.policy,
@@ -261,7 +268,7 @@ std::string runsCsv(const std::vector<RunRecord> &records, const HostInfo &host)
 			joinedText(labels(r.plan.vms), ";"), joined(r.vmOps, ";", 1, ""), joined(r.vmEfficiency, ";", 4, ""),
 			fixedOr(r.cpuOps, 1, ""), fixedOr(r.efficiency, 4, ""), fixedOr(r.fairness, 4, ""),
 			std::to_string(r.spinWaits), std::to_string(r.boosts), std::to_string(r.boostedUs),
-			fixed(r.schedulerCpuMs, 1), host.kind, host.cpuModel, host.kernel,
+			fixed(r.schedulerCpuMs, 1), percentOr(r.hostStealShare, ""), host.kind, host.cpuModel, host.kernel,
 			std::to_string(host.cores), host.version, host.date, host.command,
 		};
 		bool first = true;
@@ -304,7 +311,8 @@ std::string runsJson(const std::vector<RunRecord> &records, const std::vector<Ce
 		       ", \"fairness\": " + jsonNumber(r.fairness, 4) +
 		       ", \"spin_waits\": " + std::to_string(r.spinWaits) + ", \"boosts\": " + std::to_string(r.boosts) +
 		       ", \"boosted_us\": " + std::to_string(r.boostedUs) +
-		       ", \"scheduler_cpu_ms\": " + fixed(r.schedulerCpuMs, 1) + "}";
+		       ", \"scheduler_cpu_ms\": " + fixed(r.schedulerCpuMs, 1) +
+		       ", \"host_steal_pct\": " + percentOr(r.hostStealShare, "null") + "}";
 	}
 	out += "\n],\n\"cells\": [";
 	for (size_t i = 0; i < cells.size(); ++i) {
@@ -324,7 +332,9 @@ std::string runsJson(const std::vector<RunRecord> &records, const std::vector<Ce
 		       ", \"vm_efficiency\": [" + joined(c.vmEfficiency, ", ", 4, "null") + "]" +
 		       ", \"fairness\": " + jsonNumber(c.fairness, 4) + ", \"spin_waits\": " + jsonNumber(c.spinWaits, 1) +
 		       ", \"boosts\": " + jsonNumber(c.boosts, 1) + ", \"boosted_ms\": " + jsonNumber(c.boostedMs, 3) +
-		       ", \"scheduler_cpu_ms\": " + jsonNumber(c.schedulerCpuMs, 1) + "}";
+		       ", \"scheduler_cpu_ms\": " + jsonNumber(c.schedulerCpuMs, 1) +
+		       ", \"host_steal_pct\": " + percentOr(c.hostStealShare, "null") +
+		       ", \"stolen_runs\": " + std::to_string(c.stolenRuns) + "}";
 	}
 	out += "\n]\n}\n";
 	return out;
@@ -342,13 +352,21 @@ std::string summaryMarkdown(const std::vector<CellSummary> &cells, const HostInf
 	       "splits the pool equally over the vCPUs that want it (a sleepy vCPU only wants its busy part; see "
 	       "BENCHMARKS.md): 1/k for k equal busy VMs. Medians over repetitions. Fairness = the cpu-bound co-runner's "
 	       "rate / its entitled share, the same rule.\n";
+	unsigned stolen = 0;
+	for (const CellSummary &c : cells)
+		stolen += c.stolenRuns;
+	if (stolen > 0)
+		out += "\n**Host steal:** in " + std::to_string(stolen) + (stolen == 1 ? " run" : " runs") +
+		       " the host took more than " + fixed(kStolenRunShare * 100, 0) +
+		       "% of the CPUs' time (the steal column of /proc/stat; \"stolen runs\" under Every cell). "
+		       "Every thread slows in such a run, a reference run's too: read those cells' medians with care.\n";
 	for (const std::string &scenario : firstSeen(cells, scenarioOf))
 		out += scenarioSection(scenario, cells);
 
 	out += "\n## Every cell\n\n| scenario | lock | cs | k | policy | VMs | ok/runs | ops/s per lock VM | "
 	       "efficiency (min–max) | per-VM efficiency | fairness | spin waits | boosts | boosted ms | "
-	       "scheduler CPU ms |\n"
-	       "|---|---|---|---:|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|\n";
+	       "scheduler CPU ms | host steal % | stolen runs |\n"
+	       "|---|---|---|---:|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
 	for (const CellSummary &c : cells) {
 		std::string eff = fixedOr(c.efficiency, 3, "–");
 		if (c.efficiencyMin)
@@ -359,7 +377,8 @@ std::string summaryMarkdown(const std::vector<CellSummary> &cells, const HostInf
 		       std::to_string(c.runs) + " | " + fixedOr(c.opsPerVm, 0, "–") + " | " + eff + " | " +
 		       joined(c.vmEfficiency, " ", 2, "–") + " | " + fixedOr(c.fairness, 2, "–") + " | " +
 		       fixedOr(c.spinWaits, 0, "–") + " | " + fixedOr(c.boosts, 0, "–") + " | " +
-		       fixedOr(c.boostedMs, 1, "–") + " | " + fixedOr(c.schedulerCpuMs, 1, "–") + " |\n";
+		       fixedOr(c.boostedMs, 1, "–") + " | " + fixedOr(c.schedulerCpuMs, 1, "–") + " | " +
+		       percentOr(c.hostStealShare, "–") + " | " + std::to_string(c.stolenRuns) + " |\n";
 	}
 	return out;
 }

@@ -25,6 +25,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "bench/harness/host_steal.h"
 #include "bench/harness/options.h"
 #include "bench/harness/results.h"
 #include "bench/harness/version.h"
@@ -246,10 +247,15 @@ RunRecord measure(const BenchOptions &options, const RunPlan &plan, unsigned ind
 	const SessionConfig run = sessionFor(options, plan);
 	HungRunWatchdog watchdog(index, options.runTimeoutNs + kHangGraceNs);
 	SchedulerCpuSampler sampler;
+	const std::optional<uint64_t> stealBefore = bench::stealTicks(readFile("/proc/stat"));
 	const auto start = std::chrono::steady_clock::now();
 	auto report = runSession(run, SessionIo{nullptr, StopToken(&stopSignal()), /*quiet=*/true});
 	record.schedulerCpuMs = sampler.stopAndGetMs();
 	record.wallSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+	const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	record.hostStealShare = bench::stealShare(stealBefore, bench::stealTicks(readFile("/proc/stat")),
+						  sysconf(_SC_CLK_TCK), cpus > 0 ? static_cast<unsigned>(cpus) : 0,
+						  record.wallSeconds);
 	if (!report) {
 		record.status = RunStatus::Failed;
 		record.failure = report.error().message();
