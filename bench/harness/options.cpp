@@ -246,6 +246,8 @@ Host:
 Writes DIR/runs.csv and DIR/runs.json (one row per run, raw), DIR/summary.md (tables of medians)
 and DIR/summary.csv (medians for bench/plot.gp), rewritten after every run. Each records the host
 (kvm, emulated or kvm-in-qemu; CPU model, kernel, CPUs), the spindle version, date and command.
+Every run records the CPU time the host below took from this machine (the steal column of
+/proc/stat); summary.md counts the runs where it took more than 5%: read their numbers with care.
 A failed run is recorded with its reason and the matrix goes on (exit 0). SIGINT, SIGTERM or
 SIGHUP stops the current run, keeps every finished run and writes the files (exit 130).
 bench/run-matrix runs this on a KVM host or inside the emulated one, then draws the plots.
