@@ -304,11 +304,15 @@ void SchedCore::pollExtensions()
 	// every extendPollNs, so an end comes at most that late (plus the unboost system call).
 	if (!options_.detectHints || now() - lastHintPollNs_ < options_.extendPollNs)
 		return;
-	for (VcpuId who : timed_.snapshot()) {
+	// Collected first: a release seen in a slot ends the boost, which leaves the timed set.
+	std::vector<VcpuId> extended;
+	for (VcpuId who : timed_.ids()) {
 		const VcpuModel &v = vcpu(who);
 		if (v.boosted && v.boostReason == BoostReason::Extend)
-			readHintSlot(who);
+			extended.push_back(who);
 	}
+	for (VcpuId who : extended)
+		readHintSlot(who);
 	lastHintPollNs_ = now();
 }
 
@@ -320,7 +324,15 @@ void SchedCore::expire()
 	if (timed_.empty())
 		return;
 	uint64_t t = now();
-	for (VcpuId who : timed_.snapshot()) {
+	// Collected first, because ending a boost leaves the set; most events find nothing due, and
+	// then nothing is copied (gang's placement can put every vCPU in the set).
+	std::vector<VcpuId> due;
+	for (VcpuId who : timed_.ids()) {
+		const VcpuModel &v = vcpu(who);
+		if ((v.boosted && t >= v.boostUntilNs) || (v.deprioritized && t >= v.deprioUntilNs))
+			due.push_back(who);
+	}
+	for (VcpuId who : due) {
 		VcpuModel &v = vcpu(who);
 		if (v.boosted && t >= v.boostUntilNs)
 			endBoost(who, false);

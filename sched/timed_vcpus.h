@@ -27,9 +27,6 @@ public:
 			ids_.erase(it);
 	}
 
-	// A copy, safe to iterate while ending boosts changes the set.
-	std::vector<VcpuId> snapshot() const { return ids_; }
-
 	// In VM, then vCPU order: the order a scan of every vCPU had, so actions keep it.
 	const std::vector<VcpuId> &ids() const { return ids_; }
 	bool empty() const { return ids_.empty(); }
