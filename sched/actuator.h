@@ -7,7 +7,8 @@
 // fifoPriority and keeps its pin; the scheduler's expiry timer ends it (the scheduler thread runs
 // at fifoPriority + 1 meanwhile, so a boosted thread cannot keep it away). With
 // BoostClass::Deadline the thread becomes a
-// SCHED_DEADLINE task with runtime = budget and deadline = period = deadlineBoostPeriodNs(budget)
+// SCHED_DEADLINE task with runtime = budget + kDeadlineRuntimeMarginNs and deadline = period =
+// deadlineBoostPeriodNs(runtime)
 // (see there); the scheduler thread stays at SCHED_FIFO fifoPriority + 1, below deadline boosts
 // (Scheduler::keepAheadOfBoostsLocked says why). A deadline task may not
 // be pinned (its affinity must span its root domain), so for the boost the thread gets back the
@@ -24,6 +25,10 @@
 // restoreAll() needs no allocation and no lock: it is safe from the main thread after a signal
 // flag, and even from a signal handler as long as it does not race with track().
 //
+// Every budgeted boost (not a gang turn) also arms the thread's BoostAlarm for budget +
+// kAlarmGraceNs after it was applied: if the scheduler thread has not ended it by then (it is
+// starved, stopped, or behind), the boosted thread ends it itself (boost_alarm.h). Either class.
+//
 // A restore is verified, not assumed: after putting a thread back, the actuator reads its state
 // back and counts the restore (restores()) and, when what it reads is not what it recorded at
 // track(), a mismatch (restoreMismatches()). A failed or silently ineffective restore call is
@@ -39,30 +44,12 @@
 #include <vector>
 
 #include "common/result.h"
+#include "sched/boost_alarm.h"
 #include "sched/model.h"
 #include "sched/options.h"
-
-#ifndef SCHED_FLAG_RESET_ON_FORK
-#define SCHED_FLAG_RESET_ON_FORK 0x01
-#endif
+#include "sched/sched_attr.h"
 
 namespace spindle::sched {
-
-// Mirror of the kernel's struct sched_attr (no glibc wrapper in Debian 12).
-struct SchedAttr {
-	uint32_t size = sizeof(SchedAttr);
-	uint32_t policy = 0;
-	uint64_t flags = 0;
-	int32_t nice = 0;
-	uint32_t priority = 0;
-	uint64_t runtime = 0;
-	uint64_t deadline = 0;
-	uint64_t period = 0;
-};
-
-#ifndef SCHED_DEADLINE
-#define SCHED_DEADLINE 6
-#endif
 
 // The period (= relative deadline) of a deadline boost of this runtime: twice the runtime, and
 // never under kDeadlineBoostMinPeriodNs. Why the floor: without HRTICK_DL (off by default) the
@@ -112,7 +99,9 @@ class HostActuator
 public:
 	static constexpr size_t kMaxThreads = 1024;
 
-	HostActuator(BoostClass boostClass, uint32_t fifoPriority);
+	// Alarms off only to measure what the kernel alone does with a boost nobody ends.
+	enum class Alarms : bool { Off, On };
+	HostActuator(BoostClass boostClass, uint32_t fifoPriority, Alarms alarms = Alarms::On);
 	~HostActuator(); // restoreAll()
 	HostActuator(const HostActuator &) = delete;
 	HostActuator &operator=(const HostActuator &) = delete;
@@ -137,6 +126,21 @@ public:
 	Status move(pid_t tid, int cpu);
 	Status apply(const Action &action, pid_t tid);
 
+	// When the last unboost of `tid` found its boost already ended by the thread's own alarm
+	// (boost_alarm.h): the time it ended (CLOCK_MONOTONIC ns). 0 if the unboost ended it.
+	uint64_t lastEndedByAlarmNs(pid_t tid);
+	// Boosts ended by their alarm (the scheduler thread was late by more than kAlarmGraceNs).
+	uint64_t alarmEnds() const { return alarmEnds_.load(std::memory_order_relaxed); }
+	bool alarmsAvailable() const { return !alarmFailed_.load(std::memory_order_relaxed); }
+
+	// The alarm goes off this long after the budget: the scheduler's own expiry normally comes
+	// first, and the alarm (a signal into the vCPU thread, which leaves KVM_RUN) only catches a
+	// late one.
+	static constexpr uint64_t kAlarmGraceNs = 200'000;
+	// A deadline boost's runtime is its budget plus this, so its alarm comes before the kernel's
+	// throttle.
+	static constexpr uint64_t kDeadlineRuntimeMarginNs = 2'000'000;
+
 	bool fifoFallbackUsed() const { return fifoFallback_.load(std::memory_order_relaxed); }
 	size_t tracked() const;
 	// Restores read back (see the class comment), and those that did not read back as recorded.
@@ -152,12 +156,23 @@ private:
 		int pin = -1;
 		int niceDelta = 0;
 		Mode mode = Mode::Normal;
+		BoostAlarm alarm;             // ends a budgeted boost if the scheduler does not
+		uint64_t endedByAlarmNs = 0;  // the last boost's end, when its alarm ended it
 	};
 
 	Entry *find(pid_t tid);
 	Status applyNormal(Entry &e, SchedAttr attr);
 	Status pin(Entry &e);
 	Status boostFifo(Entry &e);
+	// Before a boost is replaced or ended: the alarm disarmed, or its end taken into the mode.
+	void takeAlarm(Entry &e);
+	// After a boost is applied, or its way back changed (pin, nice): the alarm for it.
+	// `boosted`: the class the boost puts (or has put) the thread in.
+	void armAlarm(Entry &e, uint64_t atNs, Mode boosted);
+	AlarmReturn alarmReturn(const Entry &e, Mode boosted) const;
+	// The way back changed while a boost is armed: re-armed for the same time.
+	void refreshAlarm(Entry &e);
+	Status boostWithoutAlarm(Entry *e, pid_t tid, uint64_t budgetNs);
 	struct Restored {
 		ReadBack readBack = ReadBack::Gone;
 		int callError = 0; // errno of the first restore call that failed, 0 if none did
@@ -167,8 +182,11 @@ private:
 
 	BoostClass boostClass_;
 	uint32_t fifoPriority_;
+	Alarms alarms_;
 	std::unique_ptr<Entry[]> entries_;
 	std::atomic<bool> fifoFallback_{ false };
+	std::atomic<bool> alarmFailed_{ false };
+	std::atomic<uint64_t> alarmEnds_{ 0 };
 	// Atomics: restoreAll() may run on the signal path while the scheduler reads metrics.
 	std::atomic<uint64_t> restores_{ 0 };
 	std::atomic<uint64_t> restoreMismatches_{ 0 };

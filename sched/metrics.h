@@ -68,6 +68,8 @@ constexpr uint64_t kNsAsUs = 1000;
 	X(applied, "boosts_applied", kAsCount)                                                             \
 	X(appliedNs, "boost_applied_us", kNsAsUs)                    /* boost to unboost system call */    \
 	X(overrunMaxNs, "boost_overrun_max_us", kNsAsUs)             /* longest past its budget */         \
+	X(alarmEnds, "boosts_ended_by_alarm", kAsCount)              /* by the thread's own timer */       \
+	X(alarmLateMaxNs, "boost_alarm_late_max_us", kNsAsUs)        /* ... longest past the budget */     \
 	X(latencyMaxNs, "actuation_latency_max_us", kNsAsUs)         /* decision to end of system call */  \
 	X(realtimeSwitches, "scheduler_realtime_switches", kAsCount) /* scheduler thread in/out of FIFO */ \
 	X(restores, "restores", kAsCount)                            /* threads put back, read back */     \

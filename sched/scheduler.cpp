@@ -510,6 +510,7 @@ SchedulerMetrics Scheduler::metrics() const
 	HostBoostStats host = hostStats_; // the scheduler thread's restores; the vCPU threads' follow
 	host.restores += actuator_->restores();
 	host.restoreMismatches += actuator_->restoreMismatches();
+	host.alarmEnds = actuator_->alarmEnds();
 	HostMetrics hostMetrics{ backend_, pleAvailable_, actuator_->fifoFallbackUsed(), threadStates_->sourceName(),
 				 threadStates_->switchEvents(), threadStates_->resyncs(), threadStates_->fixes(), ticks_, quietTicks_, turnTicks_, backedOffTicks_, threadsAttached_, actuationErrors_, host };
 	return { core_->metrics(), std::move(hostMetrics) };

@@ -121,6 +121,8 @@ private:
 	// At each turn's end while the policy runs turns, else the quiet tick while the core allows
 	// it, else the fast one.
 	void paceTickLocked();
+	// A boost its alarm ended (boost_alarm.h): how late past the budget, from the thread's time.
+	void recordAlarmEnd(const Action &a, uint64_t endedNs);
 	void recordActuation(const Action &action, uint64_t doneNs);
 	// Rise: a boost is about to be applied. RiseIfBoosted: the model has boosts. Follow: after a
 	// batch, match the model (rise or lower).

@@ -52,6 +52,11 @@ void Scheduler::applyLocked()
 			if (!s && actuationErrors_++ == 0 && firstTimeInProcess("scheduler-action-failed"))
 				spdlog::warn("scheduler action {} on thread {} failed: {}", toString(a.kind), tid,
 					     s.error().message());
+			if (s && a.kind == ActionKind::Unboost)
+				if (uint64_t ended = actuator_->lastEndedByAlarmNs(tid); ended != 0) {
+					done = std::min(done, ended); // the thread's alarm ended it before we did
+					recordAlarmEnd(a, ended);
+				}
 			if (s)
 				recordActuation(a, done);
 			if (trace_)
@@ -75,13 +80,25 @@ void Scheduler::recordActuation(const Action &a, uint64_t doneNs)
 		hostStats_.applied++;
 	} else if (a.kind == ActionKind::Unboost && h.boostApplied) {
 		h.boostApplied = false;
-		uint64_t lasted = doneNs - h.boostAppliedNs;
+		// An alarm armed before the boost's system calls may end it before they return (a
+		// deadline boost that lands on this thread's CPU keeps it off for up to a tick).
+		uint64_t lasted = doneNs > h.boostAppliedNs ? doneNs - h.boostAppliedNs : 0;
 		hostStats_.appliedNs += lasted;
 		if (lasted > h.boostBudgetNs) {
 			hostStats_.overrunMaxNs = std::max(hostStats_.overrunMaxNs, lasted - h.boostBudgetNs);
 			core_->chargeOverrun(a.who, lasted - h.boostBudgetNs);
 		}
 	}
+}
+
+void Scheduler::recordAlarmEnd(const Action &a, uint64_t endedNs)
+{
+	const HostVcpu &h = host(a.who.vm, a.who.vcpu);
+	if (!h.boostApplied)
+		return;
+	const uint64_t due = h.boostAppliedNs + h.boostBudgetNs;
+	if (endedNs > due)
+		hostStats_.alarmLateMaxNs = std::max(hostStats_.alarmLateMaxNs, endedNs - due);
 }
 
 void Scheduler::keepAheadOfBoostsLocked(KeepAhead mode)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <thread>
 #include <vector>
@@ -23,15 +24,20 @@
 namespace spindle::test {
 
 // A thread that spins, counting its loops; with a ticket lock it spins like a vCPU in a guest.
+// With a pause it sleeps that long every loop instead (sleepingThread()).
 class SpinThread
 {
 public:
-	explicit SpinThread(std::atomic<uint64_t> *ticket = nullptr, std::atomic<uint64_t> *serving = nullptr)
+	explicit SpinThread(std::atomic<uint64_t> *ticket = nullptr, std::atomic<uint64_t> *serving = nullptr,
+			    std::chrono::microseconds pause = std::chrono::microseconds(0))
 	{
-		thread_ = std::thread([this, ticket, serving] {
+		thread_ = std::thread([this, ticket, serving, pause] {
 			tid_.store(gettid());
 			while (!stop_.load(std::memory_order_relaxed)) {
-				if (ticket) {
+				if (pause.count() > 0) {
+					std::this_thread::sleep_for(pause);
+					loops_.fetch_add(1, std::memory_order_relaxed);
+				} else if (ticket) {
 					uint64_t mine = ticket->fetch_add(1);
 					while (serving->load(std::memory_order_acquire) != mine &&
 					       !stop_.load(std::memory_order_relaxed))
@@ -60,6 +66,14 @@ private:
 	std::atomic<uint64_t> loops_{ 0 };
 	std::thread thread_;
 };
+
+// A thread that sleeps 1 ms at a time. For tests that boost it and then look: a boosted spinner
+// can keep the looking thread off its CPU past a short budget, and the boost's alarm
+// (sched/boost_alarm.h) would have ended it before the look.
+inline SpinThread sleepingThread()
+{
+	return SpinThread(nullptr, nullptr, std::chrono::milliseconds(1));
+}
 
 inline std::vector<int> affinityOf(pid_t tid)
 {

@@ -35,8 +35,11 @@ const char *const kBase[] = {
 // vCPU threads: KVM_RUN and reading registers (a crash report), the eventfd that wakes the
 // scheduler on a long-spin record (write, in the base), and what detaching from the scheduler
 // does on the way out (restore its own scheduling, close its /proc and perf fds).
+// timer_settime/timer_delete/timer_create: a boost's alarm (sched/boost_alarm.h) disarmed, renewed
+// or freed when the
+// thread detaches; its handler only calls sched_setattr/sched_setaffinity on the thread itself.
 const char *const kVcpu[] = {"sched_setattr", "sched_getattr", "sched_setaffinity", "sched_getaffinity",
-			     "setpriority", "getpriority"};
+			     "setpriority", "getpriority", "timer_settime", "timer_delete", "timer_create"};
 
 // The scheduler thread: its event loop (io_uring or epoll), timers, /proc reads with pread on
 // files opened before, the PAUSE counters (read), and steering the vCPU threads. No open of a
@@ -44,7 +47,7 @@ const char *const kVcpu[] = {"sched_setattr", "sched_getattr", "sched_setaffinit
 const char *const kScheduler[] = {"io_uring_enter", "epoll_wait", "epoll_pwait", "pread64", "timerfd_settime",
 				  "sched_setattr", "sched_getattr", "sched_setaffinity", "sched_getaffinity",
 				  "setpriority", "getpriority", "sched_setscheduler", "sched_getscheduler",
-				  "sched_getparam", "sched_setparam"};
+				  "sched_getparam", "sched_setparam", "timer_settime", "timer_delete", "timer_create"};
 
 // The console writer: poll, then write (in the base).
 const char *const kConsole[] = {"poll", "ppoll"};
@@ -56,7 +59,7 @@ const char *const kConsole[] = {"poll", "ppoll"};
 const char *const kMain[] = {"poll",	 "ppoll",	   "openat",	      "unlink",		  "mincore",
 			     "sched_setattr", "sched_getattr", "sched_setaffinity", "sched_getaffinity", "setpriority",
 			     "getpriority",   "rt_sigaction",  "ioctl",	      "fcntl",		  "umask",
-			     "ftruncate"};
+			     "ftruncate",     "timer_settime", "timer_delete", "timer_create"};
 
 std::atomic<int> *gStopFlag = nullptr;
 thread_local ThreadRole tRole = ThreadRole::Main;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <sched.h>
 #include <unistd.h>
 
@@ -78,11 +80,11 @@ TEST(Actuator, TrackPinsToTheHomeCpu)
 
 TEST(Actuator, DeadlineBoostMakesADeadlineTaskAndUnboostRestoresThePin)
 {
-	SpinThread t;
+	SpinThread t = test::sleepingThread();
 	HostActuator a(BoostClass::Deadline, 10);
 	ASSERT_TRUE(a.track(t.tid(), 0).ok());
 
-	Status s = a.boost(t.tid(), 1'000'000);
+	Status s = a.boost(t.tid(), 50'000'000);
 	if (!s && s.error().code() == EPERM)
 		GTEST_SKIP() << "no permission for real-time policies here";
 	ASSERT_TRUE(s.ok()) << s.error().message();
@@ -93,10 +95,10 @@ TEST(Actuator, DeadlineBoostMakesADeadlineTaskAndUnboostRestoresThePin)
 	EXPECT_EQ(affinityOf(t.tid()), std::vector<int>{ 0 });
 }
 
-TEST(Actuator, DeadlineBoostHasTheBudgetAsRuntime)
+TEST(Actuator, DeadlineBoostWithoutAlarmHasTheBudgetAsRuntime)
 {
 	SpinThread t;
-	HostActuator a(BoostClass::Deadline, 10);
+	HostActuator a(BoostClass::Deadline, 10, HostActuator::Alarms::Off);
 	ASSERT_TRUE(a.track(t.tid(), 0).ok());
 
 	if (!a.boost(t.tid(), 500'000).ok() || a.fifoFallbackUsed())
@@ -108,13 +110,31 @@ TEST(Actuator, DeadlineBoostHasTheBudgetAsRuntime)
 	EXPECT_EQ(attr->period, deadlineBoostPeriodNs(500'000));
 }
 
+TEST(Actuator, DeadlineBoostWithAnAlarmReservesMoreThanTheBudgetSoTheAlarmComesFirst)
+{
+	SpinThread t = test::sleepingThread();
+	HostActuator a(BoostClass::Deadline, 10);
+	ASSERT_TRUE(a.track(t.tid(), 0).ok());
+	constexpr uint64_t budget = 20'000'000;
+
+	if (!a.boost(t.tid(), budget).ok() || a.fifoFallbackUsed())
+		GTEST_SKIP() << "SCHED_DEADLINE is not available here";
+
+	auto attr = getSchedAttr(t.tid());
+	ASSERT_TRUE(attr.ok());
+	const uint64_t runtime = budget + HostActuator::kDeadlineRuntimeMarginNs;
+	EXPECT_EQ(attr->runtime, runtime);
+	EXPECT_EQ(attr->period, deadlineBoostPeriodNs(runtime));
+	EXPECT_GT(runtime, budget + HostActuator::kAlarmGraceNs);
+}
+
 TEST(Actuator, FifoBoostIsPinnedAtTheConfiguredPriority)
 {
 	SpinThread t;
 	HostActuator a(BoostClass::Fifo, 7);
 	ASSERT_TRUE(a.track(t.tid(), 0).ok());
 
-	Status s = a.boost(t.tid(), 1'000'000);
+	Status s = a.boost(t.tid(), 5'000'000'000); // long: its alarm must not end it before the read
 	if (!s && s.error().code() == EPERM)
 		GTEST_SKIP() << "no permission for SCHED_FIFO here";
 	ASSERT_TRUE(s.ok()) << s.error().message();
@@ -153,7 +173,7 @@ TEST(Actuator, MoveWhileFifoBoostedRepinsNow)
 	SpinThread t;
 	HostActuator a(BoostClass::Fifo, 7);
 	ASSERT_TRUE(a.track(t.tid(), 0).ok());
-	if (!a.boost(t.tid(), 1'000'000).ok())
+	if (!a.boost(t.tid(), 5'000'000'000).ok())
 		GTEST_SKIP() << "no permission for SCHED_FIFO here";
 
 	ASSERT_TRUE(a.move(t.tid(), 1).ok());
@@ -322,7 +342,7 @@ TEST(Actuator, BoostGetsAStarvedThreadRunning)
 	std::this_thread::sleep_for(20ms);
 	bool starved = waiter.loops() == before; // unless RT throttling's 5% window hit just now
 
-	ASSERT_TRUE(a.boost(waiter.tid(), 1'000'000).ok());
+	ASSERT_TRUE(a.boost(waiter.tid(), 100'000'000).ok());
 	uint64_t atBoost = waiter.loops();
 	std::this_thread::sleep_for(20ms);
 	uint64_t after = waiter.loops();
