@@ -37,6 +37,7 @@ struct AlarmSlot {
 	std::atomic<uint64_t> atNs{ 0 };
 	std::atomic<uint64_t> endedAtNs{ 0 };
 	timer_t timer{};
+	bool mayHaveQueuedSignal = false; // taken back at or after its time (see arm())
 	// Written by the owner only while the phase is not Armed; read by the handler only after
 	// its exchange from Armed (acquire), so never while being written.
 	AlarmReturn back;
@@ -85,10 +86,14 @@ void installHandler()
 	});
 }
 
+// Disarms; judged by the time whether it may have gone off (what timer_settime reads back
+// cannot tell a timer that fired with its signal still queued from one that never did).
 void disarmTimer(AlarmSlot &slot)
 {
 	itimerspec off{};
 	(void)timer_settime(slot.timer, 0, &off, nullptr);
+	if (monotonicNs() + kEarlyToleranceNs >= slot.atNs.load(std::memory_order_relaxed))
+		slot.mayHaveQueuedSignal = true;
 }
 
 int createTimer(AlarmSlot &slot, int index, pid_t tid)
@@ -122,6 +127,7 @@ Result<BoostAlarm> BoostAlarm::create(pid_t tid)
 	if (index < 0)
 		return Error(EAGAIN, "more than " + std::to_string(kSlots) + " boost alarms at once");
 	AlarmSlot &slot = gSlots[index];
+	slot.mayHaveQueuedSignal = false;
 	if (createTimer(slot, index, tid) != 0) {
 		Error error = Error::fromErrno("timer_create for the boost alarm of thread " + std::to_string(tid));
 		slot.used.store(false, std::memory_order_release);
@@ -157,17 +163,19 @@ Status BoostAlarm::arm(uint64_t atNs, const AlarmReturn &back)
 		return Error::invalid("arming an alarm that was never created");
 	AlarmSlot &slot = gSlots[slot_];
 	(void)take(); // never two in flight
-	// A new timer for every arm. A timer has one signal to queue: while an earlier one is still
-	// queued (its thread throttled as a deadline task, say) or was dropped as stale after a
-	// re-arm, the timer sends no new one, and every later alarm of it was lost (kernel 6.18,
-	// kvm-deadline-tests: all alarms of some runs; none once each arm had its own timer). A
-	// signal of the old timer that is still queued finds the alarm idle or not yet due.
-	timer_t old = slot.timer;
-	if (createTimer(slot, slot_, slot.tid.load(std::memory_order_relaxed)) != 0) {
-		slot.timer = old;
-		return Error::fromErrno("timer_create for a boost alarm");
+	// A new timer when the last one may have gone off unhandled. A timer has one signal to
+	// queue: while an earlier one is still queued (its thread throttled as a deadline task, say)
+	// or was dropped as stale after a re-arm, the timer sends no new one, and every later alarm
+	// of it can be lost (kernel 6.18). Only then: two system calls per boost cost ~20 us here.
+	if (slot.mayHaveQueuedSignal) {
+		timer_t old = slot.timer;
+		if (createTimer(slot, slot_, slot.tid.load(std::memory_order_relaxed)) != 0) {
+			slot.timer = old;
+			return Error::fromErrno("timer_create for a boost alarm");
+		}
+		timer_delete(old); // a signal of it still queued finds the alarm idle or not yet due
+		slot.mayHaveQueuedSignal = false;
 	}
-	timer_delete(old);
 	slot.back = back;
 	slot.endedAtNs.store(0, std::memory_order_relaxed);
 	slot.atNs.store(atNs, std::memory_order_release);

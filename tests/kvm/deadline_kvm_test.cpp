@@ -252,12 +252,12 @@ TEST(BoostAlarms, AStoppedSchedulerThreadCannotKeepAFifoBoostPastItsBudget)
 	const StoppedRun run = runWithTheSchedulerStopped("fifo", SCHED_FIFO);
 	if (!checkStoppedRun(run, "SCHED_FIFO"))
 		GTEST_SKIP() << "see the line above";
-	// The alarm goes off 200 us after the budget and reaches a running thread within
-	// microseconds (bench: longest 452 us past the budget in 200); 5 ms leaves room for a noisy
-	// host, against the 50 ms a boost without its alarm lasts here. (boost_overrun_max_us is
-	// not the measure: a stop that lands inside an unboost delays when the scheduler reads the
-	// time, not the end of the boost.)
-	EXPECT_LE(sumAfter(run.metrics, "\"boost_alarm_late_max_us\":"), 5'000u) << run.metrics;
+	// The alarm goes off 200 us after the budget and usually ends the boost within a
+	// millisecond of it (218-1,607 us in most runs here), once in nine runs 7.5 ms; half the stop
+	// leaves room for a noisy host and still fails a boost without its alarm, which lasts the
+	// whole 50 ms. (boost_overrun_max_us is not the measure: a stop that lands inside an unboost
+	// delays when the scheduler reads the time, not the end of the boost.)
+	EXPECT_LE(sumAfter(run.metrics, "\"boost_alarm_late_max_us\":"), 25'000u) << run.metrics;
 }
 
 // Deadline boosts get the same alarm, but on this host it does not hold them to their budget:
