@@ -120,8 +120,9 @@ public:
 	// When the policy's current turn ends (Policy::turnEndsNs), 0 outside turns.
 	uint64_t turnEndsNs() const;
 
-	// Counts spin waits detected and boosts granted, every VM: the tick's back-off
-	// (tick_backoff.h) watches it for change.
+	// Counts spin waits detected, boosts granted and PAUSE-exit bursts in a long tick (one the
+	// pattern detector cannot judge), every VM: the tick's back-off (tick_backoff.h) watches it
+	// for change.
 	uint64_t activity() const { return activity_; }
 
 	// Every counter, per VM and vCPU, with each VM's totals.

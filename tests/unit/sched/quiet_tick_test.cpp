@@ -156,5 +156,28 @@ TEST(QuietTick, QuietWindowWithNoMoreExitsThanTheHighThresholdKeepsIt)
 	EXPECT_TRUE(f.h.core.quietTickAllowed());
 }
 
+// The same burst in a backed-off tick (tick_backoff.h watches activity()): it must bring the fast
+// tick back, or the scaled-down count keeps the pattern detector blind for the whole run.
+TEST(QuietTick, LongWindowWithMoreExitsThanTheHighThresholdCountsAsActivity)
+{
+	OneVm f(PolicyKind::Coboost);
+	const uint64_t before = f.h.core.activity();
+
+	f.h.core.pauseExits({ f.vm, 0 }, 1, f.h.core.options().spinHigh + 1);
+
+	EXPECT_EQ(f.h.core.vm(f.vm).spinsTotal, 0u);
+	EXPECT_GT(f.h.core.activity(), before);
+}
+
+TEST(QuietTick, LongWindowWithNoMoreExitsThanTheHighThresholdIsNoActivity)
+{
+	OneVm f(PolicyKind::Coboost);
+	const uint64_t before = f.h.core.activity();
+
+	f.h.core.pauseExits({ f.vm, 0 }, 1, f.h.core.options().spinHigh);
+
+	EXPECT_EQ(f.h.core.activity(), before);
+}
+
 } // namespace
 } // namespace spindle::sched::test
