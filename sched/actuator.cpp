@@ -241,14 +241,16 @@ AlarmReturn HostActuator::alarmReturn(const Entry &e, Mode boosted) const
 	return back;
 }
 
-void HostActuator::takeAlarm(Entry &e)
+BoostAlarm::Taken HostActuator::takeAlarm(Entry &e)
 {
-	if (e.alarm.take() != BoostAlarm::Taken::EndedByAlarm)
-		return;
-	// The thread put itself back in its normal class (and on its pin).
-	e.mode = Mode::Normal;
-	e.endedByAlarmNs = e.alarm.endedAtNs();
-	alarmEnds_.fetch_add(1, std::memory_order_relaxed);
+	const BoostAlarm::Taken taken = e.alarm.take();
+	if (taken == BoostAlarm::Taken::EndedByAlarm) {
+		// The thread put itself back in its normal class (and on its pin).
+		e.mode = Mode::Normal;
+		e.endedByAlarmNs = e.alarm.endedAtNs();
+		alarmEnds_.fetch_add(1, std::memory_order_relaxed);
+	}
+	return taken;
 }
 
 void HostActuator::armAlarm(Entry &e, uint64_t atNs, Mode boosted)
@@ -266,12 +268,10 @@ void HostActuator::armAlarm(Entry &e, uint64_t atNs, Mode boosted)
 void HostActuator::refreshAlarm(Entry &e)
 {
 	const uint64_t at = e.alarm.armedAtNs();
-	switch (e.alarm.take()) {
-	case BoostAlarm::Taken::Disarmed: armAlarm(e, at, e.mode); break;
+	const Mode boosted = e.mode;
+	switch (takeAlarm(e)) {
+	case BoostAlarm::Taken::Disarmed: armAlarm(e, at, boosted); break;
 	case BoostAlarm::Taken::EndedByAlarm: // it went off meanwhile, with the old way back
-		e.mode = Mode::Normal;
-		e.endedByAlarmNs = e.alarm.endedAtNs();
-		alarmEnds_.fetch_add(1, std::memory_order_relaxed);
 		(void)applyNormal(e, normalAttr(e.original, e.niceDelta));
 		(void)pin(e);
 		break;

@@ -165,7 +165,7 @@ private:
 	Status pin(Entry &e);
 	Status boostFifo(Entry &e);
 	// Before a boost is replaced or ended: the alarm disarmed, or its end taken into the mode.
-	void takeAlarm(Entry &e);
+	BoostAlarm::Taken takeAlarm(Entry &e);
 	// After a boost is applied, or its way back changed (pin, nice): the alarm for it.
 	// `boosted`: the class the boost puts (or has put) the thread in.
 	void armAlarm(Entry &e, uint64_t atNs, Mode boosted);

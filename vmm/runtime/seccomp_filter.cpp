@@ -35,9 +35,9 @@ const char *const kBase[] = {
 // vCPU threads: KVM_RUN and reading registers (a crash report), the eventfd that wakes the
 // scheduler on a long-spin record (write, in the base), and what detaching from the scheduler
 // does on the way out (restore its own scheduling, close its /proc and perf fds).
-// timer_settime/timer_delete/timer_create: a boost's alarm (sched/boost_alarm.h) disarmed, renewed
-// or freed when the
-// thread detaches; its handler only calls sched_setattr/sched_setaffinity on the thread itself.
+// timer_settime/timer_delete/timer_create: boost alarms (sched/boost_alarm.h) armed, disarmed,
+// renewed or freed when this thread applies the scheduler's actions on its way out; the alarm's
+// handler only calls sched_setattr/sched_setaffinity on the thread itself.
 const char *const kVcpu[] = {"sched_setattr", "sched_getattr", "sched_setaffinity", "sched_getaffinity",
 			     "setpriority", "getpriority", "timer_settime", "timer_delete", "timer_create"};
 
