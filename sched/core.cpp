@@ -150,6 +150,7 @@ void SchedCore::longSpin(VcpuId spinner, uint32_t waitsOn, uint32_t /*lockId*/, 
 		return;
 	v.pvSeen = true;
 	v.lastPvNs = t;
+	vm(spinner.vm).reportsSpins = true;
 	v.counters.pvAccepted++;
 	spinDetected(spinner, SpinSource::Pv, waitsOn);
 }

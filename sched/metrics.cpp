@@ -111,6 +111,7 @@ void writeJson(JsonWriter &json, const SchedulerMetrics &metrics)
 	json.field("turn_ticks", metrics.host.turnTicks);
 	json.field("backed_off_ticks", metrics.host.backedOffTicks);
 	json.field("vcpu_threads_attached", metrics.host.threadsAttached);
+	json.field("samplers_stopped_by_pv_reports", metrics.host.samplersStopped);
 	json.field("actuation_errors", metrics.host.actuationErrors);
 	writeFields(json, metrics.host.boosts);
 	json.endObject();

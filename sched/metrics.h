@@ -126,6 +126,7 @@ struct HostMetrics {
 	uint64_t turnTicks = 0;            // of those, at a turn's end (gang's and adaptive's turns)
 	uint64_t backedOffTicks = 0;       // of those, at a fast tick longer than --sched-tick (--tick-backoff)
 	uint64_t threadsAttached = 0;      // vCPU threads attached (each is restored and read back)
+	uint64_t samplersStopped = 0;      // vCPUs no longer sampled: their VM sends PV long-spin reports
 	uint64_t actuationErrors = 0;
 	HostBoostStats boosts;
 };

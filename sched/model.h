@@ -140,6 +140,9 @@ struct VmModel {
 	uint64_t lastSpinNs = 0;
 	bool spunEver = false;
 	uint64_t spinsTotal = 0;
+	// An accepted PV long-spin report: the guest says itself when it spins, so the sampling
+	// detector is only a cost to it (sched/README.md, "Sampling an enlightened guest").
+	bool reportsSpins = false;
 	// Lock progress as the guest publishes it: the sum of every hint slot's seq advance (each
 	// acquire and release bumps seq, so this counts them all, not only the ones a tick sees).
 	uint64_t hintProgress = 0;

@@ -459,6 +459,13 @@ void Scheduler::drainSamplesLocked()
 			HostVcpu &h = host_[vm][i];
 			if (!h.sampler || !target)
 				continue;
+			if (core_->vm(static_cast<int>(vm)).reportsSpins) {
+				// Its samples would only interrupt it: each one taken from a lock holder
+				// lengthens a wait past the guest's spin threshold into another report.
+				h.sampler.reset();
+				samplersStopped_++;
+				continue;
+			}
 			const VcpuId who{ static_cast<int>(vm), i };
 			const sampling::DrainResult drained = h.sampler->drain(*target, i);
 			if (drained.samples == 0)
@@ -512,7 +519,7 @@ SchedulerMetrics Scheduler::metrics() const
 	host.restoreMismatches += actuator_->restoreMismatches();
 	host.alarmEnds = actuator_->alarmEnds();
 	HostMetrics hostMetrics{ backend_, pleAvailable_, actuator_->fifoFallbackUsed(), threadStates_->sourceName(),
-				 threadStates_->switchEvents(), threadStates_->resyncs(), threadStates_->fixes(), ticks_, quietTicks_, turnTicks_, backedOffTicks_, threadsAttached_, actuationErrors_, host };
+				 threadStates_->switchEvents(), threadStates_->resyncs(), threadStates_->fixes(), ticks_, quietTicks_, turnTicks_, backedOffTicks_, threadsAttached_, samplersStopped_, actuationErrors_, host };
 	return { core_->metrics(), std::move(hostMetrics) };
 }
 

@@ -181,6 +181,7 @@ private:
 	uint64_t pacedTurnEndsNs_ = 0; // the turn end the tick is aligned to (TickPace::Turns)
 	uint64_t lastObservedNs_ = 0; // when observeLocked() last ran (PAUSE-exit rate per tick)
 	uint64_t threadsAttached_ = 0;
+	uint64_t samplersStopped_ = 0;
 
 	std::array<std::atomic<PvVm *>, kMaxVms> pv_{};
 	std::vector<std::unique_ptr<PvVm>> pvOwned_; // never freed before the Scheduler: racing notifiers

@@ -129,6 +129,40 @@ TEST(SchedCore, LongSpinIgnoredWhenPvDetectorIsOff)
 	EXPECT_EQ(h.core.vcpu({ vm, 0 }).counters.spins[static_cast<int>(SpinSource::Pv)], 0u);
 }
 
+TEST(SchedCore, AcceptedLongSpinMarksItsVmAsReportingSpins)
+{
+	Harness h(withPolicy(PolicyKind::Cfs));
+	int reporter = h.core.addVm("a", 2, nullptr);
+	int silent = h.core.addVm("b", 2, nullptr);
+
+	h.core.longSpin({ reporter, 1 }, 0, 7);
+
+	EXPECT_TRUE(h.core.vm(reporter).reportsSpins);
+	EXPECT_FALSE(h.core.vm(silent).reportsSpins); // still sampled: nothing tells us its spins
+}
+
+TEST(SchedCore, LongSpinIgnoredByAnOffPvDetectorLeavesTheVmSampled)
+{
+	SchedulerOptions o = withPolicy(PolicyKind::Cfs);
+	o.detectPv = false;
+	Harness h(o);
+	int vm = h.core.addVm("a", 2, nullptr);
+
+	h.core.longSpin({ vm, 0 }, 1, 7);
+
+	EXPECT_FALSE(h.core.vm(vm).reportsSpins);
+}
+
+TEST(SchedCore, LongSpinFromAVcpuOutsideTheVmMarksNothing)
+{
+	Harness h(withPolicy(PolicyKind::Cfs));
+	int vm = h.core.addVm("a", 2, nullptr);
+
+	h.core.longSpin({ vm, 5 }, 0, 7);
+
+	EXPECT_FALSE(h.core.vm(vm).reportsSpins);
+}
+
 TEST(SchedCore, EventsForUnknownVmOrVcpuAreIgnored)
 {
 	Harness h(withPolicy(PolicyKind::Coboost));

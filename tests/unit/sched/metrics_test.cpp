@@ -107,7 +107,7 @@ TEST(SchedMetrics, SchedulerJsonIsOneObjectWithTheHostFieldsAfterTheCoresFields)
 	core.pop_back(); // the expected object is the core's, extended
 	EXPECT_EQ(json, core +
 				",\"event_loop\":\"none\",\"ple_detector\":false,\"fifo_fallback\":false,"
-				"\"thread_states\":\"proc\",\"switch_events\":0,\"thread_state_resyncs\":0,\"thread_state_fixes\":0,\"ticks\":0,\"quiet_ticks\":0,\"turn_ticks\":0,\"backed_off_ticks\":0,\"vcpu_threads_attached\":0,"
+				"\"thread_states\":\"proc\",\"switch_events\":0,\"thread_state_resyncs\":0,\"thread_state_fixes\":0,\"ticks\":0,\"quiet_ticks\":0,\"turn_ticks\":0,\"backed_off_ticks\":0,\"vcpu_threads_attached\":0,\"samplers_stopped_by_pv_reports\":0,"
 				"\"actuation_errors\":0,\"boosts_applied\":0,\"boost_applied_us\":0,"
 				"\"boost_overrun_max_us\":0,\"boosts_ended_by_alarm\":0,\"boost_alarm_late_max_us\":0,\"actuation_latency_max_us\":0,"
 				"\"scheduler_realtime_switches\":0,\"restores\":0,\"restore_mismatches\":0}");
