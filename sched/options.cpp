@@ -163,7 +163,7 @@ std::vector<Flag<SchedulerOptions>> allFlags()
 		  [](O &o, const std::string &v) { return unsignedFlag(o.sampleLow, "sample-low", v, 0, 63); } },
 		{ "sample-high", "N", "sampling detector: spin-like samples in the window above which it spins (default 1)",
 		  [](O &o, const std::string &v) { return unsignedFlag(o.sampleHigh, "sample-high", v, 0, 63); } },
-		{ "detect", "LIST", "spin detectors: ple,pattern,pv,hints,sample, all or none (default: all but sample, plus sample where PAUSE never exits)",
+		{ "detect", "LIST", "spin detectors: ple,pattern,pv,hints,sample, all or none (default: all but sample, plus sample where PAUSE never exits; a VM that sends PV long-spin reports is no longer sampled)",
 		  [](O &o, const std::string &v) { return detectFlag(o, v); } },
 		{ "boost-class", "CLASS", "fifo (pinned SCHED_FIFO, ended by the scheduler) or deadline (SCHED_DEADLINE budget, ended by the scheduler or else by the kernel at its next tick; FIFO fallback) (default fifo)",
 		  [](O &o, const std::string &v) {
