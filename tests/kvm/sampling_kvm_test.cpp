@@ -1,6 +1,7 @@
 // The sampling spin detector on real KVM: where PAUSE never exits (or with --detect sample), the
 // scheduler samples running vCPUs' RIPs through perf and classifies them. Unenlightened ticket
-// VMs overcommitted are seen spinning and answered; cpu-bound VMs are not.
+// VMs overcommitted are seen spinning and answered; cpu-bound VMs are not; a VM that reports
+// its spins itself is no longer sampled.
 
 #include <gtest/gtest.h>
 
@@ -13,6 +14,7 @@ namespace {
 
 const std::string kTicketVm = "lockbench,cpus=2,args=\"lock=ticket duration=1s\"";
 const std::string kCpuVm = "lockbench,cpus=2,args=\"mode=cpu duration=1s\"";
+const std::string kPvticketVm = "lockbench,cpus=2,args=\"lock=pvticket duration=1s\"";
 
 } // namespace
 
@@ -55,6 +57,17 @@ TEST(Sampling, AnExplicitDetectorListWithoutSampleTurnsItOff)
 
 	ASSERT_EQ(run.command.status, 0) << run.command.err;
 	EXPECT_EQ(totalOf(run.metrics, "samples"), 0u) << run.metrics;
+}
+
+TEST(Sampling, StopsForAVmThatReportsItsSpinsAndGoesOnForOneThatDoesNot)
+{
+	// vm0 (pvticket) reports its long spins, overcommitted on one CPU; vm1 (ticket) cannot.
+	PolicyRun run = runVms("cfs", "0", {kPvticketVm, kTicketVm}, {"--detect", "pv,sample"});
+
+	expectCompletedWithMutualExclusion(run);
+	ASSERT_GT(totalOf(vmMetrics(run.metrics, "vm0"), "spins_pv"), 0u) << run.metrics;
+	EXPECT_EQ(sumAfter(run.metrics, "\"samplers_stopped_by_pv_reports\":"), 2u) << "both vCPUs of vm0: " << run.metrics;
+	EXPECT_GT(totalOf(vmMetrics(run.metrics, "vm1"), "samples"), 0u) << "vm1 is still sampled: " << run.metrics;
 }
 
 SPINDLE_KVM_TEST_MAIN()
