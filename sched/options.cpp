@@ -24,7 +24,7 @@ const std::array<std::pair<PolicyKind, PolicyDescription>, 7> kPolicies = { {
 	{ PolicyKind::Gang, { "gang", "all vCPUs of a VM run together, VMs take turns (baseline)" } },
 	{ PolicyKind::Adaptive,
 	  { "adaptive",
-	    "extension, express or co-boost by what is known, bounds adapted; gang-like turns while spinning VMs fill the pool" } },
+	    "extension, express or co-boost by what is known, bounds adapted; gang-like turns while the spinning VMs are as wide as the pool" } },
 } };
 
 Status durationFlag(uint64_t &field, std::string_view flag, std::string_view value, uint64_t min, uint64_t max)

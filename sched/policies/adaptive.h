@@ -18,11 +18,11 @@ namespace spindle::sched {
 //    kExploreEvery-th epoch tries the other, so a host where short express windows cannot be
 //    delivered in time (slow actuation) converges to co-boosting, and a fast host to express;
 //  - the co-boost slice, per VM, from the share of rounds followed by progress.
-// And when every VM that spins keeps at least as many vCPUs runnable as the pool has CPUs (and
-// no VM is larger than the pool), the spinning VMs take turns on the pool as under gang: that
-// removes holder and waiter preemption outright, and they leave no holes in their turns. The
-// VMs that do not spin share one more turn under CFS, as long as their ready vCPUs need
-// (spin_turns.h). When a spinning VM stops filling the pool the turns end.
+// And when every VM that spins is as wide as the pool (and no VM is wider), the spinning VMs
+// take turns on the pool as under gang: that removes holder and waiter preemption outright, and
+// what their halted vCPUs leave of a turn the waiting VMs' SCHED_IDLE threads fill. The VMs
+// that do not spin share one more turn under CFS, as long as their ready vCPUs need
+// (spin_turns.h). When no VM spins any more, or a narrower one does, the turns end.
 // Fairness is the share guard's job (core), which holds every policy here to each VM's share;
 // turns are fair by rotation.
 // None of it happens where no vCPU waits for a CPU (contended()): a boost can only displace a

@@ -193,13 +193,27 @@ TEST(Policies, AdaptiveCompletesAndActs)
 		<< run.metrics;
 }
 
-TEST(Policies, AdaptiveTakesTurnsWhenSpinningVmsFillThePool)
+TEST(Policies, AdaptiveTakesTurnsWhenSpinningVmsAreAsWideAsThePool)
 {
 	// Two VMs of two vCPUs on two CPUs: both spin and both keep the pool busy (rule 4).
 	PolicyRun run = runVms("adaptive", "0-1", {kPvticketVm2, kPvticketVm2}, {});
 
 	expectCompletedWithMutualExclusion(run);
 	EXPECT_GT(sumAfter(run.metrics, "\"gang_turns\":"), 0u) << run.metrics;
+}
+
+TEST(Policies, AdaptiveTakesTurnsBetweenSleepyVms)
+{
+	// Each vCPU halts half the time, so a VM rarely has both vCPUs ready: the turns go by its
+	// width, and the other VM's threads fill what its halted vCPUs leave of its turn.
+	const std::string sleepy = "lockbench,cpus=2,args=\"lock=pvticket idle=2ms busy=2ms duration=2s\"";
+	PolicyRun run = runVms("adaptive", "0-1", {sleepy, sleepy}, {});
+
+	expectCompletedWithMutualExclusion(run);
+	// Turns through most of the run: 2 s of 10 ms turns is 200 (PVM: 192-196), and 170 leaves
+	// room for the start. By the ready count at each tick, turns came in phases (PVM: 125 in a
+	// 2 s run, 103 in a 3 s one).
+	EXPECT_GE(sumAfter(run.metrics, "\"gang_turns\":"), 170u) << run.metrics;
 }
 
 TEST(Signals, SigtermStopsEveryVmRestoresAndWritesResults)

@@ -184,6 +184,23 @@ struct SaturatedPool {
 		}
 		return all;
 	}
+	// A 1-vCPU VM beside them: narrower than the pool, quiet until spinNarrow.
+	int addNarrowVm()
+	{
+		const int narrow = h.core.addVm("narrow", 1, nullptr);
+		h.setStates(narrow, { S::Running }, { 0 });
+		return narrow;
+	}
+	std::vector<Action> ticksWithNarrowSpinning(int narrow, unsigned n)
+	{
+		std::vector<Action> all;
+		for (unsigned t = 0; t < n; ++t) {
+			h.core.spinDetected({ narrow, 0 }, SpinSource::Ple);
+			auto actions = ticks(1);
+			all.insert(all.end(), actions.begin(), actions.end());
+		}
+		return all;
+	}
 	Harness h;
 	int a = -1;
 	int b = -1;
@@ -203,14 +220,37 @@ TEST(AdaptivePolicy, SpinningVmsThatFillThePoolTakeTurns)
 	EXPECT_EQ(Harness::count(actions, ActionKind::Deprioritize), 2u);
 }
 
-TEST(AdaptivePolicy, NoTurnsWhenASpinningVmWouldLeaveAHole)
+// A sleepy VM: its halted vCPUs leave holes in its turn that the other VM's threads fill.
+TEST(AdaptivePolicy, SpinningVmWithHalfItsVcpusHaltedStillTakesTurns)
 {
 	SaturatedPool p;
 	p.h.setStates(p.b, { S::Halted, S::Running }, { 0, 1 });
 
-	p.ticks(4 * AdaptivePolicy::kTurnHysteresisTicks);
+	p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
+
+	EXPECT_TRUE(p.adaptive().turnsActive());
+}
+
+TEST(AdaptivePolicy, NoTurnsWhenASpinningVmIsNarrowerThanThePool)
+{
+	SaturatedPool p;
+	const int narrow = p.addNarrowVm();
+
+	p.ticksWithNarrowSpinning(narrow, 4 * AdaptivePolicy::kTurnHysteresisTicks);
 
 	EXPECT_FALSE(p.adaptive().turnsActive());
+}
+
+// In turns a VM counts as spinning for 10 s; a narrow one's old spin must not end every phase.
+TEST(AdaptivePolicy, NarrowVmThatStoppedSpinningLetsTurnsGoOn)
+{
+	SaturatedPool p;
+	const int narrow = p.addNarrowVm();
+	p.ticksWithNarrowSpinning(narrow, 1);
+
+	p.ticks(AdaptivePolicy::kSpinMemoryTicks + 4 * AdaptivePolicy::kTurnHysteresisTicks);
+
+	EXPECT_TRUE(p.adaptive().turnsActive());
 }
 
 TEST(AdaptivePolicy, QuietVmSmallerThanThePoolDoesNotPreventTurns)
@@ -256,15 +296,15 @@ TEST(AdaptivePolicy, RunningTurnsKeepTheFastTick)
 TEST(AdaptivePolicy, TurnsResumeWithTheVmAfterTheLastOneServed)
 {
 	SaturatedPool p;
+	const int narrow = p.addNarrowVm();
 	p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
 	ASSERT_TRUE(p.adaptive().turnsActive());
 	ASSERT_EQ(p.h.core.vm(p.a).counters.gangTurns, 1u);
-	p.h.setStates(p.b, { S::Halted, S::Running }, { 0, 1 });
-	p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
+	p.ticksWithNarrowSpinning(narrow, AdaptivePolicy::kTurnHysteresisTicks + 1);
 	ASSERT_FALSE(p.adaptive().turnsActive());
-	p.h.setStates(p.b, { S::Runnable, S::Running }, { 0, 1 });
 
-	const std::vector<Action> actions = p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
+	const std::vector<Action> actions =
+		p.ticks(AdaptivePolicy::kSpinMemoryTicks + AdaptivePolicy::kTurnHysteresisTicks + 1);
 
 	ASSERT_TRUE(p.adaptive().turnsActive());
 	const auto firstTurn = std::find_if(actions.begin(), actions.end(), [](const Action &a) {
@@ -329,17 +369,19 @@ TEST(AdaptivePolicy, RunningTurnsNameTheirEndAndAnswerNoSpin)
 }
 
 // In turns the scheduler ticks at turn ends only: the hysteresis is time, seen at two ticks.
-TEST(AdaptivePolicy, TurnsEndAtTheSecondTurnEndAfterAVmStopsFillingThePool)
+TEST(AdaptivePolicy, TurnsEndAtTheSecondTurnEndAfterANarrowVmSpins)
 {
 	SaturatedPool p;
+	const int narrow = p.addNarrowVm();
 	p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
 	ASSERT_TRUE(p.adaptive().turnsActive());
-	p.h.setStates(p.a, { S::Halted, S::Halted }, { 0, 1 });
 	const uint64_t quantum = p.h.core.options().gangQuantumNs;
 
+	p.h.core.spinDetected({ narrow, 0 }, SpinSource::Ple);
 	p.h.clock.advance(quantum);
 	p.h.core.tick();
 	const bool afterOne = p.adaptive().turnsActive();
+	p.h.core.spinDetected({ narrow, 0 }, SpinSource::Ple);
 	p.h.clock.advance(quantum);
 	p.h.core.tick();
 
@@ -347,14 +389,14 @@ TEST(AdaptivePolicy, TurnsEndAtTheSecondTurnEndAfterAVmStopsFillingThePool)
 	EXPECT_FALSE(p.adaptive().turnsActive());
 }
 
-TEST(AdaptivePolicy, TurnsEndAndEveryVcpuIsRestoredWhenAVmStopsFillingThePool)
+TEST(AdaptivePolicy, TurnsEndAndEveryVcpuIsRestoredWhenANarrowVmSpins)
 {
 	SaturatedPool p;
+	const int narrow = p.addNarrowVm();
 	p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
 	ASSERT_TRUE(p.adaptive().turnsActive());
-	p.h.setStates(p.a, { S::Halted, S::Halted }, { 0, 1 });
 
-	p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
+	p.ticksWithNarrowSpinning(narrow, AdaptivePolicy::kTurnHysteresisTicks + 1);
 
 	EXPECT_FALSE(p.adaptive().turnsActive());
 	for (int vm : { p.a, p.b })
@@ -443,16 +485,15 @@ TEST(AdaptivePolicy, SliceShrinksWhenRoundsAreFollowedByProgress)
 TEST(AdaptivePolicy, HoldReleasedDuringTurnsLetsItsHolderBeExtendedForTheNextHold)
 {
 	SaturatedPool p;
+	const int narrow = p.addNarrowVm();
 	p.ticks(1);
 	p.h.core.hintUpdate({ p.a, 0 }, 1, 1, kNoVcpu);
 	ASSERT_EQ(Harness::count(p.h.take(), ActionKind::Boost, { p.a, 0 }), 1u);
 	p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
 	ASSERT_TRUE(p.adaptive().turnsActive());
 	p.h.core.hintUpdate({ p.a, 0 }, 2, 0, kNoVcpu); // released while the VMs take turns
-	p.h.setStates(p.a, { S::Halted, S::Halted }, { 0, 1 });
-	p.ticks(AdaptivePolicy::kTurnHysteresisTicks + 1);
+	p.ticksWithNarrowSpinning(narrow, AdaptivePolicy::kTurnHysteresisTicks + 1);
 	ASSERT_FALSE(p.adaptive().turnsActive());
-	p.h.setStates(p.a, { S::Running, S::Runnable }, { 0, 1 });
 
 	p.h.core.hintUpdate({ p.a, 0 }, 3, 1, kNoVcpu);
 
