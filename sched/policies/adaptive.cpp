@@ -22,11 +22,15 @@ uint64_t AdaptivePolicy::sliceNs(int vm) const
 	return std::clamp(options_.boostSliceNs, options_.adaptMinSliceNs, options_.adaptMaxSliceNs);
 }
 
-bool AdaptivePolicy::vmSpinsRecently(const SchedCore &core, int vm) const
+bool AdaptivePolicy::spunWithin(const SchedCore &core, int vm, unsigned ticks) const
 {
 	const VmModel &m = core.vm(vm);
-	const uint64_t memory = (turnsActive_ ? kTurnSpinMemoryTicks : kSpinMemoryTicks) * options_.tickNs;
-	return m.spunEver && core.now() - m.lastSpinNs <= memory;
+	return m.spunEver && core.now() - m.lastSpinNs <= ticks * options_.tickNs;
+}
+
+bool AdaptivePolicy::vmSpinsRecently(const SchedCore &core, int vm) const
+{
+	return spunWithin(core, vm, turnsActive_ ? kTurnSpinMemoryTicks : kSpinMemoryTicks);
 }
 
 bool AdaptivePolicy::vcpusCompete(const SchedCore &core) const
@@ -215,12 +219,12 @@ bool AdaptivePolicy::turnsWanted(const SchedCore &core) const
 		// Narrower than the pool: every turn of its own would leave a hole. Its width, not how
 		// many of its vCPUs are ready now: a VM whose vCPUs halt leaves holes in its turns
 		// that the waiting VMs' SCHED_IDLE threads fill, and its turns still co-schedule its
-		// holders (measured, PVM ring 3, 2x sleepy ticket: 0.71 of the limit, with gang,
-		// against 0.65 when the ready count at each tick started and ended turns). Such a VM's
-		// spin ends turns only while it is recent outside turns too: with the turns' long
-		// memory one spin would end every phase of turns for 10 s.
+		// holders (measured, PVM ring 3, 2x sleepy ticket: 0.69-0.71 of the limit, level with
+		// gang, against 0.64-0.65 when the ready count at each tick started and ended turns).
+		// Such a VM's spin ends turns only while it is recent outside turns too: with the
+		// turns' long memory one spin would end every phase of turns for 10 s.
 		if (m.vcpus.size() < pool) {
-			if (m.spunEver && core.now() - m.lastSpinNs <= kSpinMemoryTicks * options_.tickNs)
+			if (spunWithin(core, static_cast<int>(id), kSpinMemoryTicks))
 				return false;
 			continue;
 		}

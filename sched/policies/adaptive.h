@@ -88,6 +88,8 @@ private:
 		double rate[2] = { -1.0, -1.0 }; // average hint progress per ms under each response
 	};
 	VmState &state(int vm);
+	bool spunWithin(const SchedCore &core, int vm, unsigned ticks) const;
+	// Within kSpinMemoryTicks, or kTurnSpinMemoryTicks while turns run.
 	bool vmSpinsRecently(const SchedCore &core, int vm) const;
 	bool vcpusCompete(const SchedCore &core) const;
 	bool preemptedLong(const SchedCore &core, int vm) const;

@@ -19,6 +19,17 @@ void SpinTurns::pause()
 	lastTickNs_ = 0; // no holes are counted while there are no turns
 }
 
+bool SpinTurns::wantsOwnTurn(const SchedCore &core, int vm)
+{
+	const VmModel &m = core.vm(vm);
+	if (m.readyVcpus() > 0)
+		return true;
+	for (const VcpuModel &v : m.vcpus)
+		if (!v.observed || core.now() - v.stateSinceNs < core.options().gangQuantumNs)
+			return true;
+	return false;
+}
+
 int SpinTurns::nextTurn(const SchedCore &core, const std::vector<bool> &spinning) const
 {
 	// Positions 0..count-1 are the VMs, count is the shared turn.
@@ -32,8 +43,7 @@ int SpinTurns::nextTurn(const SchedCore &core, const std::vector<bool> &spinning
 					return kShared;
 			continue;
 		}
-		const VmModel &m = core.vm(at);
-		if (m.active && spins(spinning, at) && m.readyVcpus() > 0)
+		if (core.vm(at).active && spins(spinning, at) && wantsOwnTurn(core, at))
 			return at;
 	}
 	return kNobody;
@@ -83,7 +93,7 @@ void SpinTurns::onTick(SchedCore &core, const std::vector<bool> &spinning)
 			continue;
 		const bool inTurn = next == vm || (next == kShared && !spins(spinning, vm));
 		placeForTurn(core, vm, !inTurn ? TurnPlace::Out : next == vm ? TurnPlace::Own : TurnPlace::Shared, grantNs);
-		if (inTurn && m.readyVcpus() > 0)
+		if (next == vm || (inTurn && m.readyVcpus() > 0))
 			m.counters.gangTurns++;
 	}
 	current_ = lastServed_ = next;

@@ -173,5 +173,54 @@ TEST(SpinTurns, VmThatStopsSpinningLosesItsOwnTurnAtTheNextTick)
 	EXPECT_FALSE(f.h.core.vcpu({ f.lock, 0 }).boosted);
 }
 
+// On 2 CPUs: `a` and `b`, 2 vCPUs each, both spinning, all ready.
+struct TwoSpinning {
+	TwoSpinning() : h(withPolicy(PolicyKind::Cfs))
+	{
+		a = h.core.addVm("a", 2, nullptr);
+		b = h.core.addVm("b", 2, nullptr);
+		h.setStates(a, { S::Running, S::Running }, { 0, 1 });
+		h.setStates(b, { S::Runnable, S::Runnable }, { 0, 1 });
+	}
+	void tickAfter(uint64_t ns)
+	{
+		h.clock.advance(ns);
+		turns.onTick(h.core, spinning);
+		h.take();
+	}
+	uint64_t quantum() const { return h.core.options().gangQuantumNs; }
+
+	Harness h;
+	SpinTurns turns;
+	std::vector<bool> spinning{ true, true };
+	int a = -1, b = -1;
+};
+
+// A sleepy VM: its vCPUs halted a moment ago wake within their idle phase, in its turn.
+TEST(SpinTurns, SpinningVmWhoseVcpusHaltedJustNowKeepsItsTurn)
+{
+	TwoSpinning f;
+	f.tickAfter(0);
+	f.h.clock.advance(f.quantum() - kMs);
+	f.h.setStates(f.b, { S::Halted, S::Halted }, { 0, 1 });
+
+	f.tickAfter(kMs);
+
+	EXPECT_EQ(f.turns.current(), f.b);
+	EXPECT_EQ(f.h.core.vm(f.b).counters.gangTurns, 1u);
+}
+
+TEST(SpinTurns, SpinningVmWithNothingReadyForAQuantumIsSkipped)
+{
+	TwoSpinning f;
+	f.h.setStates(f.b, { S::Halted, S::Halted }, { 0, 1 });
+	f.tickAfter(0);
+
+	f.tickAfter(f.quantum());
+
+	EXPECT_EQ(f.turns.current(), f.a);
+	EXPECT_EQ(f.h.core.vm(f.b).counters.gangTurns, 0u);
+}
+
 } // namespace
 } // namespace spindle::sched::test
