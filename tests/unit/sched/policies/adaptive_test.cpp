@@ -184,7 +184,7 @@ struct SaturatedPool {
 		}
 		return all;
 	}
-	// A 1-vCPU VM beside them: narrower than the pool, quiet until spinNarrow.
+	// A 1-vCPU VM beside them: narrower than the pool, quiet until ticksWithNarrowSpinning.
 	int addNarrowVm()
 	{
 		const int narrow = h.core.addVm("narrow", 1, nullptr);
